@@ -1,0 +1,23 @@
+//! Conventions shared by every tool of the work-seed toolkit.
+//!
+//! - [`cli`]: the `main` wrapper: one error line `<tool>: <what> '<path>': <cause>` on
+//!   stderr, exit codes 0 (success), 1 (partial failure), 2 (usage or fatal error), and a
+//!   quiet exit 0 on a broken pipe.
+//! - [`input`]: where a tool finds the tree or file it works on: its argument, or stdin
+//!   holding a path line or a JSON record with a `path` field; `-` means stdin.
+//! - [`json`]: how records are printed (one object per line) and the one rule for
+//!   non-UTF-8 paths.
+//! - [`records`]: the record types, defined once so producers and consumers cannot drift.
+//! - [`progress`]: progress lines on stderr, only when stderr is a terminal.
+//! - [`quote`]: how paths appear in diagnostics.
+
+pub mod base64;
+pub mod cli;
+pub mod input;
+pub mod json;
+pub mod progress;
+pub mod quote;
+pub mod records;
+
+pub use cli::{run, warn, Status};
+pub use quote::quote;

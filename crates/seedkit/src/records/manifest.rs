@@ -1,0 +1,198 @@
+//! The staging manifest: what `ext4-rdump` knew of each entry, for what the host tree cannot
+//! hold for an unprivileged user (true modes, owners, devices, xattrs, exact times).
+//!
+//! The manifest of a tree at `T` is the file `T.manifest.jsonl` beside it (see
+//! [`manifest_path`]). It is JSON Lines: a header line, then one line per entry, parents
+//! before their children.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::json::Bytes;
+
+/// The `format` value of a manifest header.
+pub const MANIFEST_FORMAT: &str = "ext4-rdump-manifest";
+/// The manifest version this toolkit writes and reads.
+pub const MANIFEST_VERSION: u32 = 1;
+
+/// Where the manifest of the tree at `tree` lives: `<tree>.manifest.jsonl`.
+pub fn manifest_path(tree: &Path) -> PathBuf {
+    let mut name = OsString::from(tree.as_os_str());
+    name.push(".manifest.jsonl");
+    PathBuf::from(name)
+}
+
+/// One line of a manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "record", rename_all = "snake_case")]
+pub enum ManifestLine {
+    Header(ManifestHeader),
+    Entry(ManifestEntry),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestHeader {
+    /// Always [`MANIFEST_FORMAT`].
+    pub format: String,
+    /// Always [`MANIFEST_VERSION`] for this toolkit.
+    pub version: u32,
+    /// The image the tree came from.
+    pub image: Bytes,
+    /// The directory of the image that was extracted.
+    pub source: Bytes,
+}
+
+/// The type of an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryKind {
+    File,
+    Directory,
+    Symlink,
+    Fifo,
+    CharDevice,
+    BlockDevice,
+    Socket,
+}
+
+impl EntryKind {
+    /// The `S_IFMT` bits of this type.
+    pub fn type_bits(self) -> u32 {
+        match self {
+            EntryKind::Fifo => 0o010_000,
+            EntryKind::CharDevice => 0o020_000,
+            EntryKind::Directory => 0o040_000,
+            EntryKind::BlockDevice => 0o060_000,
+            EntryKind::File => 0o100_000,
+            EntryKind::Symlink => 0o120_000,
+            EntryKind::Socket => 0o140_000,
+        }
+    }
+
+    /// The type of a full `st_mode` / `i_mode`, if it is one of the seven.
+    pub fn from_mode(mode: u32) -> Option<EntryKind> {
+        Some(match mode & 0o170_000 {
+            0o010_000 => EntryKind::Fifo,
+            0o020_000 => EntryKind::CharDevice,
+            0o040_000 => EntryKind::Directory,
+            0o060_000 => EntryKind::BlockDevice,
+            0o100_000 => EntryKind::File,
+            0o120_000 => EntryKind::Symlink,
+            0o140_000 => EntryKind::Socket,
+            _ => return None,
+        })
+    }
+}
+
+/// A time with nanoseconds; `sec` may be negative (before 1970).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+pub struct Timestamp {
+    pub sec: i64,
+    pub nsec: u32,
+}
+
+/// Device numbers of a character or block device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Rdev {
+    pub major: u32,
+    pub minor: u32,
+}
+
+/// One extended attribute, with its full name (`user.x`, `security.capability`, ...).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Xattr {
+    pub name: Bytes,
+    pub value: Bytes,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestEntry {
+    /// Path relative to the tree; `.` is the tree's root.
+    pub path: Bytes,
+    pub kind: EntryKind,
+    /// The 12 permission bits (`0o7777` at most), as in the image.
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub atime: Timestamp,
+    pub mtime: Timestamp,
+    pub ctime: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crtime: Option<Timestamp>,
+    /// Apparent size in bytes (files: content; symlinks: target length).
+    pub size: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rdev: Option<Rdev>,
+    /// Symlink target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<Bytes>,
+    /// Names sharing one inode share this value (the image's inode number); absent for an
+    /// inode with a single name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link_group: Option<u64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub xattrs: Vec<Xattr>,
+    /// Whether the entry exists in the host tree (false: recorded here only, for example a
+    /// device an unprivileged user cannot create).
+    pub staged: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifest_sits_beside_the_tree() {
+        assert_eq!(
+            manifest_path(Path::new("/s/tree")),
+            PathBuf::from("/s/tree.manifest.jsonl")
+        );
+    }
+
+    #[test]
+    fn entry_round_trips() {
+        let e = ManifestLine::Entry(ManifestEntry {
+            path: Bytes(b"dev/null".to_vec()),
+            kind: EntryKind::CharDevice,
+            mode: 0o666,
+            uid: 0,
+            gid: 0,
+            atime: Timestamp { sec: -5, nsec: 7 },
+            mtime: Timestamp::default(),
+            ctime: Timestamp::default(),
+            crtime: None,
+            size: 0,
+            rdev: Some(Rdev { major: 1, minor: 3 }),
+            target: None,
+            link_group: None,
+            xattrs: vec![Xattr {
+                name: Bytes(b"user.k".to_vec()),
+                value: Bytes(vec![0xff]),
+            }],
+            staged: false,
+        });
+        let text = serde_json::to_string(&e).unwrap();
+        assert!(text.starts_with(r#"{"record":"entry","path":"dev/null","kind":"char_device""#));
+        assert_eq!(serde_json::from_str::<ManifestLine>(&text).unwrap(), e);
+    }
+
+    #[test]
+    fn type_bits_round_trip() {
+        for k in [
+            EntryKind::File,
+            EntryKind::Directory,
+            EntryKind::Symlink,
+            EntryKind::Fifo,
+            EntryKind::CharDevice,
+            EntryKind::BlockDevice,
+            EntryKind::Socket,
+        ] {
+            assert_eq!(EntryKind::from_mode(k.type_bits() | 0o755), Some(k));
+        }
+        assert_eq!(EntryKind::from_mode(0o170_000), None);
+    }
+}

@@ -1,0 +1,12 @@
+//! The JSON records the tools print and read, defined once.
+//!
+//! Fields are snake_case and stable: new fields may be added, none is renamed or removed.
+//! Byte-string fields follow the rule in [`crate::json`].
+
+pub mod manifest;
+pub mod seed_size;
+
+pub use manifest::{
+    EntryKind, ManifestEntry, ManifestHeader, ManifestLine, Rdev, Timestamp, Xattr,
+};
+pub use seed_size::SeedSize;

@@ -1,0 +1,5 @@
+use clap::Parser;
+
+fn main() {
+    seedkit::run("normlines", || normlines::run(&normlines::Args::parse()));
+}
