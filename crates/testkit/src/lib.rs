@@ -100,10 +100,8 @@ pub fn is_root() -> bool {
 /// unchanged otherwise (the caller is then unprivileged already).
 pub fn unprivileged(mut cmd: Command) -> Command {
     if is_root() {
-        // SAFETY: setgroups is async-signal-safe; nothing else runs between fork and exec.
-        unsafe {
-            cmd.pre_exec(|| nix::unistd::setgroups(&[]).map_err(std::io::Error::from));
-        }
+        // std drops the supplementary groups itself (setgroups(0) before setuid) when root
+        // sets a uid; a pre_exec hook would run after setuid, too late to do it.
         cmd.gid(NOBODY).uid(NOBODY);
     }
     cmd

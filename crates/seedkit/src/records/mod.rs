@@ -4,9 +4,11 @@
 //! Byte-string fields follow the rule in [`crate::json`].
 
 pub mod manifest;
+pub mod rdump;
 pub mod seed_size;
 
 pub use manifest::{
     EntryKind, ManifestEntry, ManifestHeader, ManifestLine, Rdev, Timestamp, Xattr,
 };
+pub use rdump::{RdumpError, RdumpSummary};
 pub use seed_size::SeedSize;
