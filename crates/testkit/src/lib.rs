@@ -22,8 +22,26 @@ pub struct TempDir {
 impl TempDir {
     pub fn new() -> TempDir {
         let base = std::env::var_os("TMPDIR").map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
+        TempDir::new_in(&base)
+    }
+
+    /// A temporary directory under `base`.
+    pub fn new_in(base: &Path) -> TempDir {
         let path = nix::unistd::mkdtemp(&base.join("seedkit-test.XXXXXX")).expect("mkdtemp");
         TempDir { path }
+    }
+
+    /// A temporary directory in memory (`/dev/shm`) when the host has one, else as `new`:
+    /// for tests that create tens of thousands of files, which a disk file system makes
+    /// slowly when their names collide in its directory hash.
+    pub fn in_memory() -> TempDir {
+        let shm = Path::new("/dev/shm");
+        let writable = nix::unistd::access(shm, nix::unistd::AccessFlags::W_OK).is_ok();
+        if shm.is_dir() && writable {
+            TempDir::new_in(shm)
+        } else {
+            TempDir::new()
+        }
     }
 
     pub fn path(&self) -> &Path {

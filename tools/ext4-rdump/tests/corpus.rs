@@ -31,7 +31,7 @@ fn every_corpus_image_is_handled() {
     images.sort();
     let mut codes = [0usize; 3];
     for gz in &images {
-        let t = testkit::TempDir::new();
+        let t = testkit::TempDir::in_memory();
         let image = t.join("image");
         let raw = Command::new("gzip").arg("-dc").arg(gz).output().unwrap();
         fs::write(&image, &raw.stdout).unwrap();
