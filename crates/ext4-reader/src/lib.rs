@@ -61,10 +61,17 @@ struct Group {
     flags: u16,
 }
 
+/// Where the image's bytes come from.
+#[derive(Debug)]
+enum Source {
+    File(File),
+    Memory(Vec<u8>),
+}
+
 /// An open image.
 #[derive(Debug)]
 pub struct Fs {
-    file: File,
+    file: Source,
     sb: Superblock,
     /// Blocks the image file really holds (or the superblock's count for a device).
     image_blocks: u64,
@@ -83,8 +90,19 @@ pub enum Content {
 impl Fs {
     /// Open an image: read and validate its superblock.
     pub fn open(file: File) -> Result<Fs> {
+        let len = file.metadata()?.len();
+        Fs::from_source(Source::File(file), len)
+    }
+
+    /// Open an image held in memory (tests, fuzzing).
+    pub fn from_bytes(image: Vec<u8>) -> Result<Fs> {
+        let len = image.len() as u64;
+        Fs::from_source(Source::Memory(image), len)
+    }
+
+    fn from_source(file: Source, len: u64) -> Result<Fs> {
         let mut raw = vec![0u8; SUPERBLOCK_SIZE];
-        match file.read_exact_at(&mut raw, SUPERBLOCK_OFFSET) {
+        match read_source(&file, &mut raw, SUPERBLOCK_OFFSET) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
                 return Err(Error::NotExt4 {
@@ -94,7 +112,6 @@ impl Fs {
             Err(e) => return Err(Error::Io(e)),
         }
         let sb = Superblock::parse(&raw)?;
-        let len = file.metadata()?.len();
         let image_blocks = if len == 0 {
             sb.blocks_count
         } else {
@@ -123,7 +140,7 @@ impl Fs {
     }
 
     fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<()> {
-        match self.file.read_exact_at(buf, offset) {
+        match read_source(&self.file, buf, offset) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Err(Error::ShortImage {
                 offset,
@@ -365,6 +382,25 @@ impl Fs {
     }
 }
 
+fn read_source(source: &Source, buf: &mut [u8], offset: u64) -> io::Result<()> {
+    match source {
+        Source::File(f) => f.read_exact_at(buf, offset),
+        Source::Memory(m) => {
+            let start = usize::try_from(offset).unwrap_or(usize::MAX);
+            match start
+                .checked_add(buf.len())
+                .and_then(|end| m.get(start..end))
+            {
+                Some(src) => {
+                    buf.copy_from_slice(src);
+                    Ok(())
+                }
+                None => Err(io::ErrorKind::UnexpectedEof.into()),
+            }
+        }
+    }
+}
+
 /// The components of a path, last first (a stack), without empty ones and `.`.
 fn components(path: &[u8]) -> Vec<Vec<u8>> {
     path.split(|&b| b == b'/')
@@ -377,6 +413,14 @@ fn components(path: &[u8]) -> Vec<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_or_empty_memory_images_are_not_ext4() {
+        for len in [0, 1500, 2047] {
+            let err = Fs::from_bytes(vec![0; len]).unwrap_err();
+            assert!(matches!(err, Error::NotExt4 { .. }), "{len}: {err}");
+        }
+    }
 
     #[test]
     fn components_are_a_stack() {
