@@ -239,3 +239,67 @@ fn nanoseconds_and_epoch_bits() {
     assert_eq!(inode.mtime.nsec, 0x0ebc_5c0d >> 2);
     assert_eq!(inode.mtime.sec, -(1i64 << 31) + (1 << 32));
 }
+
+#[test]
+fn xattrs_in_an_external_block_and_acls() {
+    if !have("mke2fs") {
+        return;
+    }
+    let t = TempDir::new();
+    let tree = t.join("tree");
+    fs::create_dir(&tree).unwrap();
+    let f = tree.join("f");
+    fs::write(&f, b"x").unwrap();
+    let big: Vec<u8> = (0..2000u32).map(|i| (i % 251) as u8).collect();
+    if !testkit::set_xattr(&f, "user.big", &big) {
+        eprintln!("SKIP: the host refuses user xattrs");
+        return;
+    }
+    // user 1000 r--, with the usual owner/group/mask/other entries (xattr form, version 2).
+    let mut acl = 2u32.to_le_bytes().to_vec();
+    for (tag, perm, id) in [
+        (1u16, 6u16, u32::MAX),
+        (2, 4, 1000),
+        (4, 4, u32::MAX),
+        (0x10, 4, u32::MAX),
+        (0x20, 4, u32::MAX),
+    ] {
+        acl.extend_from_slice(&tag.to_le_bytes());
+        acl.extend_from_slice(&perm.to_le_bytes());
+        acl.extend_from_slice(&id.to_le_bytes());
+    }
+    let has_acl = testkit::set_xattr(&f, "system.posix_acl_access", &acl);
+    let image = t.join("img");
+    mkfs_from_tree(&image, "8M", Some(&tree), &["-t", "ext4", "-b", "4096"]);
+    let fs = Fs::open(fs::File::open(&image).unwrap()).unwrap();
+    let inode = fs.inode(fs.lookup(b"/f").unwrap()).unwrap();
+    assert_ne!(inode.file_acl, 0, "expected an external xattr block");
+    let x = fs.xattrs(&inode).unwrap();
+    let get = |n: &[u8]| x.iter().find(|a| a.name == n).map(|a| a.value.clone());
+    assert_eq!(get(b"user.big"), Some(big));
+    if has_acl {
+        let host = testkit::get_xattr(&f, "system.posix_acl_access").unwrap();
+        assert_eq!(get(b"system.posix_acl_access"), Some(host));
+    }
+}
+
+#[test]
+fn a_corrupt_inode_is_a_checksum_error_naming_it() {
+    if !have("mke2fs") || !have("debugfs") {
+        return;
+    }
+    let t = TempDir::new();
+    let tree = t.join("tree");
+    fs::create_dir(&tree).unwrap();
+    fs::write(tree.join("f"), b"x").unwrap();
+    let image = t.join("img");
+    mkfs_from_tree(&image, "8M", Some(&tree), &["-t", "ext4", "-b", "4096"]);
+    let (block, offset) = testkit::inode_location(&image, "/f");
+    let at = block * 4096 + offset + 0x10; // i_mtime
+    let mut bytes = fs::read(&image).unwrap();
+    bytes[at as usize] ^= 0x40;
+    let fs = Fs::from_bytes(bytes).unwrap();
+    let ino = fs.lookup(b"/f");
+    let err = ino.unwrap_err().to_string();
+    assert!(err.starts_with("checksum mismatch in inode "), "{err}");
+}

@@ -346,3 +346,30 @@ pub fn fill_sample_tree(root: &Path, big_dir: usize) {
     }
     set_times(&root.join("locked"), (1_000, 1), (2_000, 2));
 }
+
+/// Read an extended attribute of `path` (not following a final symlink); `None` when it is
+/// absent or the host refuses.
+pub fn get_xattr(path: &Path, name: &str) -> Option<Vec<u8>> {
+    use std::os::unix::ffi::OsStrExt;
+    let p = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    let n = std::ffi::CString::new(name).ok()?;
+    let mut buf = vec![0u8; 65536];
+    // SAFETY: both strings are NUL-terminated; the buffer pointer and length describe `buf`.
+    let rc = unsafe { libc::lgetxattr(p.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    let len = usize::try_from(rc).ok()?;
+    buf.truncate(len);
+    Some(buf)
+}
+
+/// Where debugfs says inode `path` of `image` lives: (block, byte offset in it).
+pub fn inode_location(image: &Path, path: &str) -> (u64, u64) {
+    let text = debugfs(image, format!("imap {path}"));
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let at = words
+        .iter()
+        .rposition(|w| *w == "block")
+        .expect("imap output");
+    let block = words[at + 1].trim_end_matches(',').parse().expect("block");
+    let offset = u64::from_str_radix(words[at + 3].trim_start_matches("0x"), 16).expect("offset");
+    (block, offset)
+}
