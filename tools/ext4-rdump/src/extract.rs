@@ -372,13 +372,6 @@ impl<'a> Extraction<'a> {
         inode: &Inode,
         xattrs: &[ImageXattr],
     ) -> Result<()> {
-        let content = match self.fs.content(inode) {
-            Ok(c) => c,
-            Err(e) => {
-                self.fail(rel, e);
-                return Ok(());
-            }
-        };
         let fd = match sys::open_at(
             parent.as_raw_fd(),
             name,
@@ -395,7 +388,7 @@ impl<'a> Extraction<'a> {
             }
         };
         let file = File::from(fd);
-        if let Err(why) = self.copy(&file, inode, content) {
+        if let Err(why) = self.copy(&file, inode) {
             // A half-written file must not pass for the real one.
             let _ = nix::unistd::unlinkat(
                 Some(parent.as_raw_fd()),
@@ -416,36 +409,51 @@ impl<'a> Extraction<'a> {
         Ok(())
     }
 
-    /// Write a file's data, seeking over holes and unwritten runs so they stay holes.
-    fn copy(&mut self, file: &File, inode: &Inode, content: Content) -> Result<(), String> {
-        let host = |e: io::Error| format!("writing the file: {}", seedkit::cli::io_cause(&e));
-        match content {
-            Content::Inline(data) => file.write_all_at(&data, 0).map_err(host)?,
-            Content::Runs(runs) => {
-                let bs = u64::from(self.fs.block_size());
-                if self.buf.is_empty() {
-                    self.buf = vec![0u8; CHUNK];
-                }
-                for run in runs {
-                    let Backing::Data { physical } = run.backing else {
-                        continue;
-                    };
-                    let start = run.logical * bs;
-                    let end = ((run.logical + run.len) * bs).min(inode.size);
-                    let mut pos = start;
-                    while pos < end {
-                        let n = (end - pos).min(CHUNK as u64) as usize;
-                        let block = physical + (pos - start) / bs;
-                        self.fs
-                            .read_blocks(block, &mut self.buf[..n])
-                            .map_err(|e| e.to_string())?;
-                        file.write_all_at(&self.buf[..n], pos).map_err(host)?;
-                        pos += n as u64;
+    /// Write a file's data, seeking over holes and unwritten runs so they stay holes. The
+    /// runs are streamed from the map as it is read, so memory stays flat.
+    fn copy(&mut self, file: &File, inode: &Inode) -> Result<(), String> {
+        let host = |e: &io::Error| format!("writing the file: {}", seedkit::cli::io_cause(e));
+        if inode.has_flag(ext4_reader::inode::flags::INLINE_DATA) {
+            let Content::Inline(data) = self.fs.content(inode).map_err(|e| e.to_string())? else {
+                return Err("inline data expected".into());
+            };
+            file.write_all_at(&data, 0).map_err(|e| host(&e))?;
+        } else {
+            let fs = self.fs;
+            let bs = u64::from(fs.block_size());
+            if self.buf.is_empty() {
+                self.buf = vec![0u8; CHUNK];
+            }
+            let buf = &mut self.buf;
+            let mut failure: Option<String> = None;
+            let mapped = fs.for_each_run(inode, &mut |run| {
+                let Backing::Data { physical } = run.backing else {
+                    return true;
+                };
+                let start = run.logical * bs;
+                let end = ((run.logical + run.len) * bs).min(inode.size);
+                let mut pos = start;
+                while pos < end {
+                    let n = (end - pos).min(CHUNK as u64) as usize;
+                    let block = physical + (pos - start) / bs;
+                    if let Err(e) = fs.read_blocks(block, &mut buf[..n]) {
+                        failure = Some(e.to_string());
+                        return false;
                     }
+                    if let Err(e) = file.write_all_at(&buf[..n], pos) {
+                        failure = Some(host(&e));
+                        return false;
+                    }
+                    pos += n as u64;
                 }
+                true
+            });
+            mapped.map_err(|e| e.to_string())?;
+            if let Some(why) = failure {
+                return Err(why);
             }
         }
-        file.set_len(inode.size).map_err(host)
+        file.set_len(inode.size).map_err(|e| host(&e))
     }
 
     fn symlink(
