@@ -5,7 +5,8 @@
 //! before use, allocations are bounded by the block size or by what the image can hold, tree
 //! walks are depth-bounded and refuse blocks used twice, and every failure is an [`Error`]
 //! naming the inode or block. Checksums (metadata_csum) are verified on the superblock,
-//! group descriptors, inodes, extent blocks, directory leaf blocks and xattr blocks.
+//! group descriptors, inodes, extent blocks, directory blocks (leaves and htree nodes) and
+//! xattr blocks.
 //!
 //! ```no_run
 //! let fs = ext4_reader::Fs::open(std::fs::File::open("rootfs.ext4")?)?;
@@ -17,8 +18,8 @@
 //! ```
 //!
 //! What it does not do: replay the journal ([`Fs::needs_recovery`] says when one should
-//! be), verify htree index checksums (index blocks hold no names and are skipped), or read
-//! encrypted or compressed file systems (refused by feature name).
+//! be), use the htree index (directories are read linearly, which sees every name once), or
+//! read encrypted or compressed file systems (refused by feature name).
 
 mod crc;
 pub mod dir;

@@ -119,17 +119,19 @@ fn ext2() {
     roundtrip(&["-t", "ext2", "-b", "1024"], "32M");
 }
 
+/// A directory large enough for a two-level htree on 1 KiB blocks (root, interior nodes,
+/// leaves), all with metadata_csum.
 #[test]
-fn large_directory_is_hash_indexed_and_complete() {
-    if !have("mke2fs") {
+fn large_directory_two_level_htree_is_complete() {
+    if !have("mke2fs") || !have("debugfs") {
         return;
     }
-    let t = TempDir::new();
+    let t = TempDir::in_memory();
     let tree = t.join("src");
     fs::create_dir(&tree).unwrap();
     let many = tree.join("many");
     fs::create_dir(&many).unwrap();
-    for i in 0..3000 {
+    for i in 0..6000 {
         fs::write(many.join(format!("f{i:05}-{}", "x".repeat(i % 50))), b"").unwrap();
     }
     let image = t.join("img");
@@ -139,10 +141,12 @@ fn large_directory_is_hash_indexed_and_complete() {
         debugfs(&image, "stat /many").contains("Flags: 0x81000"),
         "not indexed"
     );
+    let htree = debugfs(&image, "htree /many");
+    assert!(htree.contains("Indirect levels: 1"), "one level only");
     let dest = t.join("out");
     let out = rdump(&[image.as_os_str(), OsStr::new("-o"), dest.as_os_str()]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    assert_eq!(compare(&tree, &dest, "htree"), 3001);
+    assert_eq!(compare(&tree, &dest, "htree"), 6001);
 }
 
 /// A 1 KiB-block image whose free space is every other block, then a file written into it
