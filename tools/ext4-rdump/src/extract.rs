@@ -141,14 +141,13 @@ impl<'a> Extraction<'a> {
             .with_context(|| format!("writing the manifest {}", quote_b(&self.summary.manifest.0)))
     }
 
+    /// The xattrs that can be read; an unreadable one is reported (the others are kept).
     fn xattrs(&mut self, rel: &[u8], inode: &Inode) -> Vec<ImageXattr> {
-        match self.fs.xattrs(inode) {
-            Ok(x) => x,
-            Err(e) => {
-                self.fail(rel, format_args!("reading extended attributes: {e}"));
-                Vec::new()
-            }
+        let (list, error) = self.fs.xattrs_lenient(inode);
+        if let Some(e) = error {
+            self.fail(rel, format_args!("reading extended attributes: {e}"));
         }
+        list
     }
 
     fn record(
@@ -299,7 +298,7 @@ impl<'a> Extraction<'a> {
         }
         self.summary.extra_hard_links += 1;
         // The inode's xattrs were read with its first name; the manifest repeats them.
-        let xattrs = self.fs.xattrs(inode).unwrap_or_default();
+        let xattrs = self.fs.xattrs_lenient(inode).0;
         let target = if kind == EntryKind::Symlink {
             self.fs.symlink_target(inode).ok()
         } else {
