@@ -284,7 +284,7 @@ pub fn set_times(path: &Path, atime: (i64, i64), mtime: (i64, i64)) {
 /// Fill `root` (an existing empty directory) with a tree exercising what ext4 holds:
 /// files of many sizes (empty, inline-sized, multi-block, sparse with a trailing hole), all
 /// 12 mode bits, 0000 files and 0500 directories, fast and slow symlinks, hard links, a
-/// fifo, user xattrs (when the host allows them), nanosecond times, and a directory of
+/// fifo, a socket, user xattrs (when the host allows them), nanosecond times, and a directory of
 /// `big_dir` entries (large enough to be hash-indexed).
 pub fn fill_sample_tree(root: &Path, big_dir: usize) {
     let put = |rel: &str, data: &[u8], mode: u32| {
