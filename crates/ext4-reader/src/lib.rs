@@ -55,6 +55,8 @@ pub const SYMLINK_MAX: u64 = 4095;
 const MAX_SYMLINKS: u32 = 40;
 
 const BG_INODE_UNINIT: u16 = 0x1;
+/// The largest piece [`Fs::for_each_chunk`] hands out.
+const CHUNK_BYTES: u64 = 1 << 20;
 
 #[derive(Debug, Clone, Copy)]
 struct Group {
@@ -285,6 +287,48 @@ impl Fs {
         }
         data.truncate(inode.size as usize);
         Ok(data)
+    }
+
+    /// Stream a file's stored bytes, in order, to `sink(offset, bytes)` in pieces of at most
+    /// 1 MiB; holes and unwritten runs are skipped (they read as zeros), nothing past the
+    /// size is given. `sink` returns false to stop early. Memory stays flat.
+    pub fn for_each_chunk(
+        &self,
+        inode: &Inode,
+        sink: &mut dyn FnMut(u64, &[u8]) -> bool,
+    ) -> Result<()> {
+        if inode.has_flag(inode::flags::INLINE_DATA) {
+            let data = self.inline_data(inode)?;
+            sink(0, &data);
+            return Ok(());
+        }
+        let bs = u64::from(self.sb.block_size);
+        let mut buf = Vec::new();
+        let mut failure = None;
+        self.for_each_run(inode, &mut |run| {
+            let Backing::Data { physical } = run.backing else {
+                return true;
+            };
+            let start = run.logical * bs;
+            let end = ((run.logical + run.len) * bs).min(inode.size);
+            let mut pos = start;
+            while pos < end {
+                let n = (end - pos).min(CHUNK_BYTES) as usize;
+                if buf.len() < n {
+                    buf.resize(n, 0);
+                }
+                if let Err(e) = self.read_blocks(physical + (pos - start) / bs, &mut buf[..n]) {
+                    failure = Some(e);
+                    return false;
+                }
+                if !sink(pos, &buf[..n]) {
+                    return false;
+                }
+                pos += n as u64;
+            }
+            true
+        })?;
+        failure.map_or(Ok(()), Err)
     }
 
     /// The first `limit` bytes (at most) of a file, holes and unwritten runs as zeros; for

@@ -10,7 +10,7 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use ext4_reader::{Backing, Content, FileType, Fs, Inode, Time, Xattr as ImageXattr};
+use ext4_reader::{FileType, Fs, Inode, Time, Xattr as ImageXattr};
 use nix::errno::Errno;
 use nix::fcntl::{AtFlags, OFlag};
 use nix::sys::stat::{Mode, SFlag};
@@ -27,8 +27,6 @@ use seedkit::records::{RdumpError, RdumpSummary};
 use crate::sys;
 use crate::Args;
 
-/// Copy buffer: a multiple of every block size, so each read starts on a block.
-const CHUNK: usize = 1 << 20;
 /// Nesting deeper than this is reported and skipped (each level holds a descriptor).
 const MAX_DEPTH: usize = 400;
 /// Failures kept for `--json` (all are counted and printed).
@@ -44,7 +42,6 @@ pub struct Extraction<'a> {
     /// Directory inodes already extracted: a second visit is a cycle or a hard-linked dir.
     dirs: HashSet<u32>,
     summary: RdumpSummary,
-    buf: Vec<u8>,
     progress: Progress,
     entries: u64,
     owner_warned: bool,
@@ -91,7 +88,6 @@ impl<'a> Extraction<'a> {
                 failures: 0,
                 errors: Vec::new(),
             },
-            buf: Vec::new(),
             progress: Progress::new(),
             entries: 0,
             owner_warned: false,
@@ -408,49 +404,25 @@ impl<'a> Extraction<'a> {
         Ok(())
     }
 
-    /// Write a file's data, seeking over holes and unwritten runs so they stay holes. The
-    /// runs are streamed from the map as it is read, so memory stays flat.
+    /// Write a file's data, seeking over holes and unwritten runs so they stay holes; the
+    /// reader streams it, so memory stays flat whatever the file.
     fn copy(&mut self, file: &File, inode: &Inode) -> Result<(), String> {
         let host = |e: &io::Error| format!("writing the file: {}", seedkit::cli::io_cause(e));
-        if inode.has_flag(ext4_reader::inode::flags::INLINE_DATA) {
-            let Content::Inline(data) = self.fs.content(inode).map_err(|e| e.to_string())? else {
-                return Err("inline data expected".into());
-            };
-            file.write_all_at(&data, 0).map_err(|e| host(&e))?;
-        } else {
-            let fs = self.fs;
-            let bs = u64::from(fs.block_size());
-            if self.buf.is_empty() {
-                self.buf = vec![0u8; CHUNK];
-            }
-            let buf = &mut self.buf;
-            let mut failure: Option<String> = None;
-            let mapped = fs.for_each_run(inode, &mut |run| {
-                let Backing::Data { physical } = run.backing else {
-                    return true;
-                };
-                let start = run.logical * bs;
-                let end = ((run.logical + run.len) * bs).min(inode.size);
-                let mut pos = start;
-                while pos < end {
-                    let n = (end - pos).min(CHUNK as u64) as usize;
-                    let block = physical + (pos - start) / bs;
-                    if let Err(e) = fs.read_blocks(block, &mut buf[..n]) {
-                        failure = Some(e.to_string());
-                        return false;
-                    }
-                    if let Err(e) = file.write_all_at(&buf[..n], pos) {
+        let mut failure = None;
+        self.fs
+            .for_each_chunk(
+                inode,
+                &mut |offset, bytes| match file.write_all_at(bytes, offset) {
+                    Ok(()) => true,
+                    Err(e) => {
                         failure = Some(host(&e));
-                        return false;
+                        false
                     }
-                    pos += n as u64;
-                }
-                true
-            });
-            mapped.map_err(|e| e.to_string())?;
-            if let Some(why) = failure {
-                return Err(why);
-            }
+                },
+            )
+            .map_err(|e| e.to_string())?;
+        if let Some(why) = failure {
+            return Err(why);
         }
         file.set_len(inode.size).map_err(|e| host(&e))
     }
