@@ -48,6 +48,12 @@ fuzz_target!(|data: &[u8]| {
                             }
                         }
                     }
+                    // At most 4 chunks (4 MiB) of data per file.
+                    let mut chunks = 0;
+                    let _ = fs.for_each_chunk(&inode, &mut |_, _| {
+                        chunks += 1;
+                        chunks < 4
+                    });
                 }
                 _ => {}
             }
