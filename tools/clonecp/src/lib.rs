@@ -1,0 +1,309 @@
+//! `clonecp SRC DST`: copy one regular file, as a reflink clone where the file system can
+//! share blocks (XFS with reflink, btrfs, bcachefs), as a real copy that keeps holes
+//! elsewhere (ext4, tmpfs, across file systems).
+//!
+//! Reads SRC, a regular file (symbolic links followed; directories, fifos, sockets and
+//! devices refused without being opened for reading). Writes DST, created exclusively
+//! (`-f`: a temporary file in DST's directory renamed over DST), with SRC's 12 permission
+//! bits as far as the caller may set them (`-p`: and its access and modification times),
+//! flushed (file, then directory) before success. Nothing is left at DST on failure.
+//! Order of attempts: FICLONE, `copy_file_range` over SRC's data regions, read/write over
+//! them; `--reflink` chooses as in cp. `-v` says on stderr what happened; `--json` prints
+//! one [`seedkit::records::Clonecp`] record on stdout.
+//!
+//! Exit status: 0 copied; 2 on any failure or usage error (there is no partial outcome).
+
+mod copy;
+mod dest;
+mod interrupt;
+
+use std::ffi::OsString;
+use std::fs::{File, FileTimes, Metadata, OpenOptions};
+use std::io;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, ValueEnum};
+use nix::fcntl::OFlag;
+use seedkit::json::{emit, Bytes};
+use seedkit::records::Clonecp;
+use seedkit::{quote, warn, Status};
+
+use crate::copy::Ends;
+use crate::dest::Output;
+
+/// When to clone, as in `cp --reflink`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Reflink {
+    /// Clone where possible, copy elsewhere.
+    Auto,
+    /// Clone or fail.
+    Always,
+    /// Always copy (keeping holes).
+    Never,
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    version,
+    about = "Copy one file as a reflink clone where the file system can, else as a real copy that keeps holes",
+    long_about = "Copy one regular file. On a copy-on-write file system (XFS with reflink, \
+        btrfs, bcachefs) the copy is a clone that shares every block; elsewhere it is a real \
+        copy (copy_file_range, else read/write) of the source's data regions only, so holes \
+        stay holes. DST must not exist unless --force, which replaces it atomically. The \
+        permission bits are copied; data is flushed before success; on failure nothing is \
+        left at DST.",
+    after_help = "Exit status: 0 copied, 2 failure or usage error.\n\n\
+        Example: clonecp --reflink=always seed.img vm1.img"
+)]
+pub struct Args {
+    /// The regular file to copy (a symbolic link is followed).
+    #[arg(value_name = "SRC")]
+    pub src: PathBuf,
+
+    /// The file to create; it must not exist unless --force.
+    #[arg(value_name = "DST")]
+    pub dst: PathBuf,
+
+    /// auto: clone where possible, else copy; always: clone or fail; never: copy. A bare
+    /// --reflink means always.
+    #[arg(
+        long,
+        value_name = "WHEN",
+        value_enum,
+        default_value_t = Reflink::Auto,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "always"
+    )]
+    pub reflink: Reflink,
+
+    /// Replace an existing DST atomically (a temporary file in its directory, then rename).
+    #[arg(short, long)]
+    pub force: bool,
+
+    /// Also keep SRC's access and modification times (to the nanosecond).
+    #[arg(short, long)]
+    pub preserve: bool,
+
+    /// Say on stderr how the file was copied: method, sizes, holes, time.
+    #[arg(short, long)]
+    pub verbose: bool,
+
+    /// Print what was done as one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Validated arguments.
+struct Config<'a> {
+    args: &'a Args,
+    /// DST's directory ("." for a bare name).
+    dst_dir: PathBuf,
+    /// DST's last component.
+    dst_name: OsString,
+}
+
+impl<'a> Config<'a> {
+    fn new(args: &'a Args) -> Result<Config<'a>> {
+        let dst = &args.dst;
+        // `Path::file_name` ignores a trailing slash; a DST written as a directory is not a
+        // file name, whatever is there.
+        let names_a_dir = dst.as_os_str().as_encoded_bytes().ends_with(b"/");
+        let Some(name) = dst.file_name().filter(|_| !names_a_dir) else {
+            bail!(
+                "creating {}: DST must name a file, not a directory",
+                quote(dst)
+            );
+        };
+        let dst_dir = match dst.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        Ok(Config {
+            args,
+            dst_dir,
+            dst_name: name.to_owned(),
+        })
+    }
+}
+
+pub fn run(args: &Args) -> Result<Status> {
+    let started = Instant::now();
+    let config = Config::new(args)?;
+    interrupt::install();
+    let mut record = copy_file(&config)?;
+    record.seconds = started.elapsed().as_secs_f64();
+    if args.verbose {
+        warn(format_args!(
+            "{} -> {}: {}, {} bytes, {} bytes of data, {}, {:.3} s",
+            quote(&args.src),
+            quote(&args.dst),
+            record.method.name(),
+            record.size_bytes,
+            record.data_bytes,
+            if record.holes_kept {
+                "holes kept"
+            } else {
+                "holes not detectable, every byte written"
+            },
+            record.seconds
+        ));
+    }
+    if args.json {
+        emit(&mut io::stdout().lock(), &record).context("writing output")?;
+    }
+    Ok(Status::Success)
+}
+
+fn copy_file(config: &Config) -> Result<Clonecp> {
+    let args = config.args;
+    let (src, src_meta) = open_source(&args.src)?;
+    let replaced = check_destination(config, &src_meta)?;
+
+    let dir = OpenOptions::new()
+        .read(true)
+        .custom_flags((OFlag::O_DIRECTORY | OFlag::O_CLOEXEC).bits())
+        .open(&config.dst_dir)
+        .with_context(|| format!("creating {}", quote(&args.dst)))?;
+    let out = if args.force {
+        Output::create_replacement(&dir, &config.dst_name, &args.dst)?
+    } else {
+        Output::create(&dir, &config.dst_name, &args.dst)?
+    };
+
+    let size = src_meta.len();
+    let ends = Ends {
+        src: &src,
+        dst: &out.file,
+        src_path: &args.src,
+        dst_path: &args.dst,
+    };
+    let outcome = copy::copy_data(&ends, size, args.reflink)?;
+    interrupt::check()
+        .with_context(|| format!("copying {} to {}", quote(&args.src), quote(&args.dst)))?;
+    if outcome.method != seedkit::records::CopyMethod::Clone {
+        // Holes at the end are not written: the size says where the file ends.
+        out.file
+            .set_len(size)
+            .with_context(|| format!("setting the size of {}", quote(&args.dst)))?;
+    }
+    set_attributes(&out.file, &src_meta, args)?;
+    out.file
+        .sync_all()
+        .with_context(|| format!("flushing {}", quote(&args.dst)))?;
+    out.commit(&args.dst)?;
+
+    Ok(Clonecp {
+        src: Bytes::from(args.src.as_path()),
+        dst: Bytes::from(args.dst.as_path()),
+        method: outcome.method,
+        size_bytes: size,
+        data_bytes: outcome.data_bytes,
+        holes_kept: outcome.holes_kept,
+        replaced,
+        seconds: 0.0,
+    })
+}
+
+/// Open SRC for reading, refusing anything but a regular file. The type is checked before
+/// opening (opening a device can have effects) and again on the open descriptor; the open is
+/// non-blocking so that a fifo put in place in between cannot hang us.
+fn open_source(path: &Path) -> Result<(File, Metadata)> {
+    let what = || format!("opening {}", quote(path));
+    let meta = std::fs::metadata(path).with_context(what)?;
+    refuse_non_regular(path, &meta)?;
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags((OFlag::O_NONBLOCK | OFlag::O_NOCTTY | OFlag::O_CLOEXEC).bits())
+        .open(path)
+        .with_context(what)?;
+    let meta = file.metadata().with_context(what)?;
+    refuse_non_regular(path, &meta)?;
+    Ok((file, meta))
+}
+
+fn refuse_non_regular(path: &Path, meta: &Metadata) -> Result<()> {
+    let kind = meta.file_type();
+    let name = if kind.is_file() {
+        return Ok(());
+    } else if kind.is_dir() {
+        "a directory"
+    } else if kind.is_fifo() {
+        "a fifo"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_char_device() {
+        "a character device"
+    } else if kind.is_block_device() {
+        "a block device"
+    } else {
+        "not a regular file"
+    };
+    bail!(
+        "copying {}: it is {name}; only regular files are copied",
+        quote(path)
+    )
+}
+
+/// Refuse a DST that is SRC itself (through any name) or a directory, and one that exists
+/// without --force. Returns whether an existing DST will be replaced.
+fn check_destination(config: &Config, src: &Metadata) -> Result<bool> {
+    let dst = &config.args.dst;
+    if let Ok(meta) = std::fs::metadata(dst) {
+        if meta.dev() == src.dev() && meta.ino() == src.ino() {
+            bail!(
+                "copying {} to {}: they are the same file",
+                quote(&config.args.src),
+                quote(dst)
+            );
+        }
+    }
+    match std::fs::symlink_metadata(dst) {
+        Ok(meta) if meta.is_dir() => bail!(
+            "creating {}: it is a directory; DST must name a file",
+            quote(dst)
+        ),
+        Ok(_) if !config.args.force => {
+            bail!("creating {}: it exists (--force replaces it)", quote(dst))
+        }
+        Ok(_) => Ok(true),
+        Err(_) => Ok(false),
+    }
+}
+
+/// SRC's 12 permission bits (the kernel drops set-group-ID when the caller is not in the
+/// file's group: said, not fatal) and, with -p, its times. Done after the data, since a
+/// write clears set-user-ID and set-group-ID.
+fn set_attributes(dst: &File, src: &Metadata, args: &Args) -> Result<()> {
+    let what = || format!("setting the mode of {}", quote(&args.dst));
+    let wanted = src.mode() & 0o7777;
+    dst.set_permissions(std::fs::Permissions::from_mode(wanted))
+        .with_context(what)?;
+    let got = dst.metadata().with_context(what)?.mode() & 0o7777;
+    if got != wanted {
+        warn(format_args!(
+            "setting the mode of {}: {got:04o} instead of {wanted:04o} (not allowed to set the rest)",
+            quote(&args.dst)
+        ));
+    }
+    if args.preserve {
+        let times = FileTimes::new()
+            .set_accessed(system_time(src.atime(), src.atime_nsec()))
+            .set_modified(system_time(src.mtime(), src.mtime_nsec()));
+        dst.set_times(times)
+            .with_context(|| format!("setting the times of {}", quote(&args.dst)))?;
+    }
+    Ok(())
+}
+
+fn system_time(sec: i64, nsec: i64) -> SystemTime {
+    let nsec = Duration::from_nanos(nsec.clamp(0, 999_999_999) as u64);
+    if sec >= 0 {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(sec as u64) + nsec
+    } else {
+        SystemTime::UNIX_EPOCH - Duration::from_secs(sec.unsigned_abs()) + nsec
+    }
+}
