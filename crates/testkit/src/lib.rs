@@ -100,11 +100,19 @@ pub fn is_root() -> bool {
 /// unchanged otherwise (the caller is then unprivileged already).
 pub fn unprivileged(mut cmd: Command) -> Command {
     if is_root() {
-        // SAFETY: setgroups is async-signal-safe; nothing else runs between fork and exec.
+        // All three in one closure and in this order: std runs `pre_exec` closures after its
+        // own `uid`/`gid` changes, when setgroups is no longer permitted (EPERM at spawn).
+        // SAFETY: setgroups, setgid and setuid are async-signal-safe; nothing else runs
+        // between fork and exec.
         unsafe {
-            cmd.pre_exec(|| nix::unistd::setgroups(&[]).map_err(std::io::Error::from));
+            cmd.pre_exec(|| {
+                let id = nix::unistd::Gid::from_raw(NOBODY);
+                nix::unistd::setgroups(&[])?;
+                nix::unistd::setgid(id)?;
+                nix::unistd::setuid(nix::unistd::Uid::from_raw(NOBODY))?;
+                Ok(())
+            });
         }
-        cmd.gid(NOBODY).uid(NOBODY);
     }
     cmd
 }
@@ -225,4 +233,117 @@ pub fn write_at(path: &Path, offset: u64, data: &[u8]) {
         .open(path)
         .expect("open");
     f.write_all_at(data, offset).expect("write_at");
+    // Flushed, so that st_blocks counts what the file really holds (extent blocks included)
+    // rather than delayed-allocation reservations.
+    f.sync_all().expect("fsync");
+}
+
+/// Bytes a file occupies on disk (`st_blocks` x 512).
+pub fn allocated_bytes(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata(path).expect("stat").blocks() * 512
+}
+
+/// Free bytes of the file system holding `path`, as an unprivileged user sees them.
+pub fn free_bytes(path: &Path) -> u64 {
+    let st = nix::sys::statvfs::statvfs(path).expect("statvfs");
+    st.blocks_available() * st.fragment_size()
+}
+
+/// Whether the tests run in CI (`CI=true`), where every capability a test needs (root, loop
+/// devices, mkfs tools) must be present: a test that cannot run there fails.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// Report that a test cannot run here: print `SKIP: <test>: <why>` on stderr (shown with
+/// `cargo test -- --nocapture`) so the test passes visibly skipped; in CI, fail instead.
+pub fn skip(test: &str, why: &str) {
+    assert!(
+        !in_ci(),
+        "{test}: cannot run in CI: {why} (CI=true requires it)"
+    );
+    eprintln!("SKIP: {test}: {why}");
+}
+
+/// A file system mounted on a directory inside a [`TempDir`], unmounted (lazily, should it
+/// be busy) on drop. Needs root; constructors return `Err(why)` when something is missing.
+pub struct Mount {
+    point: PathBuf,
+    // Declared last: dropped after the unmount.
+    dir: TempDir,
+}
+
+impl Mount {
+    /// A loop-mounted file system of type `fstype` on a sparse image of `size` bytes, made
+    /// with `mkfs.<fstype> [mkfs_args...] image`.
+    pub fn loop_fs(fstype: &str, mkfs_args: &[&str], size: u64) -> Result<Mount, String> {
+        if !is_root() {
+            return Err(format!("mounting {fstype} needs root"));
+        }
+        let mkfs = format!("mkfs.{fstype}");
+        if !have(&mkfs) {
+            return Err(format!("{mkfs} is not installed"));
+        }
+        let dir = TempDir::new();
+        let image = dir.join("fs.img");
+        fs::File::create(&image)
+            .and_then(|f| f.set_len(size))
+            .map_err(|e| format!("creating {}: {e}", image.display()))?;
+        let out = run(tool(&mkfs).args(mkfs_args).arg(&image));
+        if !out.status.success() {
+            return Err(format!("{mkfs} failed: {}{}", stdout(&out), stderr(&out)));
+        }
+        Mount::attach(dir, &["-t", fstype, "-o", "loop"], Some(&image))
+    }
+
+    /// A tmpfs of `size` (as `mount -o size=` takes it).
+    pub fn tmpfs(size: &str) -> Result<Mount, String> {
+        if !is_root() {
+            return Err("mounting tmpfs needs root".into());
+        }
+        let opts = format!("size={size}");
+        Mount::attach(TempDir::new(), &["-t", "tmpfs", "-o", &opts], None)
+    }
+
+    fn attach(dir: TempDir, opts: &[&str], image: Option<&Path>) -> Result<Mount, String> {
+        let point = dir.join("mnt");
+        fs::create_dir(&point).map_err(|e| format!("mkdir {}: {e}", point.display()))?;
+        let mut cmd = tool("mount");
+        cmd.args(opts);
+        match image {
+            Some(img) => cmd.arg(img),
+            None => cmd.arg("tmpfs"),
+        };
+        let out = run(cmd.arg(&point));
+        if !out.status.success() {
+            return Err(format!(
+                "mount {} failed (no loop devices, or no kernel support?): {}{}",
+                opts.join(" "),
+                stdout(&out),
+                stderr(&out)
+            ));
+        }
+        Ok(Mount { point, dir })
+    }
+
+    /// The mount point.
+    pub fn path(&self) -> &Path {
+        &self.point
+    }
+
+    /// A path under the mount point.
+    pub fn join(&self, p: impl AsRef<Path>) -> PathBuf {
+        self.point.join(p)
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let out = run(tool("umount").arg(&self.point));
+        if !out.status.success() {
+            let _ = run(tool("umount").arg("-l").arg(&self.point));
+        }
+        let _ = &self.dir;
+    }
 }
