@@ -256,14 +256,16 @@ pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
 
-/// Report that a test cannot run here: print `SKIP: <test>: <why>` on stderr (shown with
-/// `cargo test -- --nocapture`) so the test passes visibly skipped; in CI, fail instead.
+/// Report that a test cannot run here: print `SKIP: <test>: <why>` on stderr so the test
+/// passes visibly skipped; in CI, fail instead.
 pub fn skip(test: &str, why: &str) {
     assert!(
         !in_ci(),
         "{test}: cannot run in CI: {why} (CI=true requires it)"
     );
-    eprintln!("SKIP: {test}: {why}");
+    // Written to the stderr handle rather than with eprintln!, which the test harness
+    // captures and shows only for failing tests.
+    let _ = writeln!(std::io::stderr().lock(), "SKIP: {test}: {why}");
 }
 
 /// A file system mounted on a directory inside a [`TempDir`], unmounted (lazily, should it
