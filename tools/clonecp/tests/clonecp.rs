@@ -3,6 +3,7 @@
 mod common;
 
 use std::fs;
+use std::io::Write;
 use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::Command;
@@ -174,9 +175,11 @@ fn reflink_always_fails_where_no_clone_is_possible_and_leaves_nothing() {
         probe.as_os_str(),
     ]));
     if rec["method"] == "clone" {
-        testkit::skip(
-            "reflink_always_fails_where_no_clone_is_possible",
-            "the host file system clones (tested on the mounted file systems instead)",
+        // Not a missing capability (so not a CI failure): filesystems.rs covers this case
+        // across tmpfs and the host.
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "SKIP: reflink_always_fails_where_no_clone_is_possible: the host file system clones"
         );
         return;
     }
