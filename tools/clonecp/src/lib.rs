@@ -67,8 +67,7 @@ pub struct Args {
     #[arg(value_name = "DST")]
     pub dst: PathBuf,
 
-    /// auto: clone where possible, else copy; always: clone or fail; never: copy. A bare
-    /// --reflink means always.
+    /// When to clone; a bare --reflink means always.
     #[arg(
         long,
         value_name = "WHEN",
