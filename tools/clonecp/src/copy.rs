@@ -161,7 +161,13 @@ fn copy_regions(ends: &Ends, size: u64) -> Result<Outcome> {
     for (start, end) in regions {
         let mut off = start;
         while off < end {
-            interrupt::check()?;
+            interrupt::check().with_context(|| {
+                format!(
+                    "copying {} to {}",
+                    quote(ends.src_path),
+                    quote(ends.dst_path)
+                )
+            })?;
             let want = (end - off).min(RANGE_CHUNK);
             let n = if method == CopyMethod::CopyFileRange {
                 let (mut off_in, mut off_out) = (off as i64, off as i64);

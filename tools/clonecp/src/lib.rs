@@ -17,9 +17,10 @@ mod copy;
 mod dest;
 mod interrupt;
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fs::{File, FileTimes, Metadata, OpenOptions};
 use std::io;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
@@ -107,26 +108,34 @@ struct Config<'a> {
 
 impl<'a> Config<'a> {
     fn new(args: &'a Args) -> Result<Config<'a>> {
-        let dst = &args.dst;
-        // `Path::file_name` ignores a trailing slash; a DST written as a directory is not a
-        // file name, whatever is there.
-        let names_a_dir = dst.as_os_str().as_encoded_bytes().ends_with(b"/");
-        let Some(name) = dst.file_name().filter(|_| !names_a_dir) else {
+        let Some((dst_dir, dst_name)) = split_destination(&args.dst) else {
             bail!(
                 "creating {}: DST must name a file, not a directory",
-                quote(dst)
+                quote(&args.dst)
             );
-        };
-        let dst_dir = match dst.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
         };
         Ok(Config {
             args,
             dst_dir,
-            dst_name: name.to_owned(),
+            dst_name,
         })
     }
+}
+
+/// DST's directory ("." for a bare name) and last component; `None` when DST is written as
+/// a directory (`x/`, `.`, `x/..`). Done on the raw bytes: `Path` would drop a trailing
+/// `/` or `/.` and turn `nodir/.` into a file named `nodir`.
+fn split_destination(dst: &Path) -> Option<(PathBuf, OsString)> {
+    let bytes = dst.as_os_str().as_bytes();
+    let last = bytes.rsplit(|&b| b == b'/').next().unwrap_or_default();
+    if matches!(last, b"" | b"." | b"..") {
+        return None;
+    }
+    let dir = match bytes.len() - last.len() {
+        0 => PathBuf::from("."),
+        n => PathBuf::from(OsStr::from_bytes(&bytes[..n])),
+    };
+    Some((dir, OsStr::from_bytes(last).to_owned()))
 }
 
 pub fn run(args: &Args) -> Result<Status> {
@@ -304,5 +313,36 @@ fn system_time(sec: i64, nsec: i64) -> SystemTime {
         SystemTime::UNIX_EPOCH + Duration::from_secs(sec as u64) + nsec
     } else {
         SystemTime::UNIX_EPOCH - Duration::from_secs(sec.unsigned_abs()) + nsec
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(dst: &str) -> Option<(String, String)> {
+        split_destination(Path::new(dst)).map(|(d, n)| {
+            (
+                d.to_str().unwrap().to_owned(),
+                n.to_str().unwrap().to_owned(),
+            )
+        })
+    }
+
+    #[test]
+    fn destination_splits_into_directory_and_name() {
+        let pair = |d: &str, n: &str| Some((d.to_owned(), n.to_owned()));
+        assert_eq!(split("b"), pair(".", "b"));
+        assert_eq!(split("x/b"), pair("x/", "b"));
+        assert_eq!(split("/b"), pair("/", "b"));
+        assert_eq!(split("x//y/b"), pair("x//y/", "b"));
+        assert_eq!(split("./.b"), pair("./", ".b"));
+    }
+
+    #[test]
+    fn destination_written_as_a_directory_is_no_file_name() {
+        for dst in ["", ".", "..", "/", "x/", "x/.", "x/..", "nodir/."] {
+            assert_eq!(split(dst), None, "{dst:?}");
+        }
     }
 }

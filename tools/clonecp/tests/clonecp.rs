@@ -405,11 +405,13 @@ fn dst_naming_a_directory_is_refused() {
         }
         assert_refused(&run(args), "it is a directory; DST must name a file");
     }
-    let slash = format!("{}/new/", t.path().display());
-    assert_refused(
-        &run([src.as_os_str(), slash.as_ref()]),
-        "DST must name a file, not a directory",
-    );
+    for written_as_dir in ["new/", "new/.", "new/..", "d/."] {
+        let dst = format!("{}/{written_as_dir}", t.path().display());
+        assert_refused(
+            &run([src.as_os_str(), dst.as_ref()]),
+            "DST must name a file, not a directory",
+        );
+    }
     assert!(names(&dir).is_empty());
     assert_eq!(names(t.path()), ["a", "d"]);
 }
@@ -423,5 +425,94 @@ fn usage_errors_exit_2() {
     ] {
         let out = run(args);
         assert_eq!(code(&out), 2, "{}", stderr(&out));
+    }
+}
+
+#[test]
+fn a_set_group_id_bit_the_caller_may_not_set_is_dropped_with_a_warning() {
+    const TEST: &str = "a_set_group_id_bit_the_caller_may_not_set_is_dropped_with_a_warning";
+    if !testkit::is_root() {
+        testkit::skip(
+            TEST,
+            "needs root to set up a directory of a group nobody is not in",
+        );
+        return;
+    }
+    let t = TempDir::new();
+    let exe = testkit::copy_binary(common::EXE, t.path());
+    let src = t.join("a");
+    fs::write(&src, b"x").unwrap();
+    fs::set_permissions(&src, fs::Permissions::from_mode(0o2755)).unwrap();
+    // New files in a set-group-ID directory of group root get group root, which nobody is
+    // not in: the kernel then clears S_ISGID on chmod (chmod(2)).
+    let dir = t.join("shared");
+    fs::create_dir(&dir).unwrap();
+    fs::set_permissions(t.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o2777)).unwrap();
+    let dst = dir.join("b");
+    let mut cmd = Command::new(&exe);
+    cmd.arg(&src).arg(&dst);
+    let out = testkit::run(&mut testkit::unprivileged(cmd));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(mode(&dst), 0o755);
+    let err = stderr(&out);
+    assert!(
+        err.contains("setting the mode of") && err.contains("0755 instead of 2755"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_terminating_signal_never_leaves_a_partial_dst() {
+    let t = TempDir::new();
+    let src = t.join("a");
+    // Written data, not holes, so that the copy takes a while.
+    let chunk = common::pattern(3, 1 << 20);
+    let mut f = fs::File::create(&src).unwrap();
+    for _ in 0..256 {
+        std::io::Write::write_all(&mut f, &chunk).unwrap();
+    }
+    drop(f);
+    for force in [false, true] {
+        let dst = t.join(if force { "forced" } else { "plain" });
+        let mut cmd = common::clonecp();
+        if force {
+            cmd.arg("-f");
+        }
+        let child = cmd
+            .arg("--reflink=never")
+            .arg(&src)
+            .arg(&dst)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(30));
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let out = child.wait_with_output().unwrap();
+        // The signal may land before, during or after the copy: whichever, DST is either
+        // complete (exit 0) or absent (exit 2, or killed before the handler was installed,
+        // which is before anything is created), and no temporary file is left.
+        if std::os::unix::process::ExitStatusExt::signal(&out.status).is_some() {
+            assert!(!dst.exists(), "killed, and a DST was left");
+            continue;
+        }
+        match code(&out) {
+            0 => assert!(same_content(&src, &dst)),
+            2 => {
+                assert!(!dst.exists(), "a partial DST was left");
+                assert!(
+                    stderr(&out).contains("interrupted by a signal"),
+                    "{}",
+                    stderr(&out)
+                );
+            }
+            c => panic!("exit {c}: {}", stderr(&out)),
+        }
+        let left: Vec<String> = names(t.path())
+            .into_iter()
+            .filter(|n| n.contains("clonecp"))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
     }
 }
