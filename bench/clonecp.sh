@@ -1,8 +1,9 @@
 # clonecp: a 1 GiB sparse image holding 128 MiB of data in 1 MiB pieces scattered over it.
 # On the host file system against cp --sparse=always, both followed by a flush of the copy
 # (clonecp fsyncs the copy and its directory before it reports success; cp does not, so the
-# stock command gets a `sync` of the copy to do the same work). On XFS (root, xfsprogs, a
-# loop device), the clone against cp --reflink=always. Sourced by bench/run.
+# stock command gets a `sync` of the copy to do the same work). As root, from a tmpfs to the
+# host file system (the read/write fallback), and on XFS (xfsprogs and a loop device) the
+# clone against cp --reflink=always. Sourced by bench/run.
 
 clonecp_image() {
     local img=$1 i
@@ -44,6 +45,31 @@ clonecp_bench() {
     bench_note "host fs $(df --output=fstype "$w" | tail -1): clonecp method $method; allocated bytes:" \
         "$(clonecp_sizes "$w/seed.img" "$w/ours.img" "$w/stock.img")"
     rm -f "$w/ours.img" "$w/stock.img"
+
+    # Across file systems (tmpfs to the host): the read/write fallback.
+    if [ "$(id -u)" != 0 ]; then
+        bench_note "SKIPPED: tmpfs to host fs (mounting tmpfs needs root)"
+    else
+        mkdir -p "$w/tmpfs"
+        mount -t tmpfs -o size=512m tmpfs "$w/tmpfs"
+        (
+            trap 'umount "$w/tmpfs"' EXIT
+            cp --sparse=always "$w/seed.img" "$w/tmpfs/seed.img"
+            BENCH_SETUP="rm -f '$w/ours.img' '$w/stock.img'" bench_compare \
+                "clonecp vs cp --sparse=always (tmpfs->host)" "<=1.1" \
+                "'$BIN/clonecp' '$w/tmpfs/seed.img' '$w/ours.img'" \
+                "cp --reflink=auto --sparse=always '$w/tmpfs/seed.img' '$w/stock.img' && sync '$w/stock.img'"
+            rm -f "$w/ours.img" "$w/stock.img"
+            local method
+            method=$("$BIN/clonecp" --json "$w/tmpfs/seed.img" "$w/ours.img" | clonecp_method)
+            cp --reflink=auto --sparse=always "$w/tmpfs/seed.img" "$w/stock.img"
+            sync "$w/stock.img"
+            cmp "$w/tmpfs/seed.img" "$w/ours.img"
+            bench_note "tmpfs->host: clonecp method $method; allocated bytes:" \
+                "$(clonecp_sizes "$w/ours.img" "$w/stock.img")"
+            rm -f "$w/ours.img" "$w/stock.img"
+        )
+    fi
 
     local why=""
     if [ "$(id -u)" != 0 ]; then
