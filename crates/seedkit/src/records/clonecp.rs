@@ -31,6 +31,8 @@ impl CopyMethod {
 pub struct Clonecp {
     pub src: Bytes,
     pub dst: Bytes,
+    /// The method that finished the copy (`copy_file_range` when there was neither data to
+    /// copy nor a clone).
     pub method: CopyMethod,
     /// Apparent size of the copy in bytes.
     pub size_bytes: u64,
