@@ -100,11 +100,18 @@ pub fn is_root() -> bool {
 /// unchanged otherwise (the caller is then unprivileged already).
 pub fn unprivileged(mut cmd: Command) -> Command {
     if is_root() {
-        // SAFETY: setgroups is async-signal-safe; nothing else runs between fork and exec.
+        // std's own uid/gid switch runs before pre_exec closures, when setgroups would no
+        // longer be allowed; so the whole switch happens here, in the order the kernel needs.
+        // SAFETY: these calls are async-signal-safe; nothing else runs between fork and exec.
         unsafe {
-            cmd.pre_exec(|| nix::unistd::setgroups(&[]).map_err(std::io::Error::from));
+            cmd.pre_exec(|| {
+                let id = NOBODY;
+                nix::unistd::setgroups(&[])?;
+                nix::unistd::setgid(nix::unistd::Gid::from_raw(id))?;
+                nix::unistd::setuid(nix::unistd::Uid::from_raw(id))?;
+                Ok(())
+            });
         }
-        cmd.gid(NOBODY).uid(NOBODY);
     }
     cmd
 }
