@@ -239,27 +239,52 @@ pub fn write_at(path: &Path, offset: u64, data: &[u8]) {
 pub fn check_man_page(bin: &str, name: &str) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let page_path = root.join("man").join(format!("{name}.1"));
-    let page = fs::read_to_string(&page_path)
-        .unwrap_or_else(|e| panic!("{}: {e}", page_path.display()));
+    let page =
+        fs::read_to_string(&page_path).unwrap_or_else(|e| panic!("{}: {e}", page_path.display()));
     // groff escapes hyphens in option names as \-.
     let page_text = page.replace("\\-", "-");
     let help = stdout(&run(Command::new(bin).arg("--help")));
     let mut missing = Vec::new();
     for word in help.split(|c: char| c.is_whitespace() || c == ',' || c == '[' || c == '=') {
         if let Some(opt) = word.strip_prefix("--") {
-            let opt: String = opt.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
-            if !opt.is_empty() && opt != "help" && opt != "version" && !page_text.contains(&format!("--{opt}")) {
+            let opt: String = opt
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+                .collect();
+            if !opt.is_empty()
+                && opt != "help"
+                && opt != "version"
+                && !page_text.contains(&format!("--{opt}"))
+            {
                 missing.push(format!("--{opt}"));
             }
         }
     }
-    assert!(missing.is_empty(), "{} does not document {missing:?}", page_path.display());
-    for section in ["NAME", "SYNOPSIS", "DESCRIPTION", "OPTIONS", "EXIT STATUS", "EXAMPLES", "SEE ALSO"] {
-        assert!(page.contains(&format!(".SH {section}")) || page.contains(&format!(".SH \"{section}\"")),
-            "{} has no {section} section", page_path.display());
+    assert!(
+        missing.is_empty(),
+        "{} does not document {missing:?}",
+        page_path.display()
+    );
+    for section in [
+        "NAME",
+        "SYNOPSIS",
+        "DESCRIPTION",
+        "OPTIONS",
+        "EXIT STATUS",
+        "EXAMPLES",
+        "SEE ALSO",
+    ] {
+        assert!(
+            page.contains(&format!(".SH {section}"))
+                || page.contains(&format!(".SH \"{section}\"")),
+            "{} has no {section} section",
+            page_path.display()
+        );
     }
     if have("groff") {
-        let out = run(Command::new("groff").args(["-man", "-ww", "-z"]).arg(&page_path));
+        let out = run(Command::new("groff")
+            .args(["-man", "-ww", "-z"])
+            .arg(&page_path));
         assert!(
             out.stdout.is_empty() && out.stderr.is_empty(),
             "groff -man -ww -z {}: {}{}",
@@ -268,6 +293,9 @@ pub fn check_man_page(bin: &str, name: &str) {
             stderr(&out)
         );
     } else {
-        eprintln!("SKIP: groff is not installed; {} not linted", page_path.display());
+        eprintln!(
+            "SKIP: groff is not installed; {} not linted",
+            page_path.display()
+        );
     }
 }
