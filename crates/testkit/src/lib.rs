@@ -100,16 +100,15 @@ pub fn is_root() -> bool {
 /// unchanged otherwise (the caller is then unprivileged already).
 pub fn unprivileged(mut cmd: Command) -> Command {
     if is_root() {
-        // All three in one closure and in this order: std runs `pre_exec` closures after its
-        // own `uid`/`gid` changes, when setgroups is no longer permitted (EPERM at spawn).
-        // SAFETY: setgroups, setgid and setuid are async-signal-safe; nothing else runs
-        // between fork and exec.
+        // std's own uid/gid switch runs before pre_exec closures, when setgroups would no
+        // longer be allowed; so the whole switch happens here, in the order the kernel needs.
+        // SAFETY: these calls are async-signal-safe; nothing else runs between fork and exec.
         unsafe {
             cmd.pre_exec(|| {
-                let id = nix::unistd::Gid::from_raw(NOBODY);
+                let id = NOBODY;
                 nix::unistd::setgroups(&[])?;
-                nix::unistd::setgid(id)?;
-                nix::unistd::setuid(nix::unistd::Uid::from_raw(NOBODY))?;
+                nix::unistd::setgid(nix::unistd::Gid::from_raw(id))?;
+                nix::unistd::setuid(nix::unistd::Uid::from_raw(id))?;
                 Ok(())
             });
         }
@@ -347,5 +346,71 @@ impl Drop for Mount {
             let _ = run(tool("umount").arg("-l").arg(&self.point));
         }
         let _ = &self.dir;
+    }
+}
+
+/// The man page of a tool, `man/<name>.1` at the workspace root, must mention every long
+/// option `--help` lists, and `groff -man -ww -z` must find nothing to say about it.
+pub fn check_man_page(bin: &str, name: &str) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let page_path = root.join("man").join(format!("{name}.1"));
+    let page =
+        fs::read_to_string(&page_path).unwrap_or_else(|e| panic!("{}: {e}", page_path.display()));
+    // groff escapes hyphens in option names as \-.
+    let page_text = page.replace("\\-", "-");
+    let help = stdout(&run(Command::new(bin).arg("--help")));
+    let mut missing = Vec::new();
+    for word in help.split(|c: char| c.is_whitespace() || c == ',' || c == '[' || c == '=') {
+        if let Some(opt) = word.strip_prefix("--") {
+            let opt: String = opt
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+                .collect();
+            if !opt.is_empty()
+                && opt != "help"
+                && opt != "version"
+                && !page_text.contains(&format!("--{opt}"))
+            {
+                missing.push(format!("--{opt}"));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "{} does not document {missing:?}",
+        page_path.display()
+    );
+    for section in [
+        "NAME",
+        "SYNOPSIS",
+        "DESCRIPTION",
+        "OPTIONS",
+        "EXIT STATUS",
+        "EXAMPLES",
+        "SEE ALSO",
+    ] {
+        assert!(
+            page.contains(&format!(".SH {section}"))
+                || page.contains(&format!(".SH \"{section}\"")),
+            "{} has no {section} section",
+            page_path.display()
+        );
+    }
+    if have("groff") {
+        let out = run(Command::new("groff")
+            .args(["-man", "-ww", "-z"])
+            .arg(&page_path));
+        assert!(
+            out.stdout.is_empty() && out.stderr.is_empty(),
+            "groff -man -ww -z {}: {}{}",
+            page_path.display(),
+            stdout(&out),
+            stderr(&out)
+        );
+    } else {
+        eprintln!(
+            "SKIP: groff is not installed; {} not linted",
+            page_path.display()
+        );
     }
 }
