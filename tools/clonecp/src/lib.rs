@@ -3,7 +3,8 @@
 //! elsewhere (ext4, tmpfs, across file systems).
 //!
 //! Reads SRC, a regular file (symbolic links followed; directories, fifos, sockets and
-//! devices refused without being opened for reading). Writes DST, created exclusively
+//! devices refused without being opened for reading); SRC `-` reads SRC's path from stdin,
+//! as a line or a JSON record with a `path` field (seedkit's input protocol). Writes DST, created exclusively
 //! (`-f`: a temporary file in DST's directory renamed over DST), with SRC's 12 permission
 //! bits as far as the caller may set them (`-p`: and its access and modification times),
 //! flushed (file, then directory) before success. Nothing is left at DST on failure.
@@ -60,7 +61,8 @@ pub enum Reflink {
         Example: clonecp --reflink=always seed.img vm1.img"
 )]
 pub struct Args {
-    /// The regular file to copy (a symbolic link is followed).
+    /// The regular file to copy (a symbolic link is followed); `-` reads its path from stdin,
+    /// as a line or a JSON record with a "path" field.
     #[arg(value_name = "SRC")]
     pub src: PathBuf,
 
@@ -100,6 +102,8 @@ pub struct Args {
 /// Validated arguments.
 struct Config<'a> {
     args: &'a Args,
+    /// SRC, or the path read from stdin for `-`.
+    src: PathBuf,
     /// DST's directory ("." for a bare name).
     dst_dir: PathBuf,
     /// DST's last component.
@@ -114,8 +118,16 @@ impl<'a> Config<'a> {
                 quote(&args.dst)
             );
         };
+        // `-`: the path comes from stdin, as a line or a JSON record (the toolkit's input
+        // protocol), so that `clonecp - DST` takes the image another tool just made.
+        let src = if seedkit::input::is_stdin(Some(args.src.as_os_str())) {
+            seedkit::input::resolve(None)?
+        } else {
+            args.src.clone()
+        };
         Ok(Config {
             args,
+            src,
             dst_dir,
             dst_name,
         })
@@ -147,7 +159,7 @@ pub fn run(args: &Args) -> Result<Status> {
     if args.verbose {
         warn(format_args!(
             "{} -> {}: {}, {} bytes, {} bytes of data, {}, {:.3} s",
-            quote(&args.src),
+            quote(&config.src),
             quote(&args.dst),
             record.method.name(),
             record.size_bytes,
@@ -168,7 +180,7 @@ pub fn run(args: &Args) -> Result<Status> {
 
 fn copy_file(config: &Config) -> Result<Clonecp> {
     let args = config.args;
-    let (src, src_meta) = open_source(&args.src)?;
+    let (src, src_meta) = open_source(&config.src)?;
     let replaced = check_destination(config, &src_meta)?;
 
     let dir = OpenOptions::new()
@@ -186,12 +198,12 @@ fn copy_file(config: &Config) -> Result<Clonecp> {
     let ends = Ends {
         src: &src,
         dst: &out.file,
-        src_path: &args.src,
+        src_path: &config.src,
         dst_path: &args.dst,
     };
     let outcome = copy::copy_data(&ends, size, args.reflink)?;
     interrupt::check()
-        .with_context(|| format!("copying {} to {}", quote(&args.src), quote(&args.dst)))?;
+        .with_context(|| format!("copying {} to {}", quote(&config.src), quote(&args.dst)))?;
     if outcome.method != seedkit::records::CopyMethod::Clone {
         // Holes at the end are not written: the size says where the file ends.
         out.file
@@ -205,7 +217,7 @@ fn copy_file(config: &Config) -> Result<Clonecp> {
     out.commit(&args.dst)?;
 
     Ok(Clonecp {
-        src: Bytes::from(args.src.as_path()),
+        src: Bytes::from(config.src.as_path()),
         dst: Bytes::from(args.dst.as_path()),
         method: outcome.method,
         size_bytes: size,
@@ -264,7 +276,7 @@ fn check_destination(config: &Config, src: &Metadata) -> Result<bool> {
         if meta.dev() == src.dev() && meta.ino() == src.ino() {
             bail!(
                 "copying {} to {}: they are the same file",
-                quote(&config.args.src),
+                quote(&config.src),
                 quote(dst)
             );
         }

@@ -516,3 +516,28 @@ fn a_terminating_signal_never_leaves_a_partial_dst() {
         assert!(left.is_empty(), "{left:?}");
     }
 }
+
+#[test]
+fn src_dash_reads_the_path_from_stdin_as_a_line_or_a_json_record() {
+    let t = TempDir::new();
+    let src = t.join("seed image");
+    sparse_image(&src, 4 << 20, 2, 4096);
+    let line = format!("{}\n", src.display());
+    let json = format!(
+        "{{\"path\":{},\"files\":1}}\n",
+        serde_json::to_string(src.to_str().unwrap()).unwrap()
+    );
+    for (name, input) in [("from-line", line), ("from-json", json)] {
+        let dst = t.join(name);
+        let out = testkit::run_with_stdin(
+            common::clonecp().arg("--json").arg("-").arg(&dst),
+            input.as_bytes(),
+        );
+        let rec = ok_record(&out);
+        assert_eq!(rec["src"], src.to_str().unwrap());
+        assert!(same_content(&src, &dst));
+    }
+    let out = testkit::run_with_stdin(common::clonecp().arg("-").arg(t.join("x")), b"");
+    assert_refused(&out, "reading a path from stdin: no path given");
+    assert!(!t.join("x").exists());
+}
