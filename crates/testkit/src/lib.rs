@@ -126,12 +126,28 @@ pub fn copy_binary(exe: &str, dir: &Path) -> PathBuf {
     to
 }
 
+/// Start a command, retrying while its executable is busy: a binary just written by
+/// [`copy_binary`] stays open for writing in children that other test threads fork before
+/// they exec, and exec fails with ETXTBSY until they do.
+pub fn spawn(cmd: &mut Command) -> std::process::Child {
+    let mut tries = 0;
+    loop {
+        match cmd.spawn() {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy && tries < 100 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            result => return result.expect("spawn"),
+        }
+    }
+}
+
 /// Run a command with `stdin` as input and capture everything.
 pub fn run_with_stdin(cmd: &mut Command, stdin: &[u8]) -> Output {
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("spawn");
+    let mut child = spawn(cmd);
     let mut input = child.stdin.take().expect("stdin");
     let data = stdin.to_vec();
     let writer = std::thread::spawn(move || {
