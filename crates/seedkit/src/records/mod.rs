@@ -3,10 +3,12 @@
 //! Fields are snake_case and stable: new fields may be added, none is renamed or removed.
 //! Byte-string fields follow the rule in [`crate::json`].
 
+pub mod clonecp;
 pub mod manifest;
 pub mod rdump;
 pub mod seed_size;
 
+pub use clonecp::{Clonecp, CopyMethod};
 pub use manifest::{
     EntryKind, ManifestEntry, ManifestHeader, ManifestLine, Rdev, Timestamp, Xattr,
 };
