@@ -9,7 +9,7 @@ PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man
 CARGO ?= cargo
-TOOLS := normlines seed-size clonecp
+TOOLS := normlines seed-size clonecp ext4-rdump
 RELEASE := target/release
 BUILD := build
 
@@ -20,14 +20,19 @@ all: tools sample
 tools:
 	$(CARGO) build --release --workspace --locked
 
-# The built-in sample: the package list through normlines, and the sample /root through
-# seed-size.
+# The built-in sample: the package list through normlines, the sample /root through
+# seed-size, and the same /root made into an image, extracted by ext4-rdump, measured again.
 sample: tools
 	@mkdir -p $(BUILD)
 	@echo '== normlines sample/packages.list'
 	@$(RELEASE)/normlines sample/packages.list
 	@echo '== seed-size --json sample/root'
 	@$(RELEASE)/seed-size --json sample/root
+	@echo '== ext4-rdump build/sample.ext4 /root | seed-size --json'
+	@rm -rf $(BUILD)/sample-fs $(BUILD)/sample.ext4 $(BUILD)/rdump $(BUILD)/rdump.manifest.jsonl
+	@mkdir -p $(BUILD)/sample-fs && cp -a sample/root $(BUILD)/sample-fs/root
+	@PATH="$$PATH:/sbin:/usr/sbin" mke2fs -q -F -t ext4 -d $(BUILD)/sample-fs $(BUILD)/sample.ext4 64M >/dev/null
+	@$(RELEASE)/ext4-rdump -o $(BUILD)/rdump $(BUILD)/sample.ext4 /root | $(RELEASE)/seed-size --json
 
 test: lint-man
 	$(CARGO) fmt --all --check
