@@ -89,7 +89,7 @@ fn walk(fs: &Fs, ino: u32, prefix: &[u8], out: &mut BTreeMap<Vec<u8>, Seen>) {
 
 fn check(extra: &[&str], size: &str) {
     if !have("mke2fs") {
-        eprintln!("SKIP: mke2fs not found");
+        testkit::skip(&format!("mkfs_images {extra:?}"), "mke2fs not found");
         return;
     }
     let t = TempDir::new();
@@ -220,7 +220,7 @@ fn meta_bg_64k_blocks() {
 #[test]
 fn nanoseconds_and_epoch_bits() {
     if !have("mke2fs") || !have("debugfs") {
-        eprintln!("SKIP: e2fsprogs not found");
+        testkit::skip("nanoseconds_and_epoch_bits", "e2fsprogs not found");
         return;
     }
     let t = TempDir::new();
@@ -251,6 +251,7 @@ fn nanoseconds_and_epoch_bits() {
 #[test]
 fn xattrs_in_an_external_block_and_acls() {
     if !have("mke2fs") {
+        testkit::skip("xattrs_in_an_external_block_and_acls", "mke2fs not found");
         return;
     }
     let t = TempDir::new();
@@ -260,7 +261,10 @@ fn xattrs_in_an_external_block_and_acls() {
     fs::write(&f, b"x").unwrap();
     let big: Vec<u8> = (0..2000u32).map(|i| (i % 251) as u8).collect();
     if !testkit::set_xattr(&f, "user.big", &big) {
-        eprintln!("SKIP: the host refuses user xattrs");
+        testkit::skip(
+            "xattrs_in_an_external_block_and_acls",
+            "the host refuses user xattrs",
+        );
         return;
     }
     // user 1000 r--, with the usual owner/group/mask/other entries (xattr form, version 2).
@@ -294,6 +298,10 @@ fn xattrs_in_an_external_block_and_acls() {
 #[test]
 fn a_corrupt_inode_is_a_checksum_error_naming_it() {
     if !have("mke2fs") || !have("debugfs") {
+        testkit::skip(
+            "a_corrupt_inode_is_a_checksum_error_naming_it",
+            "e2fsprogs (mke2fs, debugfs) not found",
+        );
         return;
     }
     let t = TempDir::new();

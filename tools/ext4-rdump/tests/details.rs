@@ -24,7 +24,10 @@ fn small_image(t: &TempDir) -> std::path::PathBuf {
 #[test]
 fn owners_applied_with_same_owner_and_recorded_always() {
     if !have("mke2fs") || !testkit::is_root() {
-        eprintln!("SKIP: needs root and mke2fs");
+        testkit::skip(
+            "owners_applied_with_same_owner_and_recorded_always",
+            "needs root and mke2fs",
+        );
         return;
     }
     let t = TempDir::new();
@@ -53,11 +56,15 @@ fn owners_applied_with_same_owner_and_recorded_always() {
 #[test]
 fn user_xattrs_are_applied_and_recorded() {
     if !have("mke2fs") {
+        testkit::skip("user_xattrs_are_applied_and_recorded", "mke2fs not found");
         return;
     }
     let t = TempDir::new();
     if !testkit::set_xattr(t.path(), "user.probe", b"") {
-        eprintln!("SKIP: the host refuses user xattrs");
+        testkit::skip(
+            "user_xattrs_are_applied_and_recorded",
+            "the host refuses user xattrs",
+        );
         return;
     }
     let image = small_image(&t);
@@ -83,6 +90,10 @@ fn user_xattrs_are_applied_and_recorded() {
 #[test]
 fn a_journal_needing_recovery_is_reported_and_read_as_is() {
     if !have("mke2fs") || !have("debugfs") {
+        testkit::skip(
+            "a_journal_needing_recovery_is_reported_and_read_as_is",
+            "e2fsprogs (mke2fs, debugfs) not found",
+        );
         return;
     }
     let t = TempDir::new();
@@ -115,6 +126,10 @@ fn a_journal_needing_recovery_is_reported_and_read_as_is() {
 #[test]
 fn a_corrupt_inode_is_reported_with_its_number_and_skipped() {
     if !have("mke2fs") || !have("debugfs") {
+        testkit::skip(
+            "a_corrupt_inode_is_reported_with_its_number_and_skipped",
+            "e2fsprogs (mke2fs, debugfs) not found",
+        );
         return;
     }
     let t = TempDir::new();

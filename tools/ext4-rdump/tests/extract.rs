@@ -32,7 +32,7 @@ fn sample(t: &TempDir) -> std::path::PathBuf {
 
 fn roundtrip(extra: &[&str], size: &str) {
     if !have("mke2fs") {
-        eprintln!("SKIP: mke2fs not found");
+        testkit::skip(&format!("extract {extra:?}"), "mke2fs not found");
         return;
     }
     let t = TempDir::new();
@@ -81,6 +81,7 @@ fn ext4_inline_data() {
     // The sparse file's trailing hole is lost by mke2fs 1.47.0 itself with inline_data,
     // so this matrix entry compares an image without it.
     if !have("mke2fs") {
+        testkit::skip("ext4_inline_data", "mke2fs not found");
         return;
     }
     let t = TempDir::new();
@@ -124,6 +125,10 @@ fn ext2() {
 #[test]
 fn large_directory_two_level_htree_is_complete() {
     if !have("mke2fs") || !have("debugfs") {
+        testkit::skip(
+            "large_directory_two_level_htree_is_complete",
+            "e2fsprogs (mke2fs, debugfs) not found",
+        );
         return;
     }
     let t = TempDir::in_memory();
@@ -154,6 +159,10 @@ fn large_directory_two_level_htree_is_complete() {
 #[test]
 fn fragmented_file_with_a_deep_extent_tree() {
     if !have("mke2fs") || !have("debugfs") {
+        testkit::skip(
+            "fragmented_file_with_a_deep_extent_tree",
+            "e2fsprogs (mke2fs, debugfs) not found",
+        );
         return;
     }
     let t = TempDir::new();
@@ -199,6 +208,10 @@ fn fragmented_file_with_a_deep_extent_tree() {
 #[test]
 fn nanosecond_times_are_applied_and_recorded() {
     if !have("mke2fs") || !have("debugfs") {
+        testkit::skip(
+            "nanosecond_times_are_applied_and_recorded",
+            "e2fsprogs (mke2fs, debugfs) not found",
+        );
         return;
     }
     let t = TempDir::new();
@@ -232,6 +245,7 @@ fn nanosecond_times_are_applied_and_recorded() {
 #[test]
 fn subdirectory_and_default_destination() {
     if !have("mke2fs") {
+        testkit::skip("subdirectory_and_default_destination", "mke2fs not found");
         return;
     }
     let t = TempDir::new();

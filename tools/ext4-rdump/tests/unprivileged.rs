@@ -13,6 +13,10 @@ use testkit::{code, have, mkfs_from_tree, stderr, unprivileged, TempDir};
 #[test]
 fn unprivileged_run_is_complete_and_removable() {
     if !have("mke2fs") {
+        testkit::skip(
+            "unprivileged_run_is_complete_and_removable",
+            "mke2fs not found",
+        );
         return;
     }
     let t = TempDir::new();
