@@ -394,6 +394,16 @@ impl Fs {
     /// The inode at `path` (absolute or relative to the root), following symlinks inside
     /// the image as the kernel would, at most 40 of them.
     pub fn lookup(&self, path: &[u8]) -> Result<u32> {
+        self.resolve(path, true)
+    }
+
+    /// Like [`Fs::lookup`], but a symlink as the last component is not followed: its own
+    /// inode is returned, as `lstat` does.
+    pub fn lookup_nofollow(&self, path: &[u8]) -> Result<u32> {
+        self.resolve(path, false)
+    }
+
+    fn resolve(&self, path: &[u8], follow_last: bool) -> Result<u32> {
         let mut todo: Vec<Vec<u8>> = components(path);
         let mut current = ROOT_INO;
         let mut walked = Vec::new();
@@ -409,7 +419,7 @@ impl Fs {
                 return Err(Error::NotFound { path: walked });
             };
             let inode = self.inode(entry.ino)?;
-            if inode.file_type() == Some(FileType::Symlink) {
+            if inode.file_type() == Some(FileType::Symlink) && (follow_last || !todo.is_empty()) {
                 links += 1;
                 if links > MAX_SYMLINKS {
                     return Err(Error::SymlinkLoop { path: walked });

@@ -84,6 +84,7 @@ impl<'a> Extraction<'a> {
                 extra_hard_links: 0,
                 bytes: 0,
                 recorded_only: 0,
+                missing: false,
                 needs_recovery: false,
                 failures: 0,
                 errors: Vec::new(),
@@ -115,6 +116,23 @@ impl<'a> Extraction<'a> {
             format!("writing the manifest {}", quote_b(&self.summary.manifest.0))
         })?;
         self.progress.finish();
+        Ok(self.summary)
+    }
+
+    /// DIR is not in the image and `--missing-ok` asked for an empty tree: the manifest
+    /// holds its header only.
+    pub fn run_missing(mut self) -> Result<RdumpSummary> {
+        let header = ManifestLine::Header(ManifestHeader {
+            format: MANIFEST_FORMAT.into(),
+            version: MANIFEST_VERSION,
+            image: self.summary.image.clone(),
+            source: Bytes(self.args.dir.as_bytes().to_vec()),
+        });
+        self.record_line(&header)?;
+        self.manifest.flush().with_context(|| {
+            format!("writing the manifest {}", quote_b(&self.summary.manifest.0))
+        })?;
+        self.summary.missing = true;
         Ok(self.summary)
     }
 

@@ -53,6 +53,16 @@ pub struct Args {
     #[arg(value_name = "DIR", default_value = "/")]
     pub dir: OsString,
 
+    /// Do not follow DIR itself when it is a symlink in the image: refuse it, as a
+    /// directory that is not there to extract.
+    #[arg(short = 'P', long)]
+    pub no_dereference: bool,
+
+    /// When DIR does not exist in the image, make an empty tree (and a manifest with no
+    /// entries) instead of failing; `--json` says `"missing": true`.
+    #[arg(long)]
+    pub missing_ok: bool,
+
     /// Make the tree at DEST, a new or empty directory (the manifest goes to
     /// DEST.manifest.jsonl beside it); default: a fresh directory under $TMPDIR.
     #[arg(short = 'o', long = "output", value_name = "DEST")]
@@ -190,18 +200,31 @@ pub fn run(args: &Args) -> Result<Status> {
     let fs = Fs::open(file).with_context(|| format!("reading {}", quote(image)))?;
     let dir = args.dir.as_bytes();
     let show_dir = seedkit::quote::quote_bytes(dir);
-    let ino = fs
-        .lookup(dir)
-        .with_context(|| format!("finding {show_dir} in {}", quote(image)))?;
-    let root = fs
-        .inode(ino)
-        .with_context(|| format!("reading {show_dir} in {}", quote(image)))?;
-    if root.file_type() != Some(FileType::Directory) {
-        bail!(
-            "extracting {show_dir} from {}: Not a directory",
-            quote(image)
-        );
-    }
+    let found = if args.no_dereference {
+        fs.lookup_nofollow(dir)
+    } else {
+        fs.lookup(dir)
+    };
+    // `None`: DIR is missing and `--missing-ok` asked for an empty tree.
+    let source = match found {
+        Ok(ino) => {
+            let root = fs
+                .inode(ino)
+                .with_context(|| format!("reading {show_dir} in {}", quote(image)))?;
+            match root.file_type() {
+                Some(FileType::Directory) => Some((ino, root)),
+                Some(FileType::Symlink) => bail!(
+                    "extracting {show_dir} from {}: Not a directory (a symbolic link, not followed with --no-dereference)",
+                    quote(image)
+                ),
+                _ => bail!("extracting {show_dir} from {}: Not a directory", quote(image)),
+            }
+        }
+        Err(ext4_reader::Error::NotFound { .. }) if args.missing_ok => None,
+        Err(e) => {
+            return Err(e).with_context(|| format!("finding {show_dir} in {}", quote(image)));
+        }
+    };
     if fs.needs_recovery() {
         seedkit::warn(format_args!(
             "{}: the journal needs recovery; reading the file system as it is",
@@ -210,8 +233,11 @@ pub fn run(args: &Args) -> Result<Status> {
     }
 
     let staging = Staging::prepare(args.output.as_deref())?;
-    let outcome = extract::Extraction::new(&fs, args, image, &staging.tree, &staging.manifest)
-        .and_then(|x| x.run(ino, &root));
+    let extraction = extract::Extraction::new(&fs, args, image, &staging.tree, &staging.manifest);
+    let outcome = match &source {
+        Some((ino, root)) => extraction.and_then(|x| x.run(*ino, root)),
+        None => extraction.and_then(extract::Extraction::run_missing),
+    };
     let mut summary = match outcome {
         Ok(s) => s,
         Err(e) => {

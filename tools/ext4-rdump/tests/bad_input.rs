@@ -146,3 +146,68 @@ fn trailing_slash_destination_keeps_the_manifest_beside_the_tree() {
         format!("{}\n", t.join("new").display())
     );
 }
+
+#[test]
+fn a_symlinked_dir_is_followed_unless_no_dereference() {
+    let t = TempDir::new();
+    let tree = t.join("src");
+    fs::create_dir_all(tree.join("home/root")).unwrap();
+    fs::write(tree.join("home/root/f"), b"x").unwrap();
+    std::os::unix::fs::symlink("home/root", tree.join("root")).unwrap();
+    let image = t.join("img");
+    mkfs_from_tree(&image, "8M", Some(&tree), &["-t", "ext4"]);
+    let tmp = t.join("tmp");
+    fs::create_dir(&tmp).unwrap();
+
+    let out = rdump_in(&tmp, &[image.as_os_str(), OsStr::new("/root")]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let staged = Path::new(OsStr::new(
+        std::str::from_utf8(&out.stdout).unwrap().trim_end(),
+    ));
+    assert_eq!(fs::read(staged.join("f")).unwrap(), b"x");
+
+    let tmp2 = t.join("tmp2");
+    fs::create_dir(&tmp2).unwrap();
+    for flag in ["-P", "--no-dereference"] {
+        let out = rdump_in(
+            &tmp2,
+            &[OsStr::new(flag), image.as_os_str(), OsStr::new("/root")],
+        );
+        assert_fatal(&out, "Not a directory (a symbolic link");
+    }
+    assert!(empty(&tmp2));
+}
+
+#[test]
+fn missing_ok_makes_an_empty_tree_and_says_so() {
+    let t = TempDir::new();
+    let image = image(&t);
+    let dest = t.join("stage");
+    let out = testkit::run(
+        Command::new(common::BIN)
+            .args(["--missing-ok", "--json", "-o"])
+            .arg(&dest)
+            .arg(&image)
+            .arg("/root"),
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stderr(&out), "");
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["missing"], true);
+    assert_eq!(summary["path"], dest.to_str().unwrap());
+    assert!(empty(&dest));
+    let manifest = fs::read_to_string(t.join("stage.manifest.jsonl")).unwrap();
+    assert_eq!(manifest.lines().count(), 1, "{manifest}");
+    assert!(manifest.starts_with(r#"{"record":"header""#), "{manifest}");
+    // An existing DIR is extracted as usual, and says it was not missing.
+    let out = testkit::run(
+        Command::new(common::BIN)
+            .args(["--missing-ok", "--json", "-o"])
+            .arg(t.join("stage2"))
+            .arg(&image)
+            .arg("/dir"),
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["missing"], false);
+}

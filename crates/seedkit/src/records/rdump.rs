@@ -32,6 +32,10 @@ pub struct RdumpSummary {
     /// Entries recorded in the manifest only (`staged: false`), such as devices an
     /// unprivileged user cannot create.
     pub recorded_only: u64,
+    /// Whether DIR was missing from the image and, as `--missing-ok` asked, an empty tree
+    /// was made instead.
+    #[serde(default)]
+    pub missing: bool,
     /// Whether the image's journal needed recovery (it was read as it is).
     pub needs_recovery: bool,
     /// Entries that could not be reproduced or fully recorded; one per diagnostic line.
