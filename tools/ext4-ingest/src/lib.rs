@@ -1,0 +1,466 @@
+//! `ext4-ingest`: write a host tree into an existing ext4 image, every entry owned root:root.
+//!
+//! Reads TREE (argument, or stdin: a path line or a JSON record with `path`) with `lstat`,
+//! never following symlinks nor opening fifos or devices, in bytewise-sorted order; when
+//! `TREE.manifest.jsonl` (written by `ext4-rdump`) is there, takes from it what the host tree
+//! cannot hold (true modes, devices, xattrs, recorded times, entries not staged).
+//!
+//! Writes IMAGE (made by `mkfs.ext4`) with ONE `debugfs -w -f` process fed a generated script
+//! (see [`script`]); names holding a newline or CR are renamed into place afterwards with two
+//! `debugfs -w -R` calls each. The image is locked (`flock`) during the run. Success is read
+//! from debugfs's output, command by command ([`debugfs`]). Stdout: the `--json` summary only.
+//!
+//! Exit status: 0 every entry written (and verified with `--verify`); 1 the image was
+//! written but some entries were reported and left out (invalid names, sockets); 2 usage or
+//! fatal error, including every failure while writing: the image is then unusable and must
+//! be rebuilt.
+
+pub mod debugfs;
+pub mod image;
+pub mod script;
+pub mod tree;
+pub mod verify;
+
+use std::ffi::OsString;
+use std::io::{self, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use seedkit::json::{emit, Bytes};
+use seedkit::progress::Progress;
+use seedkit::records::manifest::manifest_path;
+use seedkit::records::Ingest;
+use seedkit::{quote, warn, Status};
+
+use crate::debugfs::Outcome;
+use crate::script::Owner;
+use crate::tree::display_key;
+
+#[derive(Debug, Parser)]
+#[command(
+    version,
+    about = "Write a host tree into an existing ext4 image, every entry owned root:root, with one debugfs process",
+    long_about = "Write TREE into IMAGE (an ext4 image made by mkfs.ext4) as an ordinary user: \
+        every entry owned root:root, everything else kept (modes, times to the nanosecond, \
+        hard links, holes, symlinks, fifos, devices and xattrs from an ext4-rdump manifest). \
+        One debugfs process writes the whole tree from a generated script; any failure stops \
+        the run and is reported with the entry and debugfs's message.",
+    after_help = "Exit status: 0 success, 1 some entries were reported and left out, \
+        2 usage or fatal error (the image is then unusable: build into a temporary file).\n\n\
+        Example: mkfs.ext4 -q seed.img 512M && ext4-ingest seed.img ./home"
+)]
+pub struct Args {
+    /// The ext4 image to write into.
+    #[arg(value_name = "IMAGE")]
+    pub image: PathBuf,
+
+    /// The directory to write; `-` or none reads a path or JSON record from stdin.
+    #[arg(value_name = "TREE")]
+    pub tree: Option<OsString>,
+
+    /// Give every entry this owner instead of 0:0 (numeric UID:GID).
+    #[arg(long, value_name = "UID:GID", conflicts_with = "preserve_owner")]
+    pub owner: Option<String>,
+
+    /// Keep the owners recorded in the manifest, or those of the tree.
+    #[arg(long)]
+    pub preserve_owner: bool,
+
+    /// Read this manifest instead of TREE.manifest.jsonl.
+    #[arg(long, value_name = "FILE", conflicts_with = "no_manifest")]
+    pub manifest: Option<PathBuf>,
+
+    /// Ignore any manifest: take everything from the tree.
+    #[arg(long)]
+    pub no_manifest: bool,
+
+    /// Read the image back and compare every entry with the source, then run e2fsck -fn.
+    #[arg(long)]
+    pub verify: bool,
+
+    /// Print a JSON summary record on stdout.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Print each entry written, and the debugfs runs, on stderr.
+    #[arg(short, long)]
+    pub verbose: bool,
+
+    /// Show progress on stderr even when it is not a terminal.
+    #[arg(long)]
+    pub progress: bool,
+}
+
+/// Validated settings.
+struct Config {
+    image: PathBuf,
+    tree: PathBuf,
+    owner: Owner,
+    manifest: Option<PathBuf>,
+}
+
+fn parse_owner(text: &str) -> Result<(u32, u32)> {
+    let parse = || -> Option<(u32, u32)> {
+        let (u, g) = text.split_once(':')?;
+        Some((u.parse().ok()?, g.parse().ok()?))
+    };
+    parse().with_context(|| format!("--owner {text:?}: expected numeric UID:GID"))
+}
+
+impl Config {
+    fn new(args: &Args) -> Result<Config> {
+        let tree = seedkit::input::resolve(args.tree.as_deref())?;
+        let owner = match (&args.owner, args.preserve_owner) {
+            (_, true) => Owner::Preserve,
+            (Some(o), false) => {
+                let (u, g) = parse_owner(o)?;
+                Owner::Fixed(u, g)
+            }
+            (None, false) => Owner::Fixed(0, 0),
+        };
+        let manifest = if args.no_manifest {
+            None
+        } else if let Some(m) = &args.manifest {
+            Some(m.clone())
+        } else {
+            let m = manifest_path(strip_slashes(&tree));
+            m.is_file().then_some(m)
+        };
+        Ok(Config {
+            image: args.image.clone(),
+            tree,
+            owner,
+            manifest,
+        })
+    }
+}
+
+/// `tree/` and `tree` have one manifest, `tree.manifest.jsonl`.
+fn strip_slashes(p: &Path) -> &Path {
+    let b = p.as_os_str().as_bytes();
+    let mut end = b.len();
+    while end > 1 && b[end - 1] == b'/' {
+        end -= 1;
+    }
+    Path::new(std::ffi::OsStr::from_bytes(&b[..end]))
+}
+
+/// A private scratch directory (script, xattr values), removed when dropped.
+struct Stage(PathBuf);
+
+impl Stage {
+    fn new() -> Result<Stage> {
+        let base = std::env::var_os("TMPDIR").map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
+        let path = nix::unistd::mkdtemp(&base.join("ext4-ingest.XXXXXX"))
+            .with_context(|| format!("creating a temporary directory in {}", quote(&base)))?;
+        Ok(Stage(path))
+    }
+}
+
+impl Drop for Stage {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The fixed time for new inodes and the superblock: SOURCE_DATE_EPOCH, else
+/// E2FSPROGS_FAKE_TIME, else the image's creation time (so the same image and tree always
+/// give the same result).
+fn fixed_time(sb: &image::Superblock) -> i64 {
+    for var in ["SOURCE_DATE_EPOCH", "E2FSPROGS_FAKE_TIME"] {
+        if let Some(t) = std::env::var(var)
+            .ok()
+            .and_then(|v| v.trim().parse::<i64>().ok())
+        {
+            // debugfs treats 0 as "unset" (§5).
+            if t > 0 {
+                return t;
+            }
+        }
+    }
+    match (sb.mkfs_time, sb.write_time) {
+        (0, 0) => 1,
+        (0, w) => i64::from(w),
+        (m, _) => i64::from(m),
+    }
+}
+
+/// The names in the image's root directory (`ls -p /`).
+fn image_root(image: &Path, time: i64) -> Result<Vec<Vec<u8>>> {
+    let (out, failed) = debugfs::run_request(image, b"ls -p /", false, time)?;
+    if let Some(msg) = failed {
+        bail!(
+            "reading the image {}: debugfs: {}",
+            quote(image),
+            String::from_utf8_lossy(&msg)
+        );
+    }
+    // Lines are `/ino/mode/uid/gid/name/size/`; names hold no slash.
+    let mut names = Vec::new();
+    for line in out.split(|&b| b == b'\n') {
+        let fields: Vec<&[u8]> = line.split(|&b| b == b'/').collect();
+        if fields.len() == 8 && fields[5] != b"." && fields[5] != b".." {
+            names.push(fields[5].to_vec());
+        }
+    }
+    Ok(names)
+}
+
+pub fn run(args: &Args) -> Result<Status> {
+    let started = Instant::now();
+    let config = Config::new(args)?;
+    let image_path = &config.image;
+    let locked = image::lock(image_path)?;
+    let sb = locked.superblock;
+    let time = fixed_time(&sb);
+
+    let mut guard = tree::AccessGuard::default();
+    let mut tree = tree::walk(&config.tree, &mut guard)?;
+    if let Some(m) = &config.manifest {
+        let entries = tree::read_manifest(m)?;
+        tree::merge_manifest(&mut tree, entries)?;
+    }
+
+    let root_names = image_root(image_path, time)?;
+    for key in tree.entries.keys().filter(|k| k.len() == 1) {
+        let name = &key[0];
+        if name == b"lost+found" {
+            if tree.entries[key].kind != seedkit::records::EntryKind::Directory
+                && root_names.contains(name)
+            {
+                bail!(
+                    "writing {} into {}: the image has a lost+found directory",
+                    quote(&display_key(key)),
+                    quote(image_path)
+                );
+            }
+            continue;
+        }
+        if root_names.contains(name) {
+            bail!(
+                "writing {} into {}: the image already holds an entry of that name (refusing to overwrite it)",
+                quote(&display_key(key)),
+                quote(image_path)
+            );
+        }
+    }
+
+    let stage = Stage::new()?;
+    let setup = script::Setup {
+        owner: config.owner,
+        time,
+        stage: &stage.0,
+        image_root: &root_names,
+    };
+    let plan = script::plan(&tree.entries, &setup)?;
+    let counts = &plan.counts;
+    if counts.inodes > u64::from(sb.free_inodes) {
+        bail!(
+            "writing {} into {}: out of inodes: the tree needs {} inodes and the image has {} free of {} (make it with more, mkfs.ext4 -N)",
+            quote(&config.tree),
+            quote(image_path),
+            counts.inodes,
+            sb.free_inodes,
+            sb.inodes_count
+        );
+    }
+
+    let script_path = stage.0.join("script");
+    write_script(&script_path, &plan.lines)?;
+    let mut progress = if args.progress {
+        Progress::with_enabled(true)
+    } else {
+        Progress::new()
+    };
+    if args.verbose {
+        warn(format_args!(
+            "debugfs -w -f: {} commands for {} entries",
+            plan.lines.len(),
+            plan.keys.len()
+        ));
+    }
+    let outcome = debugfs::run_script(image_path, &script_path, &plan.lines, time, &mut progress)?;
+    let mut runs = 1u64;
+    let unusable = "the image is unusable, rebuild it";
+    match outcome {
+        Outcome::Done => {}
+        Outcome::NotOpened { message } => bail!(
+            "opening the image {} with debugfs: {}",
+            quote(image_path),
+            String::from_utf8_lossy(&message)
+        ),
+        Outcome::Stopped { index, status } => {
+            let what = plan.origin.get(index).copied().flatten().map_or_else(
+                || PathBuf::from("."),
+                |i| display_key(&plan.keys[i as usize]),
+            );
+            bail!(
+                "writing {} into {}: debugfs stopped ({status}) before command {} of {}; {unusable}",
+                quote(&what),
+                quote(image_path),
+                index + 1,
+                plan.lines.len()
+            );
+        }
+        Outcome::Failed { index, message } => {
+            let what = plan.origin[index].map_or_else(
+                || PathBuf::from("."),
+                |i| display_key(&plan.keys[i as usize]),
+            );
+            let text = String::from_utf8_lossy(&message);
+            let text = text.trim_end();
+            if text.contains("Could not allocate block") {
+                bail!(
+                    "writing {} into {}: out of space: the image had {} free blocks of {} bytes ({} KiB) and the tree needs about {} blocks ({} KiB) of data, directories and symlinks; {unusable} larger (debugfs: {text})",
+                    quote(&what),
+                    quote(image_path),
+                    sb.free_blocks,
+                    sb.block_size,
+                    sb.free_blocks * sb.block_size / 1024,
+                    counts.blocks,
+                    counts.blocks * 4
+                );
+            }
+            if text.contains("Could not allocate inode") {
+                bail!(
+                    "writing {} into {}: out of inodes: the image had {} free and the tree needs {}; {unusable} with more (debugfs: {text})",
+                    quote(&what),
+                    quote(image_path),
+                    sb.free_inodes,
+                    counts.inodes
+                );
+            }
+            bail!(
+                "writing {} into {}: debugfs: {text} (in command: {}); {unusable}",
+                quote(&what),
+                quote(image_path),
+                String::from_utf8_lossy(&plan.lines[index])
+            );
+        }
+    }
+
+    for r in &plan.renames {
+        runs += 2;
+        rename(image_path, r, time)?;
+    }
+    guard.restore()?;
+    if args.verbose {
+        for key in &plan.keys {
+            warn(format_args!("wrote {}", quote(&display_key(key))));
+        }
+    }
+
+    let mut rejected = tree.rejected;
+    rejected.extend(plan.rejected.iter().cloned());
+    for (key, why) in &rejected {
+        warn(format_args!(
+            "not written: {}: {why}",
+            quote(&display_key(key))
+        ));
+    }
+
+    let mut verified = false;
+    if args.verify {
+        verify::verify(image_path, &tree.entries, &config, &plan, time)?;
+        verified = true;
+    }
+
+    if args.json {
+        let record = Ingest {
+            image: Bytes::from(image_path.as_path()),
+            path: Bytes::from(config.tree.as_path()),
+            files: counts.files,
+            directories: counts.directories,
+            symlinks: counts.symlinks,
+            fifos: counts.fifos,
+            char_devices: counts.char_devices,
+            block_devices: counts.block_devices,
+            extra_hard_links: counts.extra_hard_links,
+            bytes: counts.bytes,
+            inodes_used: counts.inodes,
+            rejected: rejected.len() as u64,
+            debugfs_runs: runs,
+            verified,
+            seconds: started.elapsed().as_secs_f64(),
+        };
+        let mut out = io::stdout().lock();
+        emit(&mut out, &record).context("writing output")?;
+        out.flush().context("writing output")?;
+    }
+    drop(locked);
+    Ok(Status::from_failures(rejected.len() as u64))
+}
+
+fn write_script(path: &Path, lines: &[Vec<u8>]) -> Result<()> {
+    let file = std::fs::File::create(path).with_context(|| format!("writing {}", quote(path)))?;
+    let mut w = io::BufWriter::new(file);
+    for l in lines {
+        w.write_all(l)
+            .and_then(|()| w.write_all(b"\n"))
+            .with_context(|| format!("writing {}", quote(path)))?;
+    }
+    w.flush()
+        .with_context(|| format!("writing {}", quote(path)))
+}
+
+/// Give an entry created under a temporary name its real name: `ln` then `unlink`, each
+/// with `-R` (the only way a newline or CR reaches debugfs, §2.1). Neither changes a link
+/// count or a directory time.
+fn rename(image: &Path, r: &script::Rename, time: i64) -> Result<()> {
+    let parent = &r.key[..r.key.len() - 1];
+    let mut dir = Vec::new();
+    for part in parent {
+        dir.push(b'/');
+        dir.extend_from_slice(part);
+    }
+    let mut from = dir.clone();
+    from.push(b'/');
+    from.extend_from_slice(&r.temporary);
+    let mut to = dir;
+    to.push(b'/');
+    to.extend_from_slice(r.key.last().map_or(&[][..], Vec::as_slice));
+    let requests = [
+        [
+            b"ln ".as_slice(),
+            &script::quoted(&from),
+            b" ",
+            &script::quoted(&to),
+        ]
+        .concat(),
+        [b"unlink ".as_slice(), &script::quoted(&from)].concat(),
+    ];
+    for req in requests {
+        let (out, failed) = debugfs::run_request(image, &req, true, time)?;
+        if let Some(msg) = failed.or_else(|| (!out.is_empty()).then_some(out)) {
+            bail!(
+                "writing {} into {}: debugfs: {}; the image is unusable, rebuild it",
+                quote(&display_key(&r.key)),
+                quote(image),
+                String::from_utf8_lossy(&msg).trim_end()
+            );
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owner_is_numeric_uid_colon_gid() {
+        assert_eq!(parse_owner("0:0").unwrap(), (0, 0));
+        assert_eq!(parse_owner("1000:70000").unwrap(), (1000, 70000));
+        assert!(parse_owner("root:root").is_err());
+        assert!(parse_owner("5").is_err());
+    }
+
+    #[test]
+    fn trailing_slashes_do_not_change_the_manifest() {
+        assert_eq!(strip_slashes(Path::new("/a/t//")), Path::new("/a/t"));
+        assert_eq!(strip_slashes(Path::new("/")), Path::new("/"));
+    }
+}

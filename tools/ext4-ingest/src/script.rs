@@ -1,0 +1,588 @@
+//! The debugfs command script: one `debugfs -w -f` run writes the whole tree.
+//!
+//! Shape (e2fsprogs notes §2, §3.7): the image cwd (`cd`) and the host cwd (`lcd`) walk the
+//! tree together, so every command takes bare quoted names and lines stay far below the
+//! 8190-byte cut of `source_file`. Lookups are written `./name`, because a whole argument
+//! `<N>` means inode N. A name holding `\n` or `\r` cannot go through `-f`: it is created
+//! under a temporary safe name and renamed afterwards (see [`Rename`]).
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use nix::fcntl::{open, OFlag};
+use nix::sys::stat::Mode;
+use seedkit::quote;
+use seedkit::records::{EntryKind, Timestamp};
+
+use crate::tree::{display_key, Entry, Key, LinkKey};
+
+/// `source_file` reads lines with `fgets(buf, 8192)`: longer lines are split (§2).
+pub const MAX_LINE: usize = 8190;
+/// Inline xattr values above this go through `ea_set -f` (each byte costs 4 in the line).
+const INLINE_VALUE_MAX: usize = 1500;
+
+/// How owners are chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner {
+    /// Every entry gets this uid and gid (root:root by default).
+    Fixed(u32, u32),
+    /// Owners from the manifest or the tree.
+    Preserve,
+}
+
+/// What the script needs to know besides the tree.
+pub struct Setup<'a> {
+    pub owner: Owner,
+    /// The fixed time for new inodes and the superblock.
+    pub time: i64,
+    /// Our directory for xattr value files.
+    pub stage: &'a Path,
+    /// Names in the image's root directory before the run.
+    pub image_root: &'a [Vec<u8>],
+}
+
+/// An entry created under a temporary name, renamed after the script (one `debugfs -R`
+/// for `ln`, one for `unlink`: `-R` takes any byte but a NUL).
+#[derive(Debug, Clone)]
+pub struct Rename {
+    /// Final path of the entry.
+    pub key: Key,
+    pub temporary: Vec<u8>,
+}
+
+/// Counts for the summary.
+#[derive(Debug, Clone, Default)]
+pub struct Counts {
+    pub files: u64,
+    pub directories: u64,
+    pub symlinks: u64,
+    pub fifos: u64,
+    pub char_devices: u64,
+    pub block_devices: u64,
+    pub extra_hard_links: u64,
+    pub bytes: u64,
+    /// New inodes the tree needs.
+    pub inodes: u64,
+    /// Rough blocks the tree needs (data, directories, long symlinks).
+    pub blocks: u64,
+}
+
+/// The generated script and what is needed to read its output.
+pub struct Plan {
+    pub lines: Vec<Vec<u8>>,
+    /// For each line, the index into `keys` of the entry it works on (`None`: setup).
+    pub origin: Vec<Option<u32>>,
+    pub keys: Vec<Key>,
+    pub renames: Vec<Rename>,
+    pub counts: Counts,
+    /// Entries that cannot be written, with the reason.
+    pub rejected: Vec<(Key, String)>,
+    /// Host entries reached through `/proc/<pid>/fd/N` (names debugfs cannot be given).
+    pub held: Vec<OwnedFd>,
+    values: usize,
+}
+
+/// `"text"` with embedded quotes doubled: the one quoting ss_parse knows (§2).
+pub fn quoted(text: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len() + 2);
+    out.push(b'"');
+    for &b in text {
+        if b == b'"' {
+            out.push(b'"');
+        }
+        out.push(b);
+    }
+    out.push(b'"');
+    out
+}
+
+/// A name that cannot go through a `-f` script (`source_file` cuts lines at `\n` and `\r`).
+pub fn needs_rename(name: &[u8]) -> bool {
+    name.iter().any(|&b| b == b'\n' || b == b'\r')
+}
+
+/// An xattr value for `ea_set`: every byte as `\xNN`, since `parse_c_string` stops at `"`.
+pub fn encoded_value(value: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(value.len() * 4 + 2);
+    out.push(b'"');
+    for b in value {
+        let _ = write!(out, "\\x{b:02x}");
+    }
+    out.push(b'"');
+    out
+}
+
+/// The `_extra` word of an ext4 time: nanoseconds and the two epoch bits (ext4.h
+/// `ext4_encode_extra_time`).
+pub fn extra_time(t: Timestamp) -> u32 {
+    let epoch = ((t.sec - i64::from(t.sec as i32)) >> 32) & 3;
+    (t.nsec << 2) | epoch as u32
+}
+
+/// The `i_block[1]` word of a device with the new encoding (kernel `new_encode_dev`).
+pub fn new_encode_dev(major: u32, minor: u32) -> u32 {
+    (minor & 0xff) | (major << 8) | ((minor & !0xff) << 12)
+}
+
+impl Plan {
+    fn push(&mut self, entry: Option<u32>, parts: &[&[u8]]) -> Result<()> {
+        let line: Vec<u8> = parts.join(&b' ');
+        if line.len() > MAX_LINE {
+            let what = entry.map_or_else(
+                || std::path::PathBuf::from("."),
+                |i| display_key(&self.keys[i as usize]),
+            );
+            bail!(
+                "writing {}: a debugfs command of {} bytes (over {MAX_LINE}) would be needed",
+                quote(&what),
+                line.len()
+            );
+        }
+        self.lines.push(line);
+        self.origin.push(entry);
+        Ok(())
+    }
+}
+
+/// A directory the script is inside.
+struct Open {
+    idx: u32,
+    /// Its name in the image while the script runs.
+    name: Vec<u8>,
+    /// Whether the host cwd moved into it too.
+    host: bool,
+}
+
+/// Build the script for `entries` (sorted, the root first).
+pub fn plan(entries: &std::collections::BTreeMap<Key, Entry>, setup: &Setup) -> Result<Plan> {
+    let pid = std::process::id();
+    let mut p = Plan {
+        lines: Vec::new(),
+        origin: Vec::new(),
+        keys: Vec::with_capacity(entries.len()),
+        renames: Vec::new(),
+        counts: Counts::default(),
+        rejected: Vec::new(),
+        held: Vec::new(),
+        values: 0,
+    };
+    let Some(root) = entries.get(&Vec::new()) else {
+        bail!("the tree has no root entry");
+    };
+    p.push(
+        None,
+        &[b"set_current_time", format!("@{}", setup.time).as_bytes()],
+    )?;
+    p.push(None, &[b"cd", b"\"/\""])?;
+    if let Some(host) = &root.host {
+        let fd = hold(host, true)?;
+        let proc = format!("/proc/{pid}/fd/{}", fd.as_raw_fd());
+        p.held.push(fd);
+        p.push(None, &[b"lcd", &quoted(proc.as_bytes())])?;
+    }
+    // Where each hard-linked inode was first created (script-time path) and its names so far.
+    let mut links: HashMap<LinkKey, (Vec<Vec<u8>>, u32)> = HashMap::new();
+    let mut open: Vec<Open> = Vec::new();
+    let mut renamed = 0u64;
+    for (key, e) in entries {
+        if key.is_empty() {
+            p.keys.push(key.clone());
+            continue;
+        }
+        let idx = p.keys.len() as u32;
+        p.keys.push(key.clone());
+        while open.len() >= key.len() {
+            let dir = open.pop().context("directory stack")?;
+            close_dir(&mut p, &dir, entries, setup)?;
+        }
+        let name = key.last().context("entry name")?;
+        let create = if needs_rename(name) {
+            let t = temporary_name(entries, key, setup, &mut renamed);
+            p.renames.push(Rename {
+                key: key.clone(),
+                temporary: t.clone(),
+            });
+            t
+        } else {
+            name.clone()
+        };
+        let qname = quoted(&create);
+        let mut dot = b"./".to_vec();
+        dot.extend_from_slice(&create);
+        let qlook = quoted(&dot);
+        let host_arg = |p: &mut Plan| -> Result<Vec<u8>> {
+            let host = e.host.as_ref().context("host entry")?;
+            if needs_rename(name) {
+                let fd = hold(host, false)?;
+                let proc = format!("/proc/{pid}/fd/{}", fd.as_raw_fd());
+                p.held.push(fd);
+                Ok(quoted(proc.as_bytes()))
+            } else {
+                Ok(quoted(name))
+            }
+        };
+        let some = Some(idx);
+        let linked = match e.link {
+            Some(k) if !matches!(e.kind, EntryKind::Directory | EntryKind::Symlink) => Some(k),
+            _ => None,
+        };
+        let here: Vec<Vec<u8>> = open.iter().map(|o| o.name.clone()).collect();
+        if let Some((first, count)) = linked.and_then(|k| links.get_mut(&k)) {
+            // A further name of an inode already written: `ln` neither expands a full
+            // directory nor counts links (§3.3), so reserve the slot with a `write` that
+            // does expand, free it, link, and set the count.
+            *count += 1;
+            let source = relative(&here, first);
+            p.push(some, &[b"write", b"\"/dev/null\"", &qname])?;
+            p.push(some, &[b"rm", &qlook])?;
+            p.push(some, &[b"ln", &quoted(&source), &qlook])?;
+            p.push(
+                some,
+                &[b"sif", &qlook, b"links_count", count.to_string().as_bytes()],
+            )?;
+            p.counts.extra_hard_links += 1;
+            continue;
+        }
+        let block_size_hint = 4096u64;
+        let default_mode = match e.kind {
+            EntryKind::File => {
+                if e.host.is_some() {
+                    let h = host_arg(&mut p)?;
+                    p.push(some, &[b"write", &h, &qname])?;
+                    Some(e.host_mode)
+                } else {
+                    p.push(some, &[b"write", b"\"/dev/null\"", &qname])?;
+                    Some(0o666)
+                }
+            }
+            EntryKind::Directory => {
+                let reuse = key.len() == 1
+                    && name == b"lost+found"
+                    && setup.image_root.iter().any(|n| n == b"lost+found");
+                if !reuse {
+                    p.push(some, &[b"mkdir", &qname])?;
+                    p.counts.inodes += 1;
+                    p.counts.blocks += 1;
+                }
+                p.counts.directories += 1;
+                p.push(some, &[b"cd", &qlook])?;
+                let host = e.host.is_some();
+                if host {
+                    let h = host_arg(&mut p)?;
+                    p.push(some, &[b"lcd", &h])?;
+                }
+                open.push(Open {
+                    idx,
+                    name: create.clone(),
+                    host,
+                });
+                continue;
+            }
+            EntryKind::Symlink => {
+                let target = e.target.as_deref().unwrap_or_default();
+                if needs_rename(target) || target.contains(&0) || target.is_empty() {
+                    p.rejected.push((
+                        key.clone(),
+                        "a symlink target that holds a newline, CR or NUL, or is empty, cannot be given to debugfs".into(),
+                    ));
+                    p.keys.pop();
+                    continue;
+                }
+                p.push(some, &[b"symlink", &qname, &quoted(target)])?;
+                p.counts.symlinks += 1;
+                p.counts.inodes += 1;
+                if target.len() >= 60 {
+                    p.counts.blocks += 1;
+                }
+                Some(0o777)
+            }
+            EntryKind::Fifo => {
+                p.push(some, &[b"mknod", &qname, b"p"])?;
+                None
+            }
+            EntryKind::CharDevice | EntryKind::BlockDevice => {
+                let t: &[u8] = if e.kind == EntryKind::CharDevice {
+                    b"c"
+                } else {
+                    b"b"
+                };
+                let dev = e
+                    .rdev
+                    .unwrap_or(seedkit::records::Rdev { major: 0, minor: 0 });
+                if dev.major <= 0xffff && dev.minor <= 0xffff {
+                    p.push(
+                        some,
+                        &[
+                            b"mknod",
+                            &qname,
+                            t,
+                            dev.major.to_string().as_bytes(),
+                            dev.minor.to_string().as_bytes(),
+                        ],
+                    )?;
+                } else {
+                    // debugfs's mknod takes 16-bit numbers; write the kernel's encoding.
+                    p.push(some, &[b"mknod", &qname, t, b"0", b"0"])?;
+                    let word = format!("0x{:x}", new_encode_dev(dev.major, dev.minor));
+                    p.push(some, &[b"sif", &qlook, b"block[1]", word.as_bytes()])?;
+                }
+                None
+            }
+            EntryKind::Socket => {
+                p.rejected
+                    .push((key.clone(), "debugfs cannot create sockets".into()));
+                p.keys.pop();
+                continue;
+            }
+        };
+        match e.kind {
+            EntryKind::File => {
+                p.counts.files += 1;
+                p.counts.inodes += 1;
+                p.counts.bytes += e.size;
+                p.counts.blocks += e.allocated.div_ceil(block_size_hint);
+            }
+            EntryKind::Fifo => {
+                p.counts.fifos += 1;
+                p.counts.inodes += 1;
+            }
+            EntryKind::CharDevice => {
+                p.counts.char_devices += 1;
+                p.counts.inodes += 1;
+            }
+            EntryKind::BlockDevice => {
+                p.counts.block_devices += 1;
+                p.counts.inodes += 1;
+            }
+            _ => {}
+        }
+        if let Some(k) = linked {
+            let mut path = here.clone();
+            path.push(create.clone());
+            links.insert(k, (path, 1));
+        }
+        metadata(&mut p, some, &qlook, e, default_mode, setup)?;
+    }
+    while let Some(dir) = open.pop() {
+        close_dir(&mut p, &dir, entries, setup)?;
+    }
+    metadata(&mut p, Some(0), b"\"/\"", root, Some(0o755), setup)?;
+    Ok(p)
+}
+
+/// Leave a directory and set its metadata, now that its children are in.
+fn close_dir(
+    p: &mut Plan,
+    dir: &Open,
+    entries: &std::collections::BTreeMap<Key, Entry>,
+    setup: &Setup,
+) -> Result<()> {
+    let some = Some(dir.idx);
+    p.push(some, &[b"cd", b"\"..\""])?;
+    if dir.host {
+        p.push(some, &[b"lcd", b"\"..\""])?;
+    }
+    let e = entries
+        .get(&p.keys[dir.idx as usize])
+        .context("directory entry")?;
+    let mut dot = b"./".to_vec();
+    dot.extend_from_slice(&dir.name);
+    metadata(p, some, &quoted(&dot), e, Some(0o755), setup)
+}
+
+/// `sif` and `ea_set` commands that give the inode at `look` the entry's metadata.
+fn metadata(
+    p: &mut Plan,
+    idx: Option<u32>,
+    look: &[u8],
+    e: &Entry,
+    default_mode: Option<u32>,
+    setup: &Setup,
+) -> Result<()> {
+    if default_mode != Some(e.mode) {
+        // `sif mode` takes the whole i_mode, type bits included (§3.2).
+        let mode = format!("0{:o}", e.kind.type_bits() | e.mode);
+        p.push(idx, &[b"sif", look, b"mode", mode.as_bytes()])?;
+    }
+    let (uid, gid) = match setup.owner {
+        Owner::Fixed(u, g) => (u, g),
+        Owner::Preserve => (e.uid, e.gid),
+    };
+    // New inodes are 0:0 already.
+    if uid != 0 {
+        p.push(idx, &[b"sif", look, b"uid", uid.to_string().as_bytes()])?;
+    }
+    if gid != 0 {
+        p.push(idx, &[b"sif", look, b"gid", gid.to_string().as_bytes()])?;
+    }
+    let times = [
+        ("atime", Some(e.atime)),
+        ("mtime", Some(e.mtime)),
+        ("ctime", e.ctime),
+        ("crtime", e.crtime),
+    ];
+    for (field, t) in times {
+        let Some(t) = t else { continue };
+        // Seconds first, then `_extra`: ≥1.47.1 clears the nanoseconds when the seconds are
+        // set (§3.2). The creation left `_extra` at 0, so 0 needs no command.
+        p.push(
+            idx,
+            &[
+                b"sif",
+                look,
+                field.as_bytes(),
+                format!("@{}", t.sec).as_bytes(),
+            ],
+        )?;
+        let extra = extra_time(t);
+        if extra != 0 {
+            p.push(
+                idx,
+                &[
+                    b"sif",
+                    look,
+                    format!("{field}_extra").as_bytes(),
+                    format!("0x{extra:x}").as_bytes(),
+                ],
+            )?;
+        }
+    }
+    for x in &e.xattrs {
+        let name = &x.name.0;
+        if needs_rename(name) || name.contains(&0) || name.is_empty() {
+            bail!(
+                "writing an extended attribute of {}: its name cannot be given to debugfs",
+                quote(&display_key(idx.map_or(&[][..], |i| &p.keys[i as usize])))
+            );
+        }
+        if x.value.0.len() > INLINE_VALUE_MAX {
+            let file = setup.stage.join(format!("value{}", p.values));
+            p.values += 1;
+            std::fs::write(&file, &x.value.0)
+                .with_context(|| format!("writing {}", quote(&file)))?;
+            let fq = quoted(file.as_os_str().as_bytes());
+            p.push(idx, &[b"ea_set", b"-f", &fq, b"--", look, &quoted(name)])?;
+        } else {
+            p.push(
+                idx,
+                &[
+                    b"ea_set",
+                    b"--",
+                    look,
+                    &quoted(name),
+                    &encoded_value(&x.value.0),
+                ],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// A temporary name for `key` that collides with no sibling (and, at the top, with nothing
+/// already in the image).
+fn temporary_name(
+    entries: &std::collections::BTreeMap<Key, Entry>,
+    key: &Key,
+    setup: &Setup,
+    counter: &mut u64,
+) -> Vec<u8> {
+    loop {
+        let name = format!(".ext4-ingest-rename-{counter}").into_bytes();
+        *counter += 1;
+        let mut k = key[..key.len() - 1].to_vec();
+        k.push(name.clone());
+        let in_image = key.len() == 1 && setup.image_root.contains(&name);
+        if !entries.contains_key(&k) && !in_image {
+            return name;
+        }
+    }
+}
+
+/// A path from directory `from` to `to` (both from the image root), for `ln`'s source.
+fn relative(from: &[Vec<u8>], to: &[Vec<u8>]) -> Vec<u8> {
+    let common = from.iter().zip(to).take_while(|(a, b)| a == b).count();
+    let mut parts: Vec<&[u8]> = vec![b"."];
+    parts.extend(std::iter::repeat_n(&b".."[..], from.len() - common));
+    parts.extend(to[common..].iter().map(Vec::as_slice));
+    parts.join(&b'/')
+}
+
+/// An `O_PATH` descriptor for a host entry, so debugfs can reach it as
+/// `/proc/<pid>/fd/N` when its name cannot go through the script.
+fn hold(path: &Path, dir: bool) -> Result<OwnedFd> {
+    let mut flags = OFlag::O_PATH | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW;
+    if dir {
+        flags |= OFlag::O_DIRECTORY;
+    }
+    let fd =
+        open(path, flags, Mode::empty()).with_context(|| format!("opening {}", quote(path)))?;
+    // SAFETY: `open` returned a fresh descriptor that nothing else owns.
+    Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_doubles_quotes_and_keeps_other_bytes() {
+        assert_eq!(quoted(b"a b"), b"\"a b\"");
+        assert_eq!(quoted(b"q\"uote"), b"\"q\"\"uote\"");
+        assert_eq!(quoted(b"back\\slash\t\xff"), b"\"back\\slash\t\xff\"");
+        assert_eq!(quoted(b""), b"\"\"");
+    }
+
+    #[test]
+    fn values_are_hex_escaped() {
+        assert_eq!(encoded_value(b"\x00\"A"), b"\"\\x00\\x22\\x41\"");
+    }
+
+    #[test]
+    fn extra_time_holds_nanoseconds_and_epoch_bits() {
+        assert_eq!(extra_time(Timestamp { sec: 5, nsec: 1 }), 4);
+        assert_eq!(
+            extra_time(Timestamp {
+                sec: 4_000_000_000,
+                nsec: 0
+            }),
+            1
+        );
+        assert_eq!(extra_time(Timestamp { sec: -5, nsec: 0 }), 0);
+        assert_eq!(
+            extra_time(Timestamp {
+                sec: 1,
+                nsec: 999_999_999
+            }),
+            999_999_999 << 2
+        );
+    }
+
+    #[test]
+    fn device_encoding_matches_the_kernel() {
+        // 300:70000, as verified with debugfs (§3.7).
+        let minor = 0x1_1170; // 70000
+        let w = new_encode_dev(300, minor);
+        assert_eq!(w & 0xff, minor & 0xff);
+        assert_eq!((w >> 8) & 0xfff, 300);
+        assert_eq!(w >> 20, minor >> 8);
+    }
+
+    #[test]
+    fn relative_paths_climb_then_descend() {
+        let a = vec![b"a".to_vec(), b"b".to_vec()];
+        let c = vec![b"a".to_vec(), b"c".to_vec(), b"f".to_vec()];
+        assert_eq!(relative(&a, &c), b"./../c/f");
+        assert_eq!(relative(&[], &[b"f".to_vec()]), b"./f");
+    }
+
+    #[test]
+    fn newline_and_cr_need_the_rename_route() {
+        assert!(needs_rename(b"a\nb"));
+        assert!(needs_rename(b"a\rb"));
+        assert!(!needs_rename(b"a\tb\"#!"));
+    }
+}
