@@ -100,10 +100,9 @@ pub fn is_root() -> bool {
 /// unchanged otherwise (the caller is then unprivileged already).
 pub fn unprivileged(mut cmd: Command) -> Command {
     if is_root() {
-        // SAFETY: setgroups is async-signal-safe; nothing else runs between fork and exec.
-        unsafe {
-            cmd.pre_exec(|| nix::unistd::setgroups(&[]).map_err(std::io::Error::from));
-        }
+        // std clears the supplementary groups itself when a root parent sets a uid
+        // (`setgroups(0, NULL)` before `setgid`/`setuid`); a `pre_exec` setgroups would run
+        // after the uid change and fail with EPERM.
         cmd.gid(NOBODY).uid(NOBODY);
     }
     cmd
