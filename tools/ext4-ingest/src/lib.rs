@@ -346,6 +346,7 @@ pub fn run(args: &Args) -> Result<Status> {
         runs += 2;
         rename(image_path, r, time)?;
     }
+    tree::restore_atimes(&tree.entries);
     guard.restore()?;
     if args.verbose {
         for key in &plan.keys {

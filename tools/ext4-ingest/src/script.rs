@@ -8,13 +8,11 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use nix::fcntl::{open, OFlag};
-use nix::sys::stat::Mode;
 use seedkit::quote;
 use seedkit::records::{EntryKind, Timestamp};
 
@@ -81,8 +79,6 @@ pub struct Plan {
     pub counts: Counts,
     /// Entries that cannot be written, with the reason.
     pub rejected: Vec<(Key, String)>,
-    /// Host entries reached through `/proc/<pid>/fd/N` (names debugfs cannot be given).
-    pub held: Vec<OwnedFd>,
     values: usize,
 }
 
@@ -167,7 +163,6 @@ pub fn plan(entries: &std::collections::BTreeMap<Key, Entry>, setup: &Setup) -> 
         renames: Vec::new(),
         counts: Counts::default(),
         rejected: Vec::new(),
-        held: Vec::new(),
         values: 0,
     };
     let Some(root) = entries.get(&Vec::new()) else {
@@ -178,10 +173,8 @@ pub fn plan(entries: &std::collections::BTreeMap<Key, Entry>, setup: &Setup) -> 
         &[b"set_current_time", format!("@{}", setup.time).as_bytes()],
     )?;
     p.push(None, &[b"cd", b"\"/\""])?;
-    if let Some(host) = &root.host {
-        let fd = hold(host, true)?;
+    if let Some(fd) = &root.fd {
         let proc = format!("/proc/{pid}/fd/{}", fd.as_raw_fd());
-        p.held.push(fd);
         p.push(None, &[b"lcd", &quoted(proc.as_bytes())])?;
     }
     // Where each hard-linked inode was first created (script-time path) and its names so far.
@@ -214,12 +207,10 @@ pub fn plan(entries: &std::collections::BTreeMap<Key, Entry>, setup: &Setup) -> 
         let mut dot = b"./".to_vec();
         dot.extend_from_slice(&create);
         let qlook = quoted(&dot);
-        let host_arg = |p: &mut Plan| -> Result<Vec<u8>> {
-            let host = e.host.as_ref().context("host entry")?;
+        let host_arg = |_: &mut Plan| -> Result<Vec<u8>> {
             if needs_rename(name) {
-                let fd = hold(host, false)?;
+                let fd = e.fd.as_ref().context("descriptor of a host entry")?;
                 let proc = format!("/proc/{pid}/fd/{}", fd.as_raw_fd());
-                p.held.push(fd);
                 Ok(quoted(proc.as_bytes()))
             } else {
                 Ok(quoted(name))
@@ -509,19 +500,6 @@ fn relative(from: &[Vec<u8>], to: &[Vec<u8>]) -> Vec<u8> {
     parts.extend(std::iter::repeat_n(&b".."[..], from.len() - common));
     parts.extend(to[common..].iter().map(Vec::as_slice));
     parts.join(&b'/')
-}
-
-/// An `O_PATH` descriptor for a host entry, so debugfs can reach it as
-/// `/proc/<pid>/fd/N` when its name cannot go through the script.
-fn hold(path: &Path, dir: bool) -> Result<OwnedFd> {
-    let mut flags = OFlag::O_PATH | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW;
-    if dir {
-        flags |= OFlag::O_DIRECTORY;
-    }
-    let fd =
-        open(path, flags, Mode::empty()).with_context(|| format!("opening {}", quote(path)))?;
-    // SAFETY: `open` returned a fresh descriptor that nothing else owns.
-    Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
 }
 
 #[cfg(test)]

@@ -2,15 +2,22 @@
 //! fifo or device), merged with the `ext4-rdump` manifest when there is one.
 
 use std::collections::{BTreeMap, HashSet};
+use std::ffi::OsString;
 use std::ffi::{CString, OsStr};
 use std::fs;
 use std::io::{self, BufRead, BufReader};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use anyhow::{bail, Context, Result};
+use nix::fcntl::AtFlags;
+use nix::fcntl::{open, OFlag};
 use nix::libc;
+use nix::sys::stat::{fchmodat, fstatat, utimensat, FchmodatFlags, Mode, UtimensatFlags};
+use nix::sys::time::TimeSpec;
 use seedkit::quote;
 use seedkit::records::manifest::{MANIFEST_FORMAT, MANIFEST_VERSION};
 use seedkit::records::{
@@ -51,8 +58,11 @@ pub struct Entry {
     pub target: Option<Vec<u8>>,
     pub link: Option<LinkKey>,
     pub xattrs: Vec<Xattr>,
-    /// The entry in the host tree, when it is there.
+    /// The entry in the host tree, when it is there (for messages: it may be longer than
+    /// PATH_MAX).
     pub host: Option<PathBuf>,
+    /// A descriptor for the entry, held for the root and for names debugfs cannot be given.
+    pub fd: Option<Rc<OwnedFd>>,
     /// The permission bits the host entry has while debugfs reads it (what `write` copies).
     pub host_mode: u32,
 }
@@ -68,26 +78,45 @@ pub struct Tree {
 /// undone (children first) when dropped.
 #[derive(Default)]
 pub struct AccessGuard {
-    changed: Vec<(PathBuf, u32)>,
+    changed: Vec<(Rc<OwnedFd>, OsString, u32, PathBuf)>,
 }
 
 impl AccessGuard {
-    /// Add `bits` to the mode of `path`, remembering the old mode.
-    fn grant(&mut self, path: &Path, meta: &fs::Metadata, bits: u32) -> io::Result<()> {
-        let old = meta.mode() & 0o7777;
-        fs::set_permissions(path, fs::Permissions::from_mode(old | bits))?;
-        self.changed.push((path.to_path_buf(), old));
+    /// Add `bits` to the mode of `name` in `dir`, remembering the old mode.
+    fn grant(
+        &mut self,
+        dir: &Rc<OwnedFd>,
+        name: &OsStr,
+        old: u32,
+        bits: u32,
+        shown: &Path,
+    ) -> Result<()> {
+        fchmodat(
+            Some(dir.as_raw_fd()),
+            name,
+            Mode::from_bits_truncate(old | bits),
+            FchmodatFlags::FollowSymlink,
+        )
+        .with_context(|| format!("making {} readable", quote(shown)))?;
+        self.changed
+            .push((dir.clone(), name.to_os_string(), old, shown.to_path_buf()));
         Ok(())
     }
 
     /// Put every mode back; the first failure is returned.
     pub fn restore(&mut self) -> Result<()> {
         let mut first = Ok(());
-        while let Some((path, mode)) = self.changed.pop() {
-            if let Err(e) = fs::set_permissions(&path, fs::Permissions::from_mode(mode)) {
+        while let Some((dir, name, mode, shown)) = self.changed.pop() {
+            let r = fchmodat(
+                Some(dir.as_raw_fd()),
+                name.as_os_str(),
+                Mode::from_bits_truncate(mode),
+                FchmodatFlags::FollowSymlink,
+            );
+            if let Err(e) = r {
                 if first.is_ok() {
-                    first = Err(e).with_context(|| {
-                        format!("restoring the mode {mode:04o} of {}", quote(&path))
+                    first = Err(io::Error::from(e)).with_context(|| {
+                        format!("restoring the mode {mode:04o} of {}", quote(&shown))
                     });
                 }
             }
@@ -134,8 +163,43 @@ fn timestamp(sec: i64, nsec: i64) -> Timestamp {
     }
 }
 
+/// A path that reaches `name` in the directory `dir` whatever the length of its real path:
+/// every syscall sees at most `/proc/self/fd/N/` and one name.
+fn via(dir: &OwnedFd, name: &OsStr) -> PathBuf {
+    let mut p = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd()));
+    if !name.is_empty() {
+        p.push(name);
+    }
+    p
+}
+
+fn open_dir(path: &Path, shown: &Path) -> Result<Rc<OwnedFd>> {
+    let fd = open(
+        path,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .with_context(|| format!("reading {}", quote(shown)))?;
+    // SAFETY: `open` returned a fresh descriptor that nothing else owns.
+    Ok(Rc::new(unsafe { OwnedFd::from_raw_fd(fd) }))
+}
+
+/// An `O_PATH` descriptor, for an entry debugfs must reach as `/proc/<pid>/fd/N` (its name
+/// cannot go through the script).
+fn open_path(path: &Path, shown: &Path) -> Result<Rc<OwnedFd>> {
+    let fd = open(
+        path,
+        OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .with_context(|| format!("opening {}", quote(shown)))?;
+    // SAFETY: `open` returned a fresh descriptor that nothing else owns.
+    Ok(Rc::new(unsafe { OwnedFd::from_raw_fd(fd) }))
+}
+
 /// Walk `root` (a directory), reading metadata only; unreadable directories and files owned
-/// by the caller are made readable through `guard`.
+/// by the caller are made readable through `guard`. Works through directory descriptors, so
+/// paths of any length are fine.
 pub fn walk(root: &Path, guard: &mut AccessGuard) -> Result<Tree> {
     let meta = fs::symlink_metadata(root).with_context(|| format!("reading {}", quote(root)))?;
     if !meta.is_dir() {
@@ -145,43 +209,82 @@ pub fn walk(root: &Path, guard: &mut AccessGuard) -> Result<Tree> {
         entries: BTreeMap::new(),
         rejected: Vec::new(),
     };
-    let euid = nix::unistd::geteuid().as_raw();
-    let mut stack: Vec<(Key, PathBuf, fs::Metadata)> = vec![(Vec::new(), root.to_path_buf(), meta)];
-    while let Some((key, path, meta)) = stack.pop() {
+    let mut w = Walker {
+        euid: nix::unistd::geteuid().as_raw(),
+        tree: &mut tree,
+        guard,
+    };
+    // The root is reached through its parent, so that it can be made readable like any other.
+    let parent = root
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let root_name = root.file_name().map(OsStr::to_os_string);
+    if let Some(name) = root_name {
+        let pfd = open_dir(parent, parent)?;
+        w.visit(&pfd, &name, &[], root, &meta)?;
+    } else {
+        // `/` or a path ending in `..`: open it directly.
+        let fd = open_dir(root, root)?;
+        w.visit(&fd, OsStr::new(""), &[], root, &meta)?;
+    }
+    // A host name is valid for the host's file system, but maybe not for ext4 (over 255 bytes).
+    let bad: Vec<Key> = tree
+        .entries
+        .keys()
+        .filter(|k| k.last().is_some_and(|n| invalid_name(n).is_some()))
+        .cloned()
+        .collect();
+    for k in bad {
+        reject(&mut tree, &k);
+    }
+    Ok(tree)
+}
+
+struct Walker<'a> {
+    euid: u32,
+    tree: &'a mut Tree,
+    guard: &'a mut AccessGuard,
+}
+
+impl Walker<'_> {
+    /// Record `name` of the directory `dir` (with its metadata `meta`), and its subtree.
+    fn visit(
+        &mut self,
+        dir: &Rc<OwnedFd>,
+        name: &OsStr,
+        key: &[Vec<u8>],
+        shown: &Path,
+        meta: &fs::Metadata,
+    ) -> Result<()> {
+        let path = via(dir, name);
         let mut host_mode = meta.mode() & 0o7777;
         let kind = EntryKind::from_mode(meta.mode())
-            .with_context(|| format!("reading {}: unknown file type", quote(&path)))?;
-        let mut children = Vec::new();
-        match kind {
-            EntryKind::Directory => {
-                if !readable(&path, libc::R_OK | libc::X_OK) && meta.uid() == euid {
-                    guard
-                        .grant(&path, &meta, 0o500)
-                        .with_context(|| format!("making {} readable", quote(&path)))?;
-                    host_mode |= 0o500;
+            .with_context(|| format!("reading {}: unknown file type", quote(&shown)))?;
+        let wants = match kind {
+            EntryKind::Directory => Some((libc::R_OK | libc::X_OK, 0o500)),
+            EntryKind::File => Some((libc::R_OK, 0o400)),
+            _ => None,
+        };
+        if let Some((how, bits)) = wants {
+            if !readable(&path, how) {
+                if meta.uid() != self.euid {
+                    bail!(
+                        "reading {}: Permission denied (not owned by the caller, so its mode cannot be widened)",
+                        quote(&shown)
+                    );
                 }
-                let rd =
-                    fs::read_dir(&path).with_context(|| format!("reading {}", quote(&path)))?;
-                for item in rd {
-                    let item = item.with_context(|| format!("reading {}", quote(&path)))?;
-                    children.push(item.file_name());
+                if name.is_empty() {
+                    bail!("reading {}: Permission denied", quote(&shown));
                 }
+                self.guard.grant(dir, name, host_mode, bits, shown)?;
+                host_mode |= bits;
             }
-            EntryKind::File if !readable(&path, libc::R_OK) => {
-                if meta.uid() != euid {
-                    bail!("reading {}: Permission denied (not owned by the caller, so its mode cannot be widened)", quote(&path));
-                }
-                guard
-                    .grant(&path, &meta, 0o400)
-                    .with_context(|| format!("making {} readable", quote(&path)))?;
-                host_mode |= 0o400;
-            }
-            _ => {}
         }
         let target = if kind == EntryKind::Symlink {
             Some(
                 fs::read_link(&path)
-                    .with_context(|| format!("reading the symlink {}", quote(&path)))?
+                    .with_context(|| format!("reading the symlink {}", quote(&shown)))?
                     .into_os_string()
                     .into_encoded_bytes(),
             )
@@ -195,9 +298,22 @@ pub fn walk(root: &Path, guard: &mut AccessGuard) -> Result<Tree> {
         let link = (kind != EntryKind::Directory && meta.nlink() > 1)
             .then(|| LinkKey::Host(meta.dev(), meta.ino()));
         let xattrs = host_xattrs(&path)
-            .with_context(|| format!("reading the extended attributes of {}", quote(&path)))?;
-        tree.entries.insert(
-            key.clone(),
+            .with_context(|| format!("reading the extended attributes of {}", quote(&shown)))?;
+        let own = if kind == EntryKind::Directory {
+            Some(open_dir(&path, shown)?)
+        } else {
+            None
+        };
+        let fd = if key.is_empty() || key.last().is_some_and(|n| crate::script::needs_rename(n)) {
+            match &own {
+                Some(d) => Some(d.clone()),
+                None => Some(open_path(&path, shown)?),
+            }
+        } else {
+            None
+        };
+        self.tree.entries.insert(
+            key.to_vec(),
             Entry {
                 kind,
                 mode: meta.mode() & 0o7777,
@@ -217,30 +333,90 @@ pub fn walk(root: &Path, guard: &mut AccessGuard) -> Result<Tree> {
                 target,
                 link,
                 xattrs,
-                host: Some(path.clone()),
+                host: Some(shown.to_path_buf()),
+                fd,
                 host_mode,
             },
         );
-        for name in children {
-            let child = path.join(&name);
-            let m = fs::symlink_metadata(&child)
-                .with_context(|| format!("reading {}", quote(&child)))?;
-            let mut k = key.clone();
-            k.push(name.into_encoded_bytes());
-            stack.push((k, child, m));
+        let Some(own) = own else { return Ok(()) };
+        let mut names = Vec::new();
+        let rd = fs::read_dir(via(&own, OsStr::new("")))
+            .with_context(|| format!("reading {}", quote(&shown)))?;
+        for item in rd {
+            let item = item.with_context(|| format!("reading {}", quote(&shown)))?;
+            names.push(item.file_name());
+        }
+        names.sort();
+        for child in names {
+            let child_shown = shown.join(&child);
+            let m = fs::symlink_metadata(via(&own, &child))
+                .with_context(|| format!("reading {}", quote(&child_shown)))?;
+            let mut k = key.to_vec();
+            k.push(child.as_bytes().to_vec());
+            self.visit(&own, &child, &k, &child_shown, &m)?;
+        }
+        Ok(())
+    }
+}
+
+/// Put back the access times that reading the tree (our walk, debugfs's reads, readlink)
+/// changed, so that a second run over the same tree writes the same image (as
+/// `tar --atime-preserve=replace`). Best effort: an entry the caller may not touch keeps its
+/// new atime. Works through directory descriptors, like [`walk`].
+pub fn restore_atimes(entries: &BTreeMap<Key, Entry>) {
+    // Open directories along the current path: `stack[n]` is the directory of depth n.
+    let mut stack: Vec<Rc<OwnedFd>> = Vec::new();
+    for (key, e) in entries {
+        if e.host.is_none() {
+            continue;
+        }
+        if key.is_empty() {
+            if let Some(fd) = &e.fd {
+                let path = via(fd, OsStr::new(""));
+                put_atime(None, &path, e.atime, FchmodatFlags::FollowSymlink);
+                stack = vec![fd.clone()];
+            }
+            continue;
+        }
+        stack.truncate(key.len());
+        let Some(parent) = stack.get(key.len() - 1).cloned() else {
+            continue;
+        };
+        let name = OsStr::from_bytes(&key[key.len() - 1]);
+        put_atime(
+            Some(&parent),
+            Path::new(name),
+            e.atime,
+            FchmodatFlags::NoFollowSymlink,
+        );
+        if e.kind == EntryKind::Directory {
+            if let Ok(d) = open_dir(&via(&parent, name), Path::new(name)) {
+                stack.push(d);
+            } else {
+                // Its subtree cannot be reached; skip it (the stack stays one short).
+                stack.push(parent);
+            }
         }
     }
-    // A host name is valid for the host's file system, but maybe not for ext4 (over 255 bytes).
-    let bad: Vec<Key> = tree
-        .entries
-        .keys()
-        .filter(|k| k.last().is_some_and(|n| invalid_name(n).is_some()))
-        .cloned()
-        .collect();
-    for k in bad {
-        reject(&mut tree, &k);
+}
+
+fn put_atime(dir: Option<&Rc<OwnedFd>>, path: &Path, atime: Timestamp, follow: FchmodatFlags) {
+    let raw = dir.map(AsRawFd::as_raw_fd);
+    let flags = match follow {
+        FchmodatFlags::FollowSymlink => (AtFlags::empty(), UtimensatFlags::FollowSymlink),
+        FchmodatFlags::NoFollowSymlink => (
+            AtFlags::AT_SYMLINK_NOFOLLOW,
+            UtimensatFlags::NoFollowSymlink,
+        ),
+    };
+    let Ok(now) = fstatat(raw, path, flags.0) else {
+        return;
+    };
+    if now.st_atime == atime.sec && now.st_atime_nsec == i64::from(atime.nsec) {
+        return;
     }
-    Ok(tree)
+    let at = TimeSpec::new(atime.sec, i64::from(atime.nsec));
+    let _ = utimensat(raw, path, &at, &TimeSpec::UTIME_OMIT, flags.1);
 }
 
 /// Remove `key` and everything under it, recording why.
@@ -420,6 +596,7 @@ pub fn merge_manifest(tree: &mut Tree, manifest: Vec<ManifestEntry>) -> Result<(
             apply(e, &m);
             if special {
                 e.host = None;
+                e.fd = None;
             }
         } else {
             if m.staged {
@@ -470,6 +647,7 @@ pub fn merge_manifest(tree: &mut Tree, manifest: Vec<ManifestEntry>) -> Result<(
                 link: None,
                 xattrs: Vec::new(),
                 host: None,
+                fd: None,
                 host_mode: 0,
             };
             apply(&mut e, &m);
