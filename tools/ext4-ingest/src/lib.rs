@@ -189,7 +189,7 @@ fn fixed_time(sb: &image::Superblock) -> i64 {
 }
 
 /// The names in the image's root directory (`ls -p /`).
-fn image_root(image: &Path, time: i64) -> Result<Vec<Vec<u8>>> {
+fn image_root(image: &Path, time: i64) -> Result<Vec<(Vec<u8>, u32)>> {
     let (out, failed) = debugfs::run_request(image, b"ls -p /", false, time)?;
     if let Some(msg) = failed {
         bail!(
@@ -203,7 +203,11 @@ fn image_root(image: &Path, time: i64) -> Result<Vec<Vec<u8>>> {
     for line in out.split(|&b| b == b'\n') {
         let fields: Vec<&[u8]> = line.split(|&b| b == b'/').collect();
         if fields.len() == 8 && fields[5] != b"." && fields[5] != b".." {
-            names.push(fields[5].to_vec());
+            let ino = std::str::from_utf8(fields[1])
+                .ok()
+                .and_then(|t| t.parse().ok())
+                .unwrap_or(0);
+            names.push((fields[5].to_vec(), ino));
         }
     }
     Ok(names)
@@ -229,7 +233,7 @@ pub fn run(args: &Args) -> Result<Status> {
         let name = &key[0];
         if name == b"lost+found" {
             if tree.entries[key].kind != seedkit::records::EntryKind::Directory
-                && root_names.contains(name)
+                && root_names.iter().any(|(n, _)| n == name)
             {
                 bail!(
                     "writing {} into {}: the image has a lost+found directory",
@@ -239,7 +243,7 @@ pub fn run(args: &Args) -> Result<Status> {
             }
             continue;
         }
-        if root_names.contains(name) {
+        if root_names.iter().any(|(n, _)| n == name) {
             bail!(
                 "writing {} into {}: the image already holds an entry of that name (refusing to overwrite it)",
                 quote(&display_key(key)),
@@ -255,7 +259,9 @@ pub fn run(args: &Args) -> Result<Status> {
         stage: &stage.0,
         image_root: &root_names,
     };
-    let plan = script::plan(&tree.entries, &setup)?;
+    let alloc = image::allocator(&locked.file, &sb)
+        .with_context(|| format!("reading the image {}", quote(image_path)))?;
+    let plan = script::plan(&tree.entries, &setup, alloc)?;
     let counts = &plan.counts;
     if counts.inodes > u64::from(sb.free_inodes) {
         bail!(
@@ -282,8 +288,38 @@ pub fn run(args: &Args) -> Result<Status> {
             plan.keys.len()
         ));
     }
-    let outcome = debugfs::run_script(image_path, &script_path, &plan.lines, time, &mut progress)?;
+    let mut restored = 0;
+    let outcome = debugfs::run_script(
+        image_path,
+        &script_path,
+        &plan.lines,
+        &plan.expect,
+        time,
+        &mut progress,
+        |finished| {
+            // Put back the atimes debugfs's reads changed while it goes on (see
+            // tree::restore_atimes); lines up to `finished` are done.
+            while let Some(&(line, idx)) = plan.reads.get(restored) {
+                if line > finished {
+                    break;
+                }
+                restored += 1;
+                let e = &tree.entries[&plan.keys[idx as usize]];
+                if let Some(host) = e.host.as_deref().filter(|h| tree::is_short(h)) {
+                    tree::restore_atime(host, e.atime);
+                }
+            }
+        },
+    )?;
     let mut runs = 1u64;
+    if matches!(outcome, Outcome::Done) {
+        for &(_, idx) in &plan.reads[restored..] {
+            let e = &tree.entries[&plan.keys[idx as usize]];
+            if let Some(host) = e.host.as_deref().filter(|h| tree::is_short(h)) {
+                tree::restore_atime(host, e.atime);
+            }
+        }
+    }
     let unusable = "the image is unusable, rebuild it";
     match outcome {
         Outcome::Done => {}

@@ -16,6 +16,7 @@ use anyhow::{bail, Context, Result};
 use seedkit::quote;
 use seedkit::records::{EntryKind, Timestamp};
 
+use crate::image::Allocator;
 use crate::tree::{display_key, Entry, Key, LinkKey};
 
 /// `source_file` reads lines with `fgets(buf, 8192)`: longer lines are split (§2).
@@ -39,8 +40,8 @@ pub struct Setup<'a> {
     pub time: i64,
     /// Our directory for xattr value files.
     pub stage: &'a Path,
-    /// Names in the image's root directory before the run.
-    pub image_root: &'a [Vec<u8>],
+    /// Names in the image's root directory before the run, with their inodes.
+    pub image_root: &'a [(Vec<u8>, u32)],
 }
 
 /// An entry created under a temporary name, renamed after the script (one `debugfs -R`
@@ -74,6 +75,10 @@ pub struct Plan {
     pub lines: Vec<Vec<u8>>,
     /// For each line, the index into `keys` of the entry it works on (`None`: setup).
     pub origin: Vec<Option<u32>>,
+    /// For each line, the inode its `Allocated inode: N` must name (when predicted).
+    pub expect: Vec<Option<u32>>,
+    /// For each host entry (index into `keys`), the line after which debugfs has read it.
+    pub reads: Vec<(usize, u32)>,
     pub keys: Vec<Key>,
     pub renames: Vec<Rename>,
     pub counts: Counts,
@@ -140,9 +145,21 @@ impl Plan {
         }
         self.lines.push(line);
         self.origin.push(entry);
+        self.expect.push(None);
         Ok(())
     }
+
+    /// The last line must report allocating inode `ino`.
+    fn expect_last(&mut self, ino: Option<u32>) {
+        if let Some(last) = self.expect.last_mut() {
+            *last = ino;
+        }
+    }
 }
+
+/// Where a hard-linked inode was first created (script-time path), its names so far, and
+/// its inode when predicted.
+type FirstLink = (Vec<Vec<u8>>, u32, Option<u32>);
 
 /// A directory the script is inside.
 struct Open {
@@ -151,14 +168,34 @@ struct Open {
     name: Vec<u8>,
     /// Whether the host cwd moved into it too.
     host: bool,
+    /// Its inode, when predicted.
+    ino: Option<u32>,
+}
+
+/// How the script names an inode: `<N>` when its number is known (no lookup in debugfs),
+/// else `./name` (never a bare `<N>`-shaped name).
+fn lookup(ino: Option<u32>, name: &[u8]) -> Vec<u8> {
+    if let Some(n) = ino {
+        quoted(format!("<{n}>").as_bytes())
+    } else {
+        let mut dot = b"./".to_vec();
+        dot.extend_from_slice(name);
+        quoted(&dot)
+    }
 }
 
 /// Build the script for `entries` (sorted, the root first).
-pub fn plan(entries: &std::collections::BTreeMap<Key, Entry>, setup: &Setup) -> Result<Plan> {
+pub fn plan(
+    entries: &std::collections::BTreeMap<Key, Entry>,
+    setup: &Setup,
+    mut alloc: Option<Allocator>,
+) -> Result<Plan> {
     let pid = std::process::id();
     let mut p = Plan {
         lines: Vec::new(),
         origin: Vec::new(),
+        expect: Vec::new(),
+        reads: Vec::new(),
         keys: Vec::with_capacity(entries.len()),
         renames: Vec::new(),
         counts: Counts::default(),
@@ -178,16 +215,28 @@ pub fn plan(entries: &std::collections::BTreeMap<Key, Entry>, setup: &Setup) -> 
         p.push(None, &[b"lcd", &quoted(proc.as_bytes())])?;
     }
     // Where each hard-linked inode was first created (script-time path) and its names so far.
-    let mut links: HashMap<LinkKey, (Vec<Vec<u8>>, u32)> = HashMap::new();
+    let mut links: HashMap<LinkKey, FirstLink> = HashMap::new();
     let mut open: Vec<Open> = Vec::new();
     let mut renamed = 0u64;
     for (key, e) in entries {
         if key.is_empty() {
+            if e.host.is_some() {
+                p.reads.push((0, 0));
+            }
             p.keys.push(key.clone());
             continue;
         }
         let idx = p.keys.len() as u32;
         p.keys.push(key.clone());
+        if e.host.is_some() {
+            // Files are read by their `write`, pushed next; the rest by our walk already.
+            let line = if e.kind == EntryKind::File {
+                p.lines.len() + 1
+            } else {
+                0
+            };
+            p.reads.push((line, idx));
+        }
         while open.len() >= key.len() {
             let dir = open.pop().context("directory stack")?;
             close_dir(&mut p, &dir, entries, setup)?;
@@ -204,9 +253,16 @@ pub fn plan(entries: &std::collections::BTreeMap<Key, Entry>, setup: &Setup) -> 
             name.clone()
         };
         let qname = quoted(&create);
-        let mut dot = b"./".to_vec();
-        dot.extend_from_slice(&create);
-        let qlook = quoted(&dot);
+        let cwd = open.last().map_or(Some(2), |o| o.ino);
+        // The inode the next allocation in this directory gets; without a model (or once
+        // it runs out) the script names entries by path.
+        let next_ino = |alloc: &mut Option<Allocator>| -> Option<u32> {
+            let got = alloc.as_mut().zip(cwd).and_then(|(a, c)| a.alloc(c));
+            if got.is_none() {
+                *alloc = None;
+            }
+            got
+        };
         let host_arg = |_: &mut Plan| -> Result<Vec<u8>> {
             if needs_rename(name) {
                 let fd = e.fd.as_ref().context("descriptor of a host entry")?;
@@ -221,46 +277,69 @@ pub fn plan(entries: &std::collections::BTreeMap<Key, Entry>, setup: &Setup) -> 
             Some(k) if !matches!(e.kind, EntryKind::Directory | EntryKind::Symlink) => Some(k),
             _ => None,
         };
-        let here: Vec<Vec<u8>> = open.iter().map(|o| o.name.clone()).collect();
-        if let Some((first, count)) = linked.and_then(|k| links.get_mut(&k)) {
+        let here = || -> Vec<Vec<u8>> { open.iter().map(|o| o.name.clone()).collect() };
+        if let Some((first, count, first_ino)) = linked.and_then(|k| links.get_mut(&k)) {
             // A further name of an inode already written: `ln` neither expands a full
             // directory nor counts links (§3.3), so reserve the slot with a `write` that
             // does expand, free it, link, and set the count.
             *count += 1;
-            let source = relative(&here, first);
+            let by_name = lookup(None, &create);
+            let reserved = next_ino(&mut alloc);
             p.push(some, &[b"write", b"\"/dev/null\"", &qname])?;
-            p.push(some, &[b"rm", &qlook])?;
-            p.push(some, &[b"ln", &quoted(&source), &qlook])?;
+            p.expect_last(reserved);
+            p.push(some, &[b"rm", &by_name])?;
+            if let (Some(a), Some(r)) = (alloc.as_mut(), reserved) {
+                a.free(r);
+            }
+            let source = match first_ino {
+                Some(n) => lookup(Some(*n), b""),
+                None => quoted(&relative(&here(), first)),
+            };
+            p.push(some, &[b"ln", &source, &by_name])?;
+            let target = if first_ino.is_some() { source } else { by_name };
             p.push(
                 some,
-                &[b"sif", &qlook, b"links_count", count.to_string().as_bytes()],
+                &[
+                    b"sif",
+                    &target,
+                    b"links_count",
+                    count.to_string().as_bytes(),
+                ],
             )?;
             p.counts.extra_hard_links += 1;
             continue;
         }
         let block_size_hint = 4096u64;
+        let ino: Option<u32>;
         let default_mode = match e.kind {
             EntryKind::File => {
-                if e.host.is_some() {
+                ino = next_ino(&mut alloc);
+                let mode = if e.host.is_some() {
                     let h = host_arg(&mut p)?;
                     p.push(some, &[b"write", &h, &qname])?;
                     Some(e.host_mode)
                 } else {
                     p.push(some, &[b"write", b"\"/dev/null\"", &qname])?;
                     Some(0o666)
-                }
+                };
+                p.expect_last(ino);
+                mode
             }
             EntryKind::Directory => {
-                let reuse = key.len() == 1
-                    && name == b"lost+found"
-                    && setup.image_root.iter().any(|n| n == b"lost+found");
-                if !reuse {
+                let reuse = setup
+                    .image_root
+                    .iter()
+                    .find(|(n, _)| key.len() == 1 && n == b"lost+found" && name == n);
+                if let Some((_, lf)) = reuse {
+                    ino = Some(*lf);
+                } else {
+                    ino = next_ino(&mut alloc);
                     p.push(some, &[b"mkdir", &qname])?;
                     p.counts.inodes += 1;
                     p.counts.blocks += 1;
                 }
                 p.counts.directories += 1;
-                p.push(some, &[b"cd", &qlook])?;
+                p.push(some, &[b"cd", &lookup(ino, &create)])?;
                 let host = e.host.is_some();
                 if host {
                     let h = host_arg(&mut p)?;
@@ -270,6 +349,7 @@ pub fn plan(entries: &std::collections::BTreeMap<Key, Entry>, setup: &Setup) -> 
                     idx,
                     name: create.clone(),
                     host,
+                    ino,
                 });
                 continue;
             }
@@ -283,6 +363,7 @@ pub fn plan(entries: &std::collections::BTreeMap<Key, Entry>, setup: &Setup) -> 
                     p.keys.pop();
                     continue;
                 }
+                ino = next_ino(&mut alloc);
                 p.push(some, &[b"symlink", &qname, &quoted(target)])?;
                 p.counts.symlinks += 1;
                 p.counts.inodes += 1;
@@ -292,7 +373,9 @@ pub fn plan(entries: &std::collections::BTreeMap<Key, Entry>, setup: &Setup) -> 
                 Some(0o777)
             }
             EntryKind::Fifo => {
+                ino = next_ino(&mut alloc);
                 p.push(some, &[b"mknod", &qname, b"p"])?;
+                p.expect_last(ino);
                 None
             }
             EntryKind::CharDevice | EntryKind::BlockDevice => {
@@ -304,6 +387,7 @@ pub fn plan(entries: &std::collections::BTreeMap<Key, Entry>, setup: &Setup) -> 
                 let dev = e
                     .rdev
                     .unwrap_or(seedkit::records::Rdev { major: 0, minor: 0 });
+                ino = next_ino(&mut alloc);
                 if dev.major <= 0xffff && dev.minor <= 0xffff {
                     p.push(
                         some,
@@ -315,11 +399,16 @@ pub fn plan(entries: &std::collections::BTreeMap<Key, Entry>, setup: &Setup) -> 
                             dev.minor.to_string().as_bytes(),
                         ],
                     )?;
+                    p.expect_last(ino);
                 } else {
                     // debugfs's mknod takes 16-bit numbers; write the kernel's encoding.
                     p.push(some, &[b"mknod", &qname, t, b"0", b"0"])?;
+                    p.expect_last(ino);
                     let word = format!("0x{:x}", new_encode_dev(dev.major, dev.minor));
-                    p.push(some, &[b"sif", &qlook, b"block[1]", word.as_bytes()])?;
+                    p.push(
+                        some,
+                        &[b"sif", &lookup(ino, &create), b"block[1]", word.as_bytes()],
+                    )?;
                 }
                 None
             }
@@ -352,11 +441,11 @@ pub fn plan(entries: &std::collections::BTreeMap<Key, Entry>, setup: &Setup) -> 
             _ => {}
         }
         if let Some(k) = linked {
-            let mut path = here.clone();
+            let mut path = here();
             path.push(create.clone());
-            links.insert(k, (path, 1));
+            links.insert(k, (path, 1, ino));
         }
-        metadata(&mut p, some, &qlook, e, default_mode, setup)?;
+        metadata(&mut p, some, &lookup(ino, &create), e, default_mode, setup)?;
     }
     while let Some(dir) = open.pop() {
         close_dir(&mut p, &dir, entries, setup)?;
@@ -380,9 +469,7 @@ fn close_dir(
     let e = entries
         .get(&p.keys[dir.idx as usize])
         .context("directory entry")?;
-    let mut dot = b"./".to_vec();
-    dot.extend_from_slice(&dir.name);
-    metadata(p, some, &quoted(&dot), e, Some(0o755), setup)
+    metadata(p, some, &lookup(dir.ino, &dir.name), e, Some(0o755), setup)
 }
 
 /// `sif` and `ea_set` commands that give the inode at `look` the entry's metadata.
@@ -486,7 +573,7 @@ fn temporary_name(
         *counter += 1;
         let mut k = key[..key.len() - 1].to_vec();
         k.push(name.clone());
-        let in_image = key.len() == 1 && setup.image_root.contains(&name);
+        let in_image = key.len() == 1 && setup.image_root.iter().any(|(n, _)| *n == name);
         if !entries.contains_key(&k) && !in_image {
             return name;
         }

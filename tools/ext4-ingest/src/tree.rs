@@ -163,6 +163,19 @@ fn timestamp(sec: i64, nsec: i64) -> Timestamp {
     }
 }
 
+/// Real paths up to this length are used as they are (cheaper for the kernel than the
+/// `/proc` magic link); longer ones go through [`via`].
+const SHORT_PATH: usize = 3072;
+
+/// `real` when it is short, else a path through the descriptor of its directory.
+fn reach(real: &Path, dir: &OwnedFd, name: &OsStr) -> PathBuf {
+    if is_short(real) {
+        real.to_path_buf()
+    } else {
+        via(dir, name)
+    }
+}
+
 /// A path that reaches `name` in the directory `dir` whatever the length of its real path:
 /// every syscall sees at most `/proc/self/fd/N/` and one name.
 fn via(dir: &OwnedFd, name: &OsStr) -> PathBuf {
@@ -257,7 +270,7 @@ impl Walker<'_> {
         shown: &Path,
         meta: &fs::Metadata,
     ) -> Result<()> {
-        let path = via(dir, name);
+        let path = reach(shown, dir, name);
         let mut host_mode = meta.mode() & 0o7777;
         let kind = EntryKind::from_mode(meta.mode())
             .with_context(|| format!("reading {}: unknown file type", quote(&shown)))?;
@@ -267,7 +280,9 @@ impl Walker<'_> {
             _ => None,
         };
         if let Some((how, bits)) = wants {
-            if !readable(&path, how) {
+            // The owner class alone decides for the owner; root reads anything.
+            let plainly = self.euid == 0 || (meta.uid() == self.euid && meta.mode() & bits == bits);
+            if !plainly && !readable(&path, how) {
                 if meta.uid() != self.euid {
                     bail!(
                         "reading {}: Permission denied (not owned by the caller, so its mode cannot be widened)",
@@ -340,7 +355,7 @@ impl Walker<'_> {
         );
         let Some(own) = own else { return Ok(()) };
         let mut names = Vec::new();
-        let rd = fs::read_dir(via(&own, OsStr::new("")))
+        let rd = fs::read_dir(reach(shown, &own, OsStr::new("")))
             .with_context(|| format!("reading {}", quote(&shown)))?;
         for item in rd {
             let item = item.with_context(|| format!("reading {}", quote(&shown)))?;
@@ -349,7 +364,7 @@ impl Walker<'_> {
         names.sort();
         for child in names {
             let child_shown = shown.join(&child);
-            let m = fs::symlink_metadata(via(&own, &child))
+            let m = fs::symlink_metadata(reach(&child_shown, &own, &child))
                 .with_context(|| format!("reading {}", quote(&child_shown)))?;
             let mut k = key.to_vec();
             k.push(child.as_bytes().to_vec());
@@ -363,17 +378,19 @@ impl Walker<'_> {
 /// changed, so that a second run over the same tree writes the same image (as
 /// `tar --atime-preserve=replace`). Best effort: an entry the caller may not touch keeps its
 /// new atime. Works through directory descriptors, like [`walk`].
+/// Entries with a short path are left to [`restore_atime`], called while debugfs runs.
 pub fn restore_atimes(entries: &BTreeMap<Key, Entry>) {
     // Open directories along the current path: `stack[n]` is the directory of depth n.
     let mut stack: Vec<Rc<OwnedFd>> = Vec::new();
     for (key, e) in entries {
-        if e.host.is_none() {
-            continue;
-        }
+        let Some(host) = &e.host else { continue };
+        let short = is_short(host);
         if key.is_empty() {
             if let Some(fd) = &e.fd {
-                let path = via(fd, OsStr::new(""));
-                put_atime(None, &path, e.atime, FchmodatFlags::FollowSymlink);
+                if !short {
+                    let path = via(fd, OsStr::new(""));
+                    put_atime(None, &path, e.atime, FchmodatFlags::FollowSymlink);
+                }
                 stack = vec![fd.clone()];
             }
             continue;
@@ -383,12 +400,14 @@ pub fn restore_atimes(entries: &BTreeMap<Key, Entry>) {
             continue;
         };
         let name = OsStr::from_bytes(&key[key.len() - 1]);
-        put_atime(
-            Some(&parent),
-            Path::new(name),
-            e.atime,
-            FchmodatFlags::NoFollowSymlink,
-        );
+        if !short {
+            put_atime(
+                Some(&parent),
+                Path::new(name),
+                e.atime,
+                FchmodatFlags::NoFollowSymlink,
+            );
+        }
         if e.kind == EntryKind::Directory {
             if let Ok(d) = open_dir(&via(&parent, name), Path::new(name)) {
                 stack.push(d);
@@ -398,6 +417,16 @@ pub fn restore_atimes(entries: &BTreeMap<Key, Entry>) {
             }
         }
     }
+}
+
+/// Whether a host path is used as it is (see [`SHORT_PATH`]).
+pub fn is_short(path: &Path) -> bool {
+    path.as_os_str().len() < SHORT_PATH
+}
+
+/// Put back the atime of an entry with a short path (see [`restore_atimes`]).
+pub fn restore_atime(path: &Path, atime: Timestamp) {
+    put_atime(None, path, atime, FchmodatFlags::NoFollowSymlink);
 }
 
 fn put_atime(dir: Option<&Rc<OwnedFd>>, path: &Path, atime: Timestamp, follow: FchmodatFlags) {
