@@ -9,10 +9,10 @@
 
 use std::ffi::OsStr;
 use std::fs::File;
-use std::io::Read;
+use std::io::{BufWriter, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -53,6 +53,9 @@ pub enum Outcome {
     NotOpened { message: Vec<u8> },
     /// debugfs stopped before echoing command `index` (crash, signal, cut lines).
     Stopped { index: usize, status: String },
+    /// The model of the inode allocator found no free inode for an entry: nothing more
+    /// was sent.
+    OutOfInodes,
 }
 
 /// Whether a line is one a successful command prints.
@@ -64,22 +67,15 @@ fn success_line(line: &[u8]) -> bool {
 
 /// Match output lines to commands. `feed` takes one line (without `\n`) and returns the
 /// outcome when it decides one; `finish` decides at the end of the output.
-pub struct Matcher<'a> {
-    lines: &'a [Vec<u8>],
-    expect: &'a [Option<u32>],
+#[derive(Debug, Default)]
+pub struct Matcher {
     next: usize,
     started: bool,
 }
 
-impl<'a> Matcher<'a> {
-    /// `expect[i]`: the inode command `i` must report allocating, when predicted.
-    pub fn new(lines: &'a [Vec<u8>], expect: &'a [Option<u32>]) -> Matcher<'a> {
-        Matcher {
-            lines,
-            expect,
-            next: 0,
-            started: false,
-        }
+impl Matcher {
+    pub fn new() -> Matcher {
+        Matcher::default()
     }
 
     /// Commands echoed so far.
@@ -87,8 +83,15 @@ impl<'a> Matcher<'a> {
         self.next
     }
 
-    pub fn feed(&mut self, line: &[u8]) -> Option<Outcome> {
-        if let Some(expected) = self.lines.get(self.next) {
+    /// Take one output line; `lines` are the commands sent so far and `expect[i]` the
+    /// inode command `i` must report allocating, when predicted.
+    pub fn feed(
+        &mut self,
+        lines: &[Vec<u8>],
+        expect: &[Option<u32>],
+        line: &[u8],
+    ) -> Option<Outcome> {
+        if let Some(expected) = lines.get(self.next) {
             if line.strip_prefix(b"debugfs: ") == Some(expected.as_slice()) {
                 self.next += 1;
                 self.started = true;
@@ -105,7 +108,7 @@ impl<'a> Matcher<'a> {
             });
         }
         if let Some(n) = line.strip_prefix(b"Allocated inode: ") {
-            let want = self.expect.get(self.next - 1).copied().flatten();
+            let want = expect.get(self.next - 1).copied().flatten();
             let got = std::str::from_utf8(n)
                 .ok()
                 .and_then(|t| t.trim().parse::<u32>().ok());
@@ -132,8 +135,8 @@ impl<'a> Matcher<'a> {
         })
     }
 
-    pub fn finish(&self, status: &std::process::ExitStatus) -> Outcome {
-        if self.next < self.lines.len() || !status.success() {
+    pub fn finish(&self, total: usize, status: &std::process::ExitStatus) -> Outcome {
+        if self.next < total || !status.success() {
             return Outcome::Stopped {
                 index: self.next,
                 status: status.to_string(),
@@ -143,71 +146,140 @@ impl<'a> Matcher<'a> {
     }
 }
 
-/// Run `debugfs -w -f script image`, stopping it at the first failure.
+/// One `debugfs -w -f -` process fed the script as it is generated.
 ///
-/// Its output goes to a file beside the script, read as it grows: debugfs writes every echo
-/// with its own `write` (stdout is unbuffered in `-f` mode), and a pipe would wake this
-/// process for each of them (a third of the run time on 20,000 entries).
-pub fn run_script(
-    image: &Path,
-    script: &Path,
-    lines: &[Vec<u8>],
-    expect: &[Option<u32>],
-    time: i64,
-    progress: &mut Progress,
-    mut done: impl FnMut(usize),
-) -> Result<Outcome> {
-    let out_path = script.with_extension("out");
-    let out = File::create(&out_path).context("creating the output file of debugfs")?;
-    let mut cmd = command(time);
-    cmd.arg("-w").arg("-f").arg(script).arg(image);
-    cmd.stdout(Stdio::from(
-        out.try_clone()
-            .context("creating the output file of debugfs")?,
-    ))
-    .stderr(Stdio::from(out));
-    let mut child = cmd.spawn().context("running debugfs")?;
-    drop(cmd);
-    let mut reader = File::open(&out_path).context("reading the output of debugfs")?;
-    let mut matcher = Matcher::new(lines, expect);
-    let mut pending: Vec<u8> = Vec::with_capacity(1 << 16);
-    let mut buf = vec![0u8; 1 << 16];
-    let total = lines.len();
-    loop {
-        let exited = child.try_wait().context("waiting for debugfs")?;
-        let n = reader
-            .read(&mut buf)
-            .context("reading the output of debugfs")?;
-        if n == 0 {
+/// Its output goes to a file, read as it grows: debugfs writes every echo with its own
+/// `write` (stdout is unbuffered in `-f` mode), and a pipe would wake this process for each
+/// of them (a third of the run time on 20,000 entries).
+pub struct Session {
+    child: Child,
+    stdin: Option<BufWriter<ChildStdin>>,
+    output: File,
+    pending: Vec<u8>,
+    buf: Vec<u8>,
+    matcher: Matcher,
+    sent: usize,
+}
+
+impl Session {
+    /// Start debugfs on `image`, its output going to `out_path`.
+    pub fn start(image: &Path, out_path: &Path, time: i64) -> Result<Session> {
+        let out = File::create(out_path).context("creating the output file of debugfs")?;
+        let mut cmd = command(time);
+        cmd.arg("-w").arg("-f").arg("-").arg(image);
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::from(
+                out.try_clone()
+                    .context("creating the output file of debugfs")?,
+            ))
+            .stderr(Stdio::from(out));
+        let mut child = cmd.spawn().context("running debugfs")?;
+        drop(cmd);
+        let stdin = child
+            .stdin
+            .take()
+            .map(|s| BufWriter::with_capacity(1 << 16, s));
+        let output = File::open(out_path).context("reading the output of debugfs")?;
+        Ok(Session {
+            child,
+            stdin,
+            output,
+            pending: Vec::with_capacity(1 << 16),
+            buf: vec![0u8; 1 << 16],
+            matcher: Matcher::new(),
+            sent: 0,
+        })
+    }
+
+    /// Commands echoed so far.
+    pub fn done(&self) -> usize {
+        self.matcher.done()
+    }
+
+    /// Send the lines not sent yet. A debugfs that stopped reading shows in its output.
+    pub fn send(&mut self, lines: &[Vec<u8>]) {
+        if let Some(w) = self.stdin.as_mut() {
+            for l in &lines[self.sent..] {
+                let r = w.write_all(l).and_then(|()| w.write_all(b"\n"));
+                if r.is_err() {
+                    self.stdin = None;
+                    break;
+                }
+            }
+        }
+        self.sent = lines.len();
+    }
+
+    /// Read what debugfs wrote since the last call; `Some` on the first failure.
+    pub fn poll(&mut self, lines: &[Vec<u8>], expect: &[Option<u32>]) -> Result<Option<Outcome>> {
+        loop {
+            let n = self
+                .output
+                .read(&mut self.buf)
+                .context("reading the output of debugfs")?;
+            if n == 0 {
+                return Ok(None);
+            }
+            self.pending.extend_from_slice(&self.buf[..n]);
+            let mut start = 0;
+            while let Some(at) = self.pending[start..].iter().position(|&b| b == b'\n') {
+                let line = &self.pending[start..start + at];
+                if let Some(outcome) = self.matcher.feed(lines, expect, line) {
+                    return Ok(Some(outcome));
+                }
+                start += at + 1;
+            }
+            self.pending.drain(..start);
+        }
+    }
+
+    /// Stop a failed run: the image is unusable anyway.
+    pub fn kill(mut self) {
+        self.stdin = None;
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// End the input and wait for debugfs, reading its output (`done(n)`: commands before
+    /// `n` have finished).
+    pub fn finish(
+        mut self,
+        lines: &[Vec<u8>],
+        expect: &[Option<u32>],
+        progress: &mut Progress,
+        mut done: impl FnMut(usize),
+    ) -> Result<Outcome> {
+        self.send(lines);
+        if let Some(mut w) = self.stdin.take() {
+            let _ = w.flush();
+        }
+        let total = lines.len();
+        loop {
+            let exited = self.child.try_wait().context("waiting for debugfs")?;
+            if let Some(outcome) = self.poll(lines, expect)? {
+                self.kill();
+                return Ok(outcome);
+            }
+            done(self.matcher.done().saturating_sub(1));
+            progress.update(|| {
+                format!(
+                    "ext4-ingest: {}/{total} debugfs commands",
+                    self.matcher.done()
+                )
+            });
             if let Some(status) = exited {
                 // Everything it wrote is in; a last line may lack its newline.
-                if !pending.is_empty() {
-                    if let Some(outcome) = matcher.feed(&pending) {
+                if !self.pending.is_empty() {
+                    let last = std::mem::take(&mut self.pending);
+                    if let Some(outcome) = self.matcher.feed(lines, expect, &last) {
                         return Ok(outcome);
                     }
                 }
                 progress.finish();
-                return Ok(matcher.finish(&status));
+                return Ok(self.matcher.finish(total, &status));
             }
             std::thread::sleep(POLL);
-            continue;
         }
-        pending.extend_from_slice(&buf[..n]);
-        let mut start = 0;
-        while let Some(at) = pending[start..].iter().position(|&b| b == b'\n') {
-            if let Some(outcome) = matcher.feed(&pending[start..start + at]) {
-                // The image is unusable anyway; stop writing to it.
-                let _ = child.kill();
-                let _ = child.wait();
-                progress.finish();
-                return Ok(outcome);
-            }
-            start += at + 1;
-        }
-        pending.drain(..start);
-        // Commands before the last echoed one have finished.
-        done(matcher.done().saturating_sub(1));
-        progress.update(|| format!("ext4-ingest: {}/{total} debugfs commands", matcher.done()));
     }
 }
 
@@ -255,7 +327,8 @@ mod tests {
             "write \"a\" \"a\"",
             "sif \"./a\" mtime @1",
         ]);
-        let mut m = Matcher::new(&cmds, &[]);
+        let expect: Vec<Option<u32>> = vec![None; cmds.len()];
+        let mut m = Matcher::new();
         for l in [
             "debugfs 1.47.0 (5-Feb-2023)",
             "debugfs: set_current_time @5",
@@ -265,10 +338,10 @@ mod tests {
             "Allocated inode: 12",
             "debugfs: sif \"./a\" mtime @1",
         ] {
-            assert_eq!(m.feed(l.as_bytes()), None, "{l}");
+            assert_eq!(m.feed(&cmds, &expect, l.as_bytes()), None, "{l}");
         }
         assert_eq!(
-            m.finish(&std::process::ExitStatus::from_raw(0)),
+            m.finish(cmds.len(), &std::process::ExitStatus::from_raw(0)),
             Outcome::Done
         );
     }
@@ -276,11 +349,16 @@ mod tests {
     #[test]
     fn an_error_line_fails_the_last_echoed_command() {
         let cmds = lines(&["mkdir \"d\"", "write \"f\" \"f\""]);
-        let mut m = Matcher::new(&cmds, &[]);
-        assert_eq!(m.feed(b"debugfs: mkdir \"d\""), None);
-        assert_eq!(m.feed(b"debugfs: write \"f\" \"f\""), None);
+        let expect: Vec<Option<u32>> = vec![None; cmds.len()];
+        let mut m = Matcher::new();
+        assert_eq!(m.feed(&cmds, &expect, b"debugfs: mkdir \"d\""), None);
+        assert_eq!(m.feed(&cmds, &expect, b"debugfs: write \"f\" \"f\""), None);
         assert_eq!(
-            m.feed(b"write: Could not allocate block in ext2 filesystem"),
+            m.feed(
+                &cmds,
+                &expect,
+                b"write: Could not allocate block in ext2 filesystem"
+            ),
             Some(Outcome::Failed {
                 index: 1,
                 message: b"write: Could not allocate block in ext2 filesystem".to_vec()
@@ -291,10 +369,15 @@ mod tests {
     #[test]
     fn ss_errors_that_look_like_echoes_are_failures() {
         let cmds = lines(&["mkdir \"d\""]);
-        let mut m = Matcher::new(&cmds, &[]);
-        assert_eq!(m.feed(b"debugfs: mkdir \"d\""), None);
+        let expect: Vec<Option<u32>> = vec![None; cmds.len()];
+        let mut m = Matcher::new();
+        assert_eq!(m.feed(&cmds, &expect, b"debugfs: mkdir \"d\""), None);
         assert!(matches!(
-            m.feed(b"debugfs: Unbalanced quotes in command line"),
+            m.feed(
+                &cmds,
+                &expect,
+                b"debugfs: Unbalanced quotes in command line"
+            ),
             Some(Outcome::Failed { index: 0, .. })
         ));
     }
@@ -302,9 +385,14 @@ mod tests {
     #[test]
     fn an_image_that_does_not_open_is_caught_before_any_command() {
         let cmds = lines(&["mkdir \"d\""]);
-        let mut m = Matcher::new(&cmds, &[]);
+        let expect: Vec<Option<u32>> = vec![None; cmds.len()];
+        let mut m = Matcher::new();
         assert!(matches!(
-            m.feed(b"debugfs: Bad magic number in super-block while trying to open x"),
+            m.feed(
+                &cmds,
+                &expect,
+                b"debugfs: Bad magic number in super-block while trying to open x"
+            ),
             Some(Outcome::NotOpened { .. })
         ));
     }
@@ -313,24 +401,25 @@ mod tests {
     fn an_unexpected_inode_number_is_a_failure() {
         let cmds = lines(&["write \"a\" \"a\""]);
         let expect = [Some(12)];
-        let mut m = Matcher::new(&cmds, &expect);
-        assert_eq!(m.feed(b"debugfs: write \"a\" \"a\""), None);
+        let mut m = Matcher::new();
+        assert_eq!(m.feed(&cmds, &expect, b"debugfs: write \"a\" \"a\""), None);
         assert!(matches!(
-            m.feed(b"Allocated inode: 13"),
+            m.feed(&cmds, &expect, b"Allocated inode: 13"),
             Some(Outcome::Failed { index: 0, .. })
         ));
-        let mut m = Matcher::new(&cmds, &expect);
-        assert_eq!(m.feed(b"debugfs: write \"a\" \"a\""), None);
-        assert_eq!(m.feed(b"Allocated inode: 12"), None);
+        let mut m = Matcher::new();
+        assert_eq!(m.feed(&cmds, &expect, b"debugfs: write \"a\" \"a\""), None);
+        assert_eq!(m.feed(&cmds, &expect, b"Allocated inode: 12"), None);
     }
 
     #[test]
     fn missing_commands_mean_debugfs_stopped() {
         let cmds = lines(&["mkdir \"d\"", "mkdir \"e\""]);
-        let mut m = Matcher::new(&cmds, &[]);
-        assert_eq!(m.feed(b"debugfs: mkdir \"d\""), None);
+        let expect: Vec<Option<u32>> = vec![None; cmds.len()];
+        let mut m = Matcher::new();
+        assert_eq!(m.feed(&cmds, &expect, b"debugfs: mkdir \"d\""), None);
         assert!(matches!(
-            m.finish(&std::process::ExitStatus::from_raw(139)),
+            m.finish(cmds.len(), &std::process::ExitStatus::from_raw(139)),
             Outcome::Stopped { index: 1, .. }
         ));
     }

@@ -5,8 +5,10 @@
 //! `TREE.manifest.jsonl` (written by `ext4-rdump`) is there, takes from it what the host tree
 //! cannot hold (true modes, devices, xattrs, recorded times, entries not staged).
 //!
-//! Writes IMAGE (made by `mkfs.ext4`) with ONE `debugfs -w -f` process fed a generated script
-//! (see [`script`]); names holding a newline or CR are renamed into place afterwards with two
+//! Writes IMAGE (made by `mkfs.ext4`) with ONE `debugfs -w -f -` process fed a script
+//! generated while another thread walks the tree (see [`script`]); new inodes are named by
+//! number from a model of libext2fs's allocator ([`image::Allocator`]), checked against what
+//! debugfs reports. Names holding a newline or CR are renamed into place afterwards with two
 //! `debugfs -w -R` calls each. The image is locked (`flock`) during the run. Success is read
 //! from debugfs's output, command by command ([`debugfs`]). Stdout: the `--json` summary only.
 //!
@@ -21,10 +23,12 @@ pub mod script;
 pub mod tree;
 pub mod verify;
 
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -32,12 +36,12 @@ use clap::Parser;
 use seedkit::json::{emit, Bytes};
 use seedkit::progress::Progress;
 use seedkit::records::manifest::manifest_path;
-use seedkit::records::Ingest;
+use seedkit::records::EntryKind;
 use seedkit::{quote, warn, Status};
 
 use crate::debugfs::Outcome;
 use crate::script::Owner;
-use crate::tree::display_key;
+use crate::tree::{display_key, Walked};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -213,6 +217,149 @@ fn image_root(image: &Path, time: i64) -> Result<Vec<(Vec<u8>, u32)>> {
     Ok(names)
 }
 
+/// What the main thread does with each piece of the walk.
+struct Ingest<'a> {
+    image: &'a Path,
+    planner: script::Planner<'a>,
+    merger: Option<tree::Merger>,
+    entries: BTreeMap<tree::Key, tree::Entry>,
+    rejected: Vec<(tree::Key, String)>,
+    session: Option<debugfs::Session>,
+    stage: &'a Path,
+    time: i64,
+    /// Commands stop going to debugfs once this is set (the run failed or the image is
+    /// out of inodes); the walk goes on to count what the tree needs.
+    failed: Option<Outcome>,
+    polled: usize,
+}
+
+impl Ingest<'_> {
+    fn rejected_under(&self, key: &tree::Key) -> bool {
+        self.rejected.iter().any(|(r, _)| key.starts_with(r))
+    }
+
+    fn take(&mut self, item: Walked) -> Result<()> {
+        match item {
+            Walked::Children(key, names) => {
+                if key.is_empty() {
+                    self.check_top(&names)?;
+                }
+                self.planner.children(key, names);
+            }
+            Walked::Rejected(key, why) => {
+                if let Some(m) = self.merger.as_mut() {
+                    m.drop_under(&key);
+                }
+                self.rejected.push((key, why));
+            }
+            Walked::Entry(key, mut e) => {
+                let only = self
+                    .merger
+                    .as_mut()
+                    .map(|m| m.before(Some(&key)))
+                    .unwrap_or_default();
+                for (k, m) in only {
+                    self.manifest_only(k, &m)?;
+                }
+                if let Some(m) = self.merger.as_mut() {
+                    m.apply_host(&key, &mut e)?;
+                }
+                self.add(key, e)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// An entry the manifest recorded and the host tree does not hold.
+    fn manifest_only(&mut self, key: tree::Key, m: &seedkit::records::ManifestEntry) -> Result<()> {
+        if self.rejected_under(&key) {
+            return Ok(());
+        }
+        let parent_ok = !key.is_empty()
+            && self
+                .entries
+                .get(&key[..key.len() - 1])
+                .is_some_and(|p| p.kind == EntryKind::Directory);
+        if !parent_ok {
+            bail!(
+                "the manifest lists {} but not its parent directory",
+                quote(&display_key(&key))
+            );
+        }
+        if key.len() == 1 {
+            self.check_top(std::slice::from_ref(&key[0]))?;
+        }
+        match tree::from_manifest(&key, m)? {
+            Ok(e) => self.add(key, e),
+            Err(why) => {
+                self.rejected.push((key, why));
+                Ok(())
+            }
+        }
+    }
+
+    /// Refuse top-level names the image already holds (`lost+found` aside).
+    fn check_top(&self, names: &[Vec<u8>]) -> Result<()> {
+        let root = self.planner.image_root();
+        for name in names {
+            if name == b"lost+found" || !root.iter().any(|(n, _)| n == name) {
+                continue;
+            }
+            bail!(
+                "writing {} into {}: the image already holds an entry of that name (refusing to overwrite it)",
+                quote(&display_key(std::slice::from_ref(name))),
+                quote(self.image)
+            );
+        }
+        Ok(())
+    }
+
+    fn add(&mut self, key: tree::Key, e: tree::Entry) -> Result<()> {
+        if key.len() == 1
+            && key[0] == b"lost+found"
+            && e.kind != EntryKind::Directory
+            && self
+                .planner
+                .image_root()
+                .iter()
+                .any(|(n, _)| n == b"lost+found")
+        {
+            bail!(
+                "writing 'lost+found' into {}: the image has a lost+found directory",
+                quote(self.image)
+            );
+        }
+        self.planner.add(&key, &e)?;
+        self.entries.insert(key, e);
+        if self.planner.exhausted && self.failed.is_none() {
+            self.failed = Some(Outcome::OutOfInodes);
+        }
+        // debugfs starts with the first entry below the root: every refusal comes first.
+        if self.failed.is_some() || self.planner.plan.keys.len() < 2 {
+            return Ok(());
+        }
+        let plan = &self.planner.plan;
+        if self.session.is_none() {
+            self.session = Some(debugfs::Session::start(
+                self.image,
+                &self.stage.join("output"),
+                self.time,
+            )?);
+        }
+        if let Some(session) = self.session.as_mut() {
+            session.send(&plan.lines);
+            // Look at debugfs's output now and then, to stop at its first failure.
+            if plan.lines.len() - self.polled > 4096 {
+                self.polled = plan.lines.len();
+                if let Some(outcome) = session.poll(&plan.lines, &plan.expect)? {
+                    self.failed = Some(outcome);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 pub fn run(args: &Args) -> Result<Status> {
     let started = Instant::now();
     let config = Config::new(args)?;
@@ -220,38 +367,13 @@ pub fn run(args: &Args) -> Result<Status> {
     let locked = image::lock(image_path)?;
     let sb = locked.superblock;
     let time = fixed_time(&sb);
-
-    let mut guard = tree::AccessGuard::default();
-    let mut tree = tree::walk(&config.tree, &mut guard)?;
-    if let Some(m) = &config.manifest {
-        let entries = tree::read_manifest(m)?;
-        tree::merge_manifest(&mut tree, entries)?;
-    }
-
+    let manifest = match &config.manifest {
+        Some(m) => Some(tree::Merger::new(tree::read_manifest(m)?)?),
+        None => None,
+    };
     let root_names = image_root(image_path, time)?;
-    for key in tree.entries.keys().filter(|k| k.len() == 1) {
-        let name = &key[0];
-        if name == b"lost+found" {
-            if tree.entries[key].kind != seedkit::records::EntryKind::Directory
-                && root_names.iter().any(|(n, _)| n == name)
-            {
-                bail!(
-                    "writing {} into {}: the image has a lost+found directory",
-                    quote(&display_key(key)),
-                    quote(image_path)
-                );
-            }
-            continue;
-        }
-        if root_names.iter().any(|(n, _)| n == name) {
-            bail!(
-                "writing {} into {}: the image already holds an entry of that name (refusing to overwrite it)",
-                quote(&display_key(key)),
-                quote(image_path)
-            );
-        }
-    }
-
+    let alloc = image::allocator(&locked.file, &sb)
+        .with_context(|| format!("reading the image {}", quote(image_path)))?;
     let stage = Stage::new()?;
     let setup = script::Setup {
         owner: config.owner,
@@ -259,23 +381,97 @@ pub fn run(args: &Args) -> Result<Status> {
         stage: &stage.0,
         image_root: &root_names,
     };
-    let alloc = image::allocator(&locked.file, &sb)
-        .with_context(|| format!("reading the image {}", quote(image_path)))?;
-    let plan = script::plan(&tree.entries, &setup, alloc)?;
+    let mut ingest = Ingest {
+        image: image_path,
+        planner: script::Planner::new(setup, alloc),
+        rejected: manifest
+            .as_ref()
+            .map(|m| m.rejected.clone())
+            .unwrap_or_default(),
+        merger: manifest,
+        entries: BTreeMap::new(),
+        session: None,
+        stage: &stage.0,
+        time,
+        failed: None,
+        polled: 0,
+    };
+
+    // The tree is read on another thread while this one plans and feeds debugfs, so the
+    // walk and the writing overlap.
+    let (tx, rx) = mpsc::sync_channel::<Walked>(1024);
+    let tree_path = config.tree.clone();
+    let walker = std::thread::spawn(move || -> Result<tree::AccessGuard> {
+        let mut guard = tree::AccessGuard::default();
+        tree::walk(&tree_path, &mut guard, &mut |item| {
+            tx.send(item)
+                .map_err(|_| anyhow::anyhow!("the walk was stopped"))
+        })?;
+        Ok(guard)
+    });
+    let mut taken = Ok(());
+    for item in &rx {
+        taken = ingest.take(item);
+        if taken.is_err() {
+            break;
+        }
+    }
+    drop(rx);
+    let walked = walker
+        .join()
+        .map_err(|_| anyhow::anyhow!("reading {}: the walk panicked", quote(&config.tree)));
+    // The first error wins: a failed step stops the walk, which then reports "stopped".
+    let guard = match (taken, walked) {
+        (Err(e), _) | (Ok(()), Ok(Err(e)) | Err(e)) => Err(e),
+        (Ok(()), Ok(Ok(guard))) => {
+            let rest = ingest
+                .merger
+                .as_mut()
+                .map(|m| m.before(None))
+                .unwrap_or_default();
+            rest.into_iter()
+                .try_for_each(|(k, m)| ingest.manifest_only(k, &m))
+                .and_then(|()| ingest.planner.finish())
+                .map(|()| guard)
+        }
+    };
+    let mut guard = match guard {
+        Ok(g) => g,
+        Err(e) => {
+            if let Some(s) = ingest.session.take() {
+                s.kill();
+                return Err(e.context(format!(
+                    "the image {} is unusable, rebuild it",
+                    quote(image_path)
+                )));
+            }
+            return Err(e);
+        }
+    };
+
+    let Ingest {
+        planner,
+        entries,
+        rejected: walk_rejected,
+        session,
+        failed,
+        ..
+    } = ingest;
+    let plan = &planner.plan;
     let counts = &plan.counts;
-    if counts.inodes > u64::from(sb.free_inodes) {
-        bail!(
-            "writing {} into {}: out of inodes: the tree needs {} inodes and the image has {} free of {} (make it with more, mkfs.ext4 -N)",
+    let out_of_inodes = || {
+        anyhow::anyhow!(
+            "writing {} into {}: out of inodes: the tree needs {} inodes and the image has {} free of {}; make it with more (mkfs.ext4 -N)",
             quote(&config.tree),
             quote(image_path),
             counts.inodes,
             sb.free_inodes,
-            sb.inodes_count
-        );
+            sb.inodes_count,
+        )
+    };
+    if counts.inodes > u64::from(sb.free_inodes) && session.is_none() {
+        return Err(out_of_inodes());
     }
-
-    let script_path = stage.0.join("script");
-    write_script(&script_path, &plan.lines)?;
     let mut progress = if args.progress {
         Progress::with_enabled(true)
     } else {
@@ -283,20 +479,22 @@ pub fn run(args: &Args) -> Result<Status> {
     };
     if args.verbose {
         warn(format_args!(
-            "debugfs -w -f: {} commands for {} entries",
+            "debugfs -w -f -: {} commands for {} entries",
             plan.lines.len(),
             plan.keys.len()
         ));
     }
-    let mut restored = 0;
-    let outcome = debugfs::run_script(
-        image_path,
-        &script_path,
-        &plan.lines,
-        &plan.expect,
-        time,
-        &mut progress,
-        |finished| {
+    let session = match session {
+        Some(s) => s,
+        None => debugfs::Session::start(image_path, &stage.0.join("output"), time)?,
+    };
+    let unusable = "the image is unusable, rebuild it";
+    let outcome = if let Some(failed) = failed {
+        session.kill();
+        failed
+    } else {
+        let mut restored = 0;
+        session.finish(&plan.lines, &plan.expect, &mut progress, |finished| {
             // Put back the atimes debugfs's reads changed while it goes on (see
             // tree::restore_atimes); lines up to `finished` are done.
             while let Some(&(line, idx)) = plan.reads.get(restored) {
@@ -304,25 +502,19 @@ pub fn run(args: &Args) -> Result<Status> {
                     break;
                 }
                 restored += 1;
-                let e = &tree.entries[&plan.keys[idx as usize]];
+                let e = &entries[&plan.keys[idx as usize]];
                 if let Some(host) = e.host.as_deref().filter(|h| tree::is_short(h)) {
                     tree::restore_atime(host, e.atime);
                 }
             }
-        },
-    )?;
+        })?
+    };
     let mut runs = 1u64;
-    if matches!(outcome, Outcome::Done) {
-        for &(_, idx) in &plan.reads[restored..] {
-            let e = &tree.entries[&plan.keys[idx as usize]];
-            if let Some(host) = e.host.as_deref().filter(|h| tree::is_short(h)) {
-                tree::restore_atime(host, e.atime);
-            }
-        }
-    }
-    let unusable = "the image is unusable, rebuild it";
     match outcome {
         Outcome::Done => {}
+        Outcome::OutOfInodes => {
+            return Err(out_of_inodes().context(unusable));
+        }
         Outcome::NotOpened { message } => bail!(
             "opening the image {} with debugfs: {}",
             quote(image_path),
@@ -361,13 +553,7 @@ pub fn run(args: &Args) -> Result<Status> {
                 );
             }
             if text.contains("Could not allocate inode") {
-                bail!(
-                    "writing {} into {}: out of inodes: the image had {} free and the tree needs {}; {unusable} with more (debugfs: {text})",
-                    quote(&what),
-                    quote(image_path),
-                    sb.free_inodes,
-                    counts.inodes
-                );
+                return Err(out_of_inodes().context(unusable));
             }
             bail!(
                 "writing {} into {}: debugfs: {text} (in command: {}); {unusable}",
@@ -382,7 +568,7 @@ pub fn run(args: &Args) -> Result<Status> {
         runs += 2;
         rename(image_path, r, time)?;
     }
-    tree::restore_atimes(&tree.entries);
+    tree::restore_atimes(&entries);
     guard.restore()?;
     if args.verbose {
         for key in &plan.keys {
@@ -390,7 +576,7 @@ pub fn run(args: &Args) -> Result<Status> {
         }
     }
 
-    let mut rejected = tree.rejected;
+    let mut rejected = walk_rejected;
     rejected.extend(plan.rejected.iter().cloned());
     for (key, why) in &rejected {
         warn(format_args!(
@@ -401,12 +587,12 @@ pub fn run(args: &Args) -> Result<Status> {
 
     let mut verified = false;
     if args.verify {
-        verify::verify(image_path, &tree.entries, &config, &plan, time)?;
+        verify::verify(image_path, &entries, &config, plan, time)?;
         verified = true;
     }
 
     if args.json {
-        let record = Ingest {
+        let record = seedkit::records::Ingest {
             image: Bytes::from(image_path.as_path()),
             path: Bytes::from(config.tree.as_path()),
             files: counts.files,
@@ -429,18 +615,6 @@ pub fn run(args: &Args) -> Result<Status> {
     }
     drop(locked);
     Ok(Status::from_failures(rejected.len() as u64))
-}
-
-fn write_script(path: &Path, lines: &[Vec<u8>]) -> Result<()> {
-    let file = std::fs::File::create(path).with_context(|| format!("writing {}", quote(path)))?;
-    let mut w = io::BufWriter::new(file);
-    for l in lines {
-        w.write_all(l)
-            .and_then(|()| w.write_all(b"\n"))
-            .with_context(|| format!("writing {}", quote(path)))?;
-    }
-    w.flush()
-        .with_context(|| format!("writing {}", quote(path)))
 }
 
 /// Give an entry created under a temporary name its real name: `ln` then `unlink`, each

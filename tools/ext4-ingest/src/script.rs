@@ -170,6 +170,10 @@ struct Open {
     host: bool,
     /// Its inode, when predicted.
     ino: Option<u32>,
+    /// Its entry, for the metadata set when it is left.
+    entry: Entry,
+    /// The time it was created with (see [`Planner::creation_time`]).
+    created: Option<i64>,
 }
 
 /// How the script names an inode: `<N>` when its number is known (no lookup in debugfs),
@@ -184,67 +188,142 @@ fn lookup(ino: Option<u32>, name: &[u8]) -> Vec<u8> {
     }
 }
 
-/// Build the script for `entries` (sorted, the root first).
-pub fn plan(
-    entries: &std::collections::BTreeMap<Key, Entry>,
-    setup: &Setup,
-    mut alloc: Option<Allocator>,
-) -> Result<Plan> {
-    let pid = std::process::id();
-    let mut p = Plan {
-        lines: Vec::new(),
-        origin: Vec::new(),
-        expect: Vec::new(),
-        reads: Vec::new(),
-        keys: Vec::with_capacity(entries.len()),
-        renames: Vec::new(),
-        counts: Counts::default(),
-        rejected: Vec::new(),
-        values: 0,
-    };
-    let Some(root) = entries.get(&Vec::new()) else {
-        bail!("the tree has no root entry");
-    };
-    p.push(
-        None,
-        &[b"set_current_time", format!("@{}", setup.time).as_bytes()],
-    )?;
-    p.push(None, &[b"cd", b"\"/\""])?;
-    if let Some(fd) = &root.fd {
-        let proc = format!("/proc/{pid}/fd/{}", fd.as_raw_fd());
-        p.push(None, &[b"lcd", &quoted(proc.as_bytes())])?;
+/// Builds the script entry by entry, in the walk's order (parents first, siblings sorted),
+/// so debugfs can run it while the tree is still being read.
+pub struct Planner<'a> {
+    pub plan: Plan,
+    setup: Setup<'a>,
+    alloc: Option<Allocator>,
+    /// The allocator model ran out: the image has no inode for the next entry.
+    pub exhausted: bool,
+    links: HashMap<LinkKey, FirstLink>,
+    open: Vec<Open>,
+    renamed: u64,
+    root: Option<Entry>,
+    /// The names in each open directory, for temporary names that collide with none.
+    siblings: HashMap<Key, Vec<Vec<u8>>>,
+    pid: u32,
+    /// debugfs's current time (`set_current_time`), which new inodes take.
+    now: i64,
+}
+
+impl<'a> Planner<'a> {
+    pub fn new(setup: Setup<'a>, alloc: Option<Allocator>) -> Planner<'a> {
+        Planner {
+            plan: Plan {
+                lines: Vec::new(),
+                origin: Vec::new(),
+                expect: Vec::new(),
+                reads: Vec::new(),
+                keys: Vec::new(),
+                renames: Vec::new(),
+                counts: Counts::default(),
+                rejected: Vec::new(),
+                values: 0,
+            },
+            setup,
+            alloc,
+            exhausted: false,
+            links: HashMap::new(),
+            open: Vec::new(),
+            renamed: 0,
+            root: None,
+            siblings: HashMap::new(),
+            pid: std::process::id(),
+            now: 0,
+        }
     }
-    // Where each hard-linked inode was first created (script-time path) and its names so far.
-    let mut links: HashMap<LinkKey, FirstLink> = HashMap::new();
-    let mut open: Vec<Open> = Vec::new();
-    let mut renamed = 0u64;
-    for (key, e) in entries {
+
+    /// The names in the image's root before the run.
+    pub fn image_root(&self) -> &[(Vec<u8>, u32)] {
+        self.setup.image_root
+    }
+
+    /// The names held by the directory `key` (host names; others are added by [`add`]).
+    pub fn children(&mut self, key: Key, names: Vec<Vec<u8>>) {
+        self.siblings.insert(key, names);
+    }
+
+    /// Make debugfs's clock the entry's mtime (whole seconds) before it creates the inode:
+    /// new inodes take that time for atime, mtime, ctime and crtime, which saves the `sif`s
+    /// of the seconds of atime and mtime when they match. Times debugfs cannot take this way
+    /// (before 1970, after 2038, or 0, which means "now" to it) get the fixed time and
+    /// explicit `sif`s. Returns the seconds the inode gets, when they are the mtime's.
+    fn creation_time(&mut self, idx: u32, e: &Entry) -> Result<Option<i64>> {
+        let sec = e.mtime.sec;
+        let (want, created) = if (1..=i64::from(i32::MAX)).contains(&sec) {
+            (sec, Some(sec))
+        } else {
+            (self.setup.time, None)
+        };
+        if self.now != want {
+            self.plan.push(
+                Some(idx),
+                &[b"set_current_time", format!("@{want}").as_bytes()],
+            )?;
+            self.now = want;
+        }
+        Ok(created)
+    }
+
+    /// The inode the next entry of the current directory gets, when the model knows it.
+    fn next_ino(&mut self) -> Option<u32> {
+        let cwd = self.open.last().map_or(Some(2), |o| o.ino)?;
+        let alloc = self.alloc.as_mut()?;
+        let got = alloc.alloc(cwd);
+        if got.is_none() {
+            self.exhausted = true;
+            self.alloc = None;
+        }
+        got
+    }
+
+    /// Add the commands for one entry; the root comes first.
+    pub fn add(&mut self, key: &Key, e: &Entry) -> Result<()> {
+        let p = &mut self.plan;
         if key.is_empty() {
             if e.host.is_some() {
                 p.reads.push((0, 0));
             }
             p.keys.push(key.clone());
-            continue;
+            p.push(
+                None,
+                &[
+                    b"set_current_time",
+                    format!("@{}", self.setup.time).as_bytes(),
+                ],
+            )?;
+            self.now = self.setup.time;
+            p.push(None, &[b"cd", b"\"/\""])?;
+            if let Some(fd) = &e.fd {
+                let proc = format!("/proc/{}/fd/{}", self.pid, fd.as_raw_fd());
+                p.push(None, &[b"lcd", &quoted(proc.as_bytes())])?;
+            }
+            self.root = Some(e.clone());
+            return Ok(());
         }
-        let idx = p.keys.len() as u32;
-        p.keys.push(key.clone());
+        if self.root.is_none() {
+            bail!("the tree has no root entry");
+        }
+        while self.open.len() >= key.len() {
+            let dir = self.open.pop().context("directory stack")?;
+            self.close_dir(&dir)?;
+        }
+        let idx = self.plan.keys.len() as u32;
+        self.plan.keys.push(key.clone());
         if e.host.is_some() {
             // Files are read by their `write`, pushed next; the rest by our walk already.
             let line = if e.kind == EntryKind::File {
-                p.lines.len() + 1
+                self.plan.lines.len() + 1
             } else {
                 0
             };
-            p.reads.push((line, idx));
-        }
-        while open.len() >= key.len() {
-            let dir = open.pop().context("directory stack")?;
-            close_dir(&mut p, &dir, entries, setup)?;
+            self.plan.reads.push((line, idx));
         }
         let name = key.last().context("entry name")?;
         let create = if needs_rename(name) {
-            let t = temporary_name(entries, key, setup, &mut renamed);
-            p.renames.push(Rename {
+            let t = self.temporary_name(key);
+            self.plan.renames.push(Rename {
                 key: key.clone(),
                 temporary: t.clone(),
             });
@@ -253,17 +332,8 @@ pub fn plan(
             name.clone()
         };
         let qname = quoted(&create);
-        let cwd = open.last().map_or(Some(2), |o| o.ino);
-        // The inode the next allocation in this directory gets; without a model (or once
-        // it runs out) the script names entries by path.
-        let next_ino = |alloc: &mut Option<Allocator>| -> Option<u32> {
-            let got = alloc.as_mut().zip(cwd).and_then(|(a, c)| a.alloc(c));
-            if got.is_none() {
-                *alloc = None;
-            }
-            got
-        };
-        let host_arg = |_: &mut Plan| -> Result<Vec<u8>> {
+        let pid = self.pid;
+        let host_arg = || -> Result<Vec<u8>> {
             if needs_rename(name) {
                 let fd = e.fd.as_ref().context("descriptor of a host entry")?;
                 let proc = format!("/proc/{pid}/fd/{}", fd.as_raw_fd());
@@ -277,23 +347,29 @@ pub fn plan(
             Some(k) if !matches!(e.kind, EntryKind::Directory | EntryKind::Symlink) => Some(k),
             _ => None,
         };
-        let here = || -> Vec<Vec<u8>> { open.iter().map(|o| o.name.clone()).collect() };
-        if let Some((first, count, first_ino)) = linked.and_then(|k| links.get_mut(&k)) {
+        let here: Vec<Vec<u8>> = if linked.is_some() {
+            self.open.iter().map(|o| o.name.clone()).collect()
+        } else {
+            Vec::new()
+        };
+        if let Some(k) = linked.filter(|k| self.links.contains_key(k)) {
             // A further name of an inode already written: `ln` neither expands a full
             // directory nor counts links (§3.3), so reserve the slot with a `write` that
             // does expand, free it, link, and set the count.
+            let reserved = self.next_ino();
+            let (first, count, first_ino) = self.links.get_mut(&k).context("hard link")?;
             *count += 1;
+            let p = &mut self.plan;
             let by_name = lookup(None, &create);
-            let reserved = next_ino(&mut alloc);
             p.push(some, &[b"write", b"\"/dev/null\"", &qname])?;
             p.expect_last(reserved);
             p.push(some, &[b"rm", &by_name])?;
-            if let (Some(a), Some(r)) = (alloc.as_mut(), reserved) {
+            if let (Some(a), Some(r)) = (self.alloc.as_mut(), reserved) {
                 a.free(r);
             }
             let source = match first_ino {
                 Some(n) => lookup(Some(*n), b""),
-                None => quoted(&relative(&here(), first)),
+                None => quoted(&relative(&here, first)),
             };
             p.push(some, &[b"ln", &source, &by_name])?;
             let target = if first_ino.is_some() { source } else { by_name };
@@ -307,63 +383,80 @@ pub fn plan(
                 ],
             )?;
             p.counts.extra_hard_links += 1;
-            continue;
+            return Ok(());
         }
         let block_size_hint = 4096u64;
         let ino: Option<u32>;
+        let mut created = None;
         let default_mode = match e.kind {
             EntryKind::File => {
-                ino = next_ino(&mut alloc);
+                created = self.creation_time(idx, e)?;
+                ino = self.next_ino();
+                let p = &mut self.plan;
                 let mode = if e.host.is_some() {
-                    let h = host_arg(&mut p)?;
-                    p.push(some, &[b"write", &h, &qname])?;
+                    p.push(some, &[b"write", &host_arg()?, &qname])?;
                     Some(e.host_mode)
                 } else {
                     p.push(some, &[b"write", b"\"/dev/null\"", &qname])?;
                     Some(0o666)
                 };
                 p.expect_last(ino);
+                p.counts.files += 1;
+                p.counts.inodes += 1;
+                p.counts.bytes += e.size;
+                p.counts.blocks += e.allocated.div_ceil(block_size_hint);
                 mode
             }
             EntryKind::Directory => {
-                let reuse = setup
+                let reuse = self
+                    .setup
                     .image_root
                     .iter()
-                    .find(|(n, _)| key.len() == 1 && n == b"lost+found" && name == n);
-                if let Some((_, lf)) = reuse {
-                    ino = Some(*lf);
+                    .find(|(n, _)| key.len() == 1 && n == b"lost+found" && name == n)
+                    .map(|(_, i)| *i);
+                if let Some(lf) = reuse {
+                    ino = Some(lf);
                 } else {
-                    ino = next_ino(&mut alloc);
-                    p.push(some, &[b"mkdir", &qname])?;
-                    p.counts.inodes += 1;
-                    p.counts.blocks += 1;
+                    created = self.creation_time(idx, e)?;
+                    ino = self.next_ino();
+                    self.plan.push(some, &[b"mkdir", &qname])?;
+                    self.plan.counts.inodes += 1;
+                    self.plan.counts.blocks += 1;
                 }
+                let p = &mut self.plan;
                 p.counts.directories += 1;
                 p.push(some, &[b"cd", &lookup(ino, &create)])?;
                 let host = e.host.is_some();
                 if host {
-                    let h = host_arg(&mut p)?;
-                    p.push(some, &[b"lcd", &h])?;
+                    p.push(some, &[b"lcd", &host_arg()?])?;
                 }
-                open.push(Open {
+                self.open.push(Open {
                     idx,
                     name: create.clone(),
                     host,
                     ino,
+                    entry: e.clone(),
+                    created,
                 });
-                continue;
+                return Ok(());
             }
             EntryKind::Symlink => {
                 let target = e.target.as_deref().unwrap_or_default();
                 if needs_rename(target) || target.contains(&0) || target.is_empty() {
+                    let p = &mut self.plan;
                     p.rejected.push((
                         key.clone(),
                         "a symlink target that holds a newline, CR or NUL, or is empty, cannot be given to debugfs".into(),
                     ));
                     p.keys.pop();
-                    continue;
+                    if e.host.is_some() {
+                        p.reads.pop();
+                    }
+                    return Ok(());
                 }
-                ino = next_ino(&mut alloc);
+                created = self.creation_time(idx, e)?;
+                ino = self.next_ino();
+                let p = &mut self.plan;
                 p.push(some, &[b"symlink", &qname, &quoted(target)])?;
                 p.counts.symlinks += 1;
                 p.counts.inodes += 1;
@@ -373,21 +466,30 @@ pub fn plan(
                 Some(0o777)
             }
             EntryKind::Fifo => {
-                ino = next_ino(&mut alloc);
+                created = self.creation_time(idx, e)?;
+                ino = self.next_ino();
+                let p = &mut self.plan;
                 p.push(some, &[b"mknod", &qname, b"p"])?;
                 p.expect_last(ino);
+                p.counts.fifos += 1;
+                p.counts.inodes += 1;
                 None
             }
             EntryKind::CharDevice | EntryKind::BlockDevice => {
+                created = self.creation_time(idx, e)?;
+                ino = self.next_ino();
+                let p = &mut self.plan;
                 let t: &[u8] = if e.kind == EntryKind::CharDevice {
+                    p.counts.char_devices += 1;
                     b"c"
                 } else {
+                    p.counts.block_devices += 1;
                     b"b"
                 };
+                p.counts.inodes += 1;
                 let dev = e
                     .rdev
                     .unwrap_or(seedkit::records::Rdev { major: 0, minor: 0 });
-                ino = next_ino(&mut alloc);
                 if dev.major <= 0xffff && dev.minor <= 0xffff {
                     p.push(
                         some,
@@ -413,63 +515,97 @@ pub fn plan(
                 None
             }
             EntryKind::Socket => {
+                let p = &mut self.plan;
                 p.rejected
                     .push((key.clone(), "debugfs cannot create sockets".into()));
                 p.keys.pop();
-                continue;
+                if e.host.is_some() {
+                    p.reads.pop();
+                }
+                return Ok(());
             }
         };
-        match e.kind {
-            EntryKind::File => {
-                p.counts.files += 1;
-                p.counts.inodes += 1;
-                p.counts.bytes += e.size;
-                p.counts.blocks += e.allocated.div_ceil(block_size_hint);
-            }
-            EntryKind::Fifo => {
-                p.counts.fifos += 1;
-                p.counts.inodes += 1;
-            }
-            EntryKind::CharDevice => {
-                p.counts.char_devices += 1;
-                p.counts.inodes += 1;
-            }
-            EntryKind::BlockDevice => {
-                p.counts.block_devices += 1;
-                p.counts.inodes += 1;
-            }
-            _ => {}
-        }
         if let Some(k) = linked {
-            let mut path = here();
+            let mut path = here;
             path.push(create.clone());
-            links.insert(k, (path, 1, ino));
+            self.links.insert(k, (path, 1, ino));
         }
-        metadata(&mut p, some, &lookup(ino, &create), e, default_mode, setup)?;
+        metadata(
+            &mut self.plan,
+            some,
+            &lookup(ino, &create),
+            e,
+            default_mode,
+            created,
+            &self.setup,
+        )
     }
-    while let Some(dir) = open.pop() {
-        close_dir(&mut p, &dir, entries, setup)?;
-    }
-    metadata(&mut p, Some(0), b"\"/\"", root, Some(0o755), setup)?;
-    Ok(p)
-}
 
-/// Leave a directory and set its metadata, now that its children are in.
-fn close_dir(
-    p: &mut Plan,
-    dir: &Open,
-    entries: &std::collections::BTreeMap<Key, Entry>,
-    setup: &Setup,
-) -> Result<()> {
-    let some = Some(dir.idx);
-    p.push(some, &[b"cd", b"\"..\""])?;
-    if dir.host {
-        p.push(some, &[b"lcd", b"\"..\""])?;
+    /// Leave the open directories and set the root's metadata: the script is complete.
+    pub fn finish(&mut self) -> Result<()> {
+        while let Some(dir) = self.open.pop() {
+            self.close_dir(&dir)?;
+        }
+        let root = self.root.take().context("the tree has no root entry")?;
+        if self.now != self.setup.time {
+            // The superblock's write time comes from this clock when debugfs closes.
+            self.plan.push(
+                None,
+                &[
+                    b"set_current_time",
+                    format!("@{}", self.setup.time).as_bytes(),
+                ],
+            )?;
+            self.now = self.setup.time;
+        }
+        metadata(
+            &mut self.plan,
+            Some(0),
+            b"\"/\"",
+            &root,
+            Some(0o755),
+            None,
+            &self.setup,
+        )
     }
-    let e = entries
-        .get(&p.keys[dir.idx as usize])
-        .context("directory entry")?;
-    metadata(p, some, &lookup(dir.ino, &dir.name), e, Some(0o755), setup)
+
+    /// Leave a directory and set its metadata, now that its children are in.
+    fn close_dir(&mut self, dir: &Open) -> Result<()> {
+        let some = Some(dir.idx);
+        let p = &mut self.plan;
+        p.push(some, &[b"cd", b"\"..\""])?;
+        if dir.host {
+            p.push(some, &[b"lcd", b"\"..\""])?;
+        }
+        self.siblings.remove(&p.keys[dir.idx as usize]);
+        metadata(
+            p,
+            some,
+            &lookup(dir.ino, &dir.name),
+            &dir.entry,
+            Some(0o755),
+            dir.created,
+            &self.setup,
+        )
+    }
+
+    /// A temporary name for `key` that collides with no sibling (and, at the top, with
+    /// nothing already in the image).
+    fn temporary_name(&mut self, key: &Key) -> Vec<u8> {
+        let parent = &key[..key.len() - 1];
+        loop {
+            let name = format!(".ext4-ingest-rename-{}", self.renamed).into_bytes();
+            self.renamed += 1;
+            let sibling = self
+                .siblings
+                .get(parent)
+                .is_some_and(|names| names.contains(&name));
+            let in_image = key.len() == 1 && self.setup.image_root.iter().any(|(n, _)| *n == name);
+            if !sibling && !in_image {
+                return name;
+            }
+        }
+    }
 }
 
 /// `sif` and `ea_set` commands that give the inode at `look` the entry's metadata.
@@ -479,6 +615,7 @@ fn metadata(
     look: &[u8],
     e: &Entry,
     default_mode: Option<u32>,
+    created: Option<i64>,
     setup: &Setup,
 ) -> Result<()> {
     if default_mode != Some(e.mode) {
@@ -506,16 +643,20 @@ fn metadata(
     for (field, t) in times {
         let Some(t) = t else { continue };
         // Seconds first, then `_extra`: ≥1.47.1 clears the nanoseconds when the seconds are
-        // set (§3.2). The creation left `_extra` at 0, so 0 needs no command.
-        p.push(
-            idx,
-            &[
-                b"sif",
-                look,
-                field.as_bytes(),
-                format!("@{}", t.sec).as_bytes(),
-            ],
-        )?;
+        // set (§3.2). The creation left `_extra` at 0, so 0 needs no command, and the
+        // creation time's seconds need none either.
+        let from_creation = matches!(field, "atime" | "mtime") && created == Some(t.sec);
+        if !from_creation {
+            p.push(
+                idx,
+                &[
+                    b"sif",
+                    look,
+                    field.as_bytes(),
+                    format!("@{}", t.sec).as_bytes(),
+                ],
+            )?;
+        }
         let extra = extra_time(t);
         if extra != 0 {
             p.push(
@@ -558,26 +699,6 @@ fn metadata(
         }
     }
     Ok(())
-}
-
-/// A temporary name for `key` that collides with no sibling (and, at the top, with nothing
-/// already in the image).
-fn temporary_name(
-    entries: &std::collections::BTreeMap<Key, Entry>,
-    key: &Key,
-    setup: &Setup,
-    counter: &mut u64,
-) -> Vec<u8> {
-    loop {
-        let name = format!(".ext4-ingest-rename-{counter}").into_bytes();
-        *counter += 1;
-        let mut k = key[..key.len() - 1].to_vec();
-        k.push(name.clone());
-        let in_image = key.len() == 1 && setup.image_root.iter().any(|(n, _)| *n == name);
-        if !entries.contains_key(&k) && !in_image {
-            return name;
-        }
-    }
 }
 
 /// A path from directory `from` to `to` (both from the image root), for `ln`'s source.

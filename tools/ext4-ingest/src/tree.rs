@@ -1,7 +1,7 @@
 //! The source: a host tree walked with `lstat` (never following symlinks, never opening a
 //! fifo or device), merged with the `ext4-rdump` manifest when there is one.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::ffi::{CString, OsStr};
 use std::fs;
@@ -10,7 +10,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
+use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use nix::fcntl::AtFlags;
@@ -62,30 +62,34 @@ pub struct Entry {
     /// PATH_MAX).
     pub host: Option<PathBuf>,
     /// A descriptor for the entry, held for the root and for names debugfs cannot be given.
-    pub fd: Option<Rc<OwnedFd>>,
+    pub fd: Option<Arc<OwnedFd>>,
     /// The permission bits the host entry has while debugfs reads it (what `write` copies).
     pub host_mode: u32,
 }
 
-/// The entries of a tree, in writing order.
-pub struct Tree {
-    pub entries: BTreeMap<Key, Entry>,
-    /// Entries that cannot be written, each with the reason; reported, not written.
-    pub rejected: Vec<(Key, String)>,
+/// What the walk reports, in writing order (parents first, siblings sorted by bytes).
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // nearly every message is an entry: boxing buys nothing
+pub enum Walked {
+    Entry(Key, Entry),
+    /// The names a directory holds (valid ones), before its children's entries.
+    Children(Key, Vec<Vec<u8>>),
+    /// An entry that cannot be written (and its subtree), with the reason.
+    Rejected(Key, String),
 }
 
 /// Permission changes made so that an unreadable entry owned by the caller can be read;
 /// undone (children first) when dropped.
 #[derive(Default)]
 pub struct AccessGuard {
-    changed: Vec<(Rc<OwnedFd>, OsString, u32, PathBuf)>,
+    changed: Vec<(Arc<OwnedFd>, OsString, u32, PathBuf)>,
 }
 
 impl AccessGuard {
     /// Add `bits` to the mode of `name` in `dir`, remembering the old mode.
     fn grant(
         &mut self,
-        dir: &Rc<OwnedFd>,
+        dir: &Arc<OwnedFd>,
         name: &OsStr,
         old: u32,
         bits: u32,
@@ -186,7 +190,7 @@ fn via(dir: &OwnedFd, name: &OsStr) -> PathBuf {
     p
 }
 
-fn open_dir(path: &Path, shown: &Path) -> Result<Rc<OwnedFd>> {
+fn open_dir(path: &Path, shown: &Path) -> Result<Arc<OwnedFd>> {
     let fd = open(
         path,
         OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
@@ -194,12 +198,12 @@ fn open_dir(path: &Path, shown: &Path) -> Result<Rc<OwnedFd>> {
     )
     .with_context(|| format!("reading {}", quote(shown)))?;
     // SAFETY: `open` returned a fresh descriptor that nothing else owns.
-    Ok(Rc::new(unsafe { OwnedFd::from_raw_fd(fd) }))
+    Ok(Arc::new(unsafe { OwnedFd::from_raw_fd(fd) }))
 }
 
 /// An `O_PATH` descriptor, for an entry debugfs must reach as `/proc/<pid>/fd/N` (its name
 /// cannot go through the script).
-fn open_path(path: &Path, shown: &Path) -> Result<Rc<OwnedFd>> {
+fn open_path(path: &Path, shown: &Path) -> Result<Arc<OwnedFd>> {
     let fd = open(
         path,
         OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
@@ -207,24 +211,24 @@ fn open_path(path: &Path, shown: &Path) -> Result<Rc<OwnedFd>> {
     )
     .with_context(|| format!("opening {}", quote(shown)))?;
     // SAFETY: `open` returned a fresh descriptor that nothing else owns.
-    Ok(Rc::new(unsafe { OwnedFd::from_raw_fd(fd) }))
+    Ok(Arc::new(unsafe { OwnedFd::from_raw_fd(fd) }))
 }
 
-/// Walk `root` (a directory), reading metadata only; unreadable directories and files owned
-/// by the caller are made readable through `guard`. Works through directory descriptors, so
-/// paths of any length are fine.
-pub fn walk(root: &Path, guard: &mut AccessGuard) -> Result<Tree> {
+/// Walk `root` (a directory), reading metadata only, and hand every entry to `sink` in
+/// writing order; unreadable directories and files owned by the caller are made readable
+/// through `guard`. Works through directory descriptors, so paths of any length are fine.
+pub fn walk(
+    root: &Path,
+    guard: &mut AccessGuard,
+    sink: &mut dyn FnMut(Walked) -> Result<()>,
+) -> Result<()> {
     let meta = fs::symlink_metadata(root).with_context(|| format!("reading {}", quote(root)))?;
     if !meta.is_dir() {
         bail!("reading {}: not a directory", quote(root));
     }
-    let mut tree = Tree {
-        entries: BTreeMap::new(),
-        rejected: Vec::new(),
-    };
     let mut w = Walker {
         euid: nix::unistd::geteuid().as_raw(),
-        tree: &mut tree,
+        sink,
         guard,
     };
     // The root is reached through its parent, so that it can be made readable like any other.
@@ -235,28 +239,17 @@ pub fn walk(root: &Path, guard: &mut AccessGuard) -> Result<Tree> {
     let root_name = root.file_name().map(OsStr::to_os_string);
     if let Some(name) = root_name {
         let pfd = open_dir(parent, parent)?;
-        w.visit(&pfd, &name, &[], root, &meta)?;
+        w.visit(&pfd, &name, &[], root, &meta)
     } else {
         // `/` or a path ending in `..`: open it directly.
         let fd = open_dir(root, root)?;
-        w.visit(&fd, OsStr::new(""), &[], root, &meta)?;
+        w.visit(&fd, OsStr::new(""), &[], root, &meta)
     }
-    // A host name is valid for the host's file system, but maybe not for ext4 (over 255 bytes).
-    let bad: Vec<Key> = tree
-        .entries
-        .keys()
-        .filter(|k| k.last().is_some_and(|n| invalid_name(n).is_some()))
-        .cloned()
-        .collect();
-    for k in bad {
-        reject(&mut tree, &k);
-    }
-    Ok(tree)
 }
 
 struct Walker<'a> {
     euid: u32,
-    tree: &'a mut Tree,
+    sink: &'a mut dyn FnMut(Walked) -> Result<()>,
     guard: &'a mut AccessGuard,
 }
 
@@ -264,7 +257,7 @@ impl Walker<'_> {
     /// Record `name` of the directory `dir` (with its metadata `meta`), and its subtree.
     fn visit(
         &mut self,
-        dir: &Rc<OwnedFd>,
+        dir: &Arc<OwnedFd>,
         name: &OsStr,
         key: &[Vec<u8>],
         shown: &Path,
@@ -327,7 +320,7 @@ impl Walker<'_> {
         } else {
             None
         };
-        self.tree.entries.insert(
+        (self.sink)(Walked::Entry(
             key.to_vec(),
             Entry {
                 kind,
@@ -352,7 +345,7 @@ impl Walker<'_> {
                 fd,
                 host_mode,
             },
-        );
+        ))?;
         let Some(own) = own else { return Ok(()) };
         let mut names = Vec::new();
         let rd = fs::read_dir(reach(shown, &own, OsStr::new("")))
@@ -362,7 +355,23 @@ impl Walker<'_> {
             names.push(item.file_name());
         }
         names.sort();
+        // A host name is valid for the host's file system, but maybe not for ext4 (over 255
+        // bytes).
+        let mut valid = Vec::with_capacity(names.len());
         for child in names {
+            let mut k = key.to_vec();
+            k.push(child.as_bytes().to_vec());
+            if let Some(why) = invalid_name(child.as_bytes()) {
+                (self.sink)(Walked::Rejected(k, why.to_string()))?;
+            } else {
+                valid.push(child);
+            }
+        }
+        (self.sink)(Walked::Children(
+            key.to_vec(),
+            valid.iter().map(|n| n.as_bytes().to_vec()).collect(),
+        ))?;
+        for child in valid {
             let child_shown = shown.join(&child);
             let m = fs::symlink_metadata(reach(&child_shown, &own, &child))
                 .with_context(|| format!("reading {}", quote(&child_shown)))?;
@@ -381,7 +390,7 @@ impl Walker<'_> {
 /// Entries with a short path are left to [`restore_atime`], called while debugfs runs.
 pub fn restore_atimes(entries: &BTreeMap<Key, Entry>) {
     // Open directories along the current path: `stack[n]` is the directory of depth n.
-    let mut stack: Vec<Rc<OwnedFd>> = Vec::new();
+    let mut stack: Vec<Arc<OwnedFd>> = Vec::new();
     for (key, e) in entries {
         let Some(host) = &e.host else { continue };
         let short = is_short(host);
@@ -429,7 +438,7 @@ pub fn restore_atime(path: &Path, atime: Timestamp) {
     put_atime(None, path, atime, FchmodatFlags::NoFollowSymlink);
 }
 
-fn put_atime(dir: Option<&Rc<OwnedFd>>, path: &Path, atime: Timestamp, follow: FchmodatFlags) {
+fn put_atime(dir: Option<&Arc<OwnedFd>>, path: &Path, atime: Timestamp, follow: FchmodatFlags) {
     let raw = dir.map(AsRawFd::as_raw_fd);
     let flags = match follow {
         FchmodatFlags::FollowSymlink => (AtFlags::empty(), UtimensatFlags::FollowSymlink),
@@ -446,24 +455,6 @@ fn put_atime(dir: Option<&Rc<OwnedFd>>, path: &Path, atime: Timestamp, follow: F
     }
     let at = TimeSpec::new(atime.sec, i64::from(atime.nsec));
     let _ = utimensat(raw, path, &at, &TimeSpec::UTIME_OMIT, flags.1);
-}
-
-/// Remove `key` and everything under it, recording why.
-fn reject(tree: &mut Tree, key: &Key) {
-    let reason = key
-        .last()
-        .and_then(|n| invalid_name(n))
-        .unwrap_or("invalid entry");
-    let under: Vec<Key> = tree
-        .entries
-        .range(key.clone()..)
-        .take_while(|(k, _)| k.starts_with(key))
-        .map(|(k, _)| k.clone())
-        .collect();
-    for k in under {
-        tree.entries.remove(&k);
-    }
-    tree.rejected.push((key.clone(), reason.to_string()));
 }
 
 fn readable(path: &Path, how: libc::c_int) -> bool {
@@ -583,107 +574,123 @@ fn manifest_key(path: &[u8]) -> Result<Key, (Key, &'static str)> {
     Ok(key)
 }
 
-/// Take from the manifest what the host tree cannot hold, and add the entries it recorded
-/// but could not stage.
-pub fn merge_manifest(tree: &mut Tree, manifest: Vec<ManifestEntry>) -> Result<()> {
-    let mut seen = HashSet::new();
-    for m in manifest {
-        let key = match manifest_key(&m.path.0) {
-            Ok(k) => k,
-            Err((k, why)) => {
-                if !tree.rejected.iter().any(|(r, _)| k.starts_with(r)) {
-                    tree.rejected.push((k, why.to_string()));
+/// Merges the manifest into the walk's stream: what the host tree cannot hold is taken from
+/// it, and the entries it recorded but could not stage are added in their place in the order.
+pub struct Merger {
+    /// Manifest entries not yet matched with a host entry nor emitted.
+    pending: BTreeMap<Key, ManifestEntry>,
+    /// Manifest paths that are not valid names.
+    pub rejected: Vec<(Key, String)>,
+}
+
+impl Merger {
+    pub fn new(manifest: Vec<ManifestEntry>) -> Result<Merger> {
+        let mut pending = BTreeMap::new();
+        let mut rejected: Vec<(Key, String)> = Vec::new();
+        for m in manifest {
+            match manifest_key(&m.path.0) {
+                Ok(k) => {
+                    if pending.contains_key(&k) {
+                        bail!("the manifest lists {} twice", quote(&display_key(&k)));
+                    }
+                    pending.insert(k, m);
                 }
-                continue;
+                Err((k, why)) => {
+                    if !rejected.iter().any(|(r, _)| k.starts_with(r)) {
+                        rejected.push((k, why.to_string()));
+                    }
+                }
             }
-        };
-        if tree.rejected.iter().any(|(r, _)| key.starts_with(r)) {
-            continue;
         }
-        if !seen.insert(key.clone()) {
-            bail!("the manifest lists {} twice", quote(&display_key(&key)));
-        }
-        let shown = display_key(&key);
-        if let Some(e) = tree.entries.get_mut(&key) {
-            let host_kind = e.kind;
-            let special = matches!(
-                m.kind,
-                EntryKind::Fifo
-                    | EntryKind::CharDevice
-                    | EntryKind::BlockDevice
-                    | EntryKind::Socket
-            );
-            if m.kind != host_kind && !special {
-                bail!(
-                    "the manifest says {} is a {:?} but the tree holds a {:?}",
-                    quote(&shown),
-                    m.kind,
-                    host_kind
-                );
-            }
-            e.kind = m.kind;
-            apply(e, &m);
-            if special {
-                e.host = None;
-                e.fd = None;
-            }
-        } else {
-            if m.staged {
-                bail!(
-                    "the manifest lists {} as staged but the tree does not hold it",
-                    quote(&shown)
-                );
-            }
-            let parent = &key[..key.len().saturating_sub(1)];
-            if key.is_empty()
-                || tree
-                    .entries
-                    .get(parent)
-                    .is_none_or(|p| p.kind != EntryKind::Directory)
-            {
-                bail!(
-                    "the manifest lists {} but not its parent directory",
-                    quote(&shown)
-                );
-            }
-            if m.kind == EntryKind::File && m.size > 0 {
-                tree.rejected.push((
-                    key,
-                    "a regular file recorded in the manifest but not staged (no content)"
-                        .to_string(),
-                ));
-                continue;
-            }
-            if m.kind == EntryKind::Symlink && m.target.is_none() {
-                bail!(
-                    "the manifest gives no target for the symlink {}",
-                    quote(&shown)
-                );
-            }
-            let mut e = Entry {
-                kind: m.kind,
-                mode: 0,
-                uid: 0,
-                gid: 0,
-                atime: Timestamp::default(),
-                mtime: Timestamp::default(),
-                ctime: None,
-                crtime: None,
-                size: 0,
-                allocated: 0,
-                rdev: None,
-                target: None,
-                link: None,
-                xattrs: Vec::new(),
-                host: None,
-                fd: None,
-                host_mode: 0,
-            };
-            apply(&mut e, &m);
-            tree.entries.insert(key, e);
-        }
+        pending.retain(|k, _| !rejected.iter().any(|(r, _)| k.starts_with(r)));
+        Ok(Merger { pending, rejected })
     }
-    Ok(())
+
+    /// Manifest entries that sort before `key` (all that are left, for `None`): with the
+    /// host entries arriving in order, these are the ones the host tree does not hold.
+    pub fn before(&mut self, key: Option<&Key>) -> Vec<(Key, ManifestEntry)> {
+        let rest = match key {
+            Some(k) => self.pending.split_off(k),
+            None => BTreeMap::new(),
+        };
+        let before = std::mem::replace(&mut self.pending, rest);
+        before.into_iter().collect()
+    }
+
+    /// Forget the manifest entries under a rejected host entry.
+    pub fn drop_under(&mut self, key: &Key) {
+        self.pending.retain(|k, _| !k.starts_with(key));
+    }
+
+    /// Give a host entry what the manifest recorded for it.
+    pub fn apply_host(&mut self, key: &Key, e: &mut Entry) -> Result<()> {
+        let Some(m) = self.pending.remove(key) else {
+            return Ok(());
+        };
+        let special = matches!(
+            m.kind,
+            EntryKind::Fifo | EntryKind::CharDevice | EntryKind::BlockDevice | EntryKind::Socket
+        );
+        if m.kind != e.kind && !special {
+            bail!(
+                "the manifest says {} is a {:?} but the tree holds a {:?}",
+                quote(&display_key(key)),
+                m.kind,
+                e.kind
+            );
+        }
+        e.kind = m.kind;
+        apply(e, &m);
+        if special {
+            e.host = None;
+            e.fd = None;
+        }
+        Ok(())
+    }
+}
+
+/// The entry for a manifest entry the host tree does not hold: `Ok(Err(reason))` when it
+/// cannot be written, `Err` when the manifest and the tree disagree.
+pub fn from_manifest(key: &Key, m: &ManifestEntry) -> Result<Result<Entry, String>> {
+    let shown = display_key(key);
+    if m.staged {
+        bail!(
+            "the manifest lists {} as staged but the tree does not hold it",
+            quote(&shown)
+        );
+    }
+    if m.kind == EntryKind::File && m.size > 0 {
+        return Ok(Err(
+            "a regular file recorded in the manifest but not staged (no content)".to_string(),
+        ));
+    }
+    if m.kind == EntryKind::Symlink && m.target.is_none() {
+        bail!(
+            "the manifest gives no target for the symlink {}",
+            quote(&shown)
+        );
+    }
+    let mut e = Entry {
+        kind: m.kind,
+        mode: 0,
+        uid: 0,
+        gid: 0,
+        atime: Timestamp::default(),
+        mtime: Timestamp::default(),
+        ctime: None,
+        crtime: None,
+        size: 0,
+        allocated: 0,
+        rdev: None,
+        target: None,
+        link: None,
+        xattrs: Vec::new(),
+        host: None,
+        fd: None,
+        host_mode: 0,
+    };
+    apply(&mut e, m);
+    Ok(Ok(e))
 }
 
 fn apply(e: &mut Entry, m: &ManifestEntry) {
