@@ -22,8 +22,26 @@ pub struct TempDir {
 impl TempDir {
     pub fn new() -> TempDir {
         let base = std::env::var_os("TMPDIR").map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
+        TempDir::new_in(&base)
+    }
+
+    /// A temporary directory under `base`.
+    pub fn new_in(base: &Path) -> TempDir {
         let path = nix::unistd::mkdtemp(&base.join("seedkit-test.XXXXXX")).expect("mkdtemp");
         TempDir { path }
+    }
+
+    /// A temporary directory in memory (`/dev/shm`) when the host has one, else as `new`:
+    /// for tests that create tens of thousands of files, which a disk file system makes
+    /// slowly when their names collide in its directory hash.
+    pub fn in_memory() -> TempDir {
+        let shm = Path::new("/dev/shm");
+        let writable = nix::unistd::access(shm, nix::unistd::AccessFlags::W_OK).is_ok();
+        if shm.is_dir() && writable {
+            TempDir::new_in(shm)
+        } else {
+            TempDir::new()
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -100,9 +118,8 @@ pub fn is_root() -> bool {
 /// unchanged otherwise (the caller is then unprivileged already).
 pub fn unprivileged(mut cmd: Command) -> Command {
     if is_root() {
-        // std clears the supplementary groups itself when a root parent sets a uid
-        // (`setgroups(0, NULL)` before `setgid`/`setuid`); a `pre_exec` setgroups would run
-        // after the uid change and fail with EPERM.
+        // std drops the supplementary groups itself (setgroups(0) before setuid) when root
+        // sets a uid; a pre_exec hook would run after setuid, too late to do it.
         cmd.gid(NOBODY).uid(NOBODY);
     }
     cmd
@@ -224,4 +241,108 @@ pub fn write_at(path: &Path, offset: u64, data: &[u8]) {
         .open(path)
         .expect("open");
     f.write_all_at(data, offset).expect("write_at");
+}
+
+/// Set an extended attribute on `path` (not following a final symlink). Returns false when
+/// the host file system refuses it.
+pub fn set_xattr(path: &Path, name: &str, value: &[u8]) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(p) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    let Ok(n) = std::ffi::CString::new(name) else {
+        return false;
+    };
+    // SAFETY: both strings are NUL-terminated and live across the call; the value pointer
+    // and length describe one slice.
+    let rc = unsafe {
+        libc::lsetxattr(
+            p.as_ptr(),
+            n.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    };
+    rc == 0
+}
+
+/// Set atime and mtime (with nanoseconds) of `path` without following a symlink.
+pub fn set_times(path: &Path, atime: (i64, i64), mtime: (i64, i64)) {
+    use nix::sys::stat::{utimensat, UtimensatFlags};
+    use nix::sys::time::TimeSpec;
+    utimensat(
+        None,
+        path,
+        &TimeSpec::new(atime.0, atime.1),
+        &TimeSpec::new(mtime.0, mtime.1),
+        UtimensatFlags::NoFollowSymlink,
+    )
+    .expect("utimensat");
+}
+
+/// Fill `root` (an existing empty directory) with a tree exercising what ext4 holds:
+/// files of many sizes (empty, inline-sized, multi-block, sparse with a trailing hole), all
+/// 12 mode bits, 0000 files and 0500 directories, fast and slow symlinks, hard links, a
+/// fifo, user xattrs (when the host allows them), nanosecond times, and a directory of
+/// `big_dir` entries (large enough to be hash-indexed).
+pub fn fill_sample_tree(root: &Path, big_dir: usize) {
+    let put = |rel: &str, data: &[u8], mode: u32| {
+        let p = root.join(rel);
+        fs::write(&p, data).expect("write");
+        fs::set_permissions(&p, fs::Permissions::from_mode(mode)).expect("chmod");
+    };
+    fs::create_dir_all(root.join("d/sub")).expect("mkdir");
+    put("empty", b"", 0o644);
+    put("small", b"hello\n", 0o640);
+    put("d/suid", b"#!/bin/sh\n", 0o4755);
+    put("d/sgid", b"x", 0o2711);
+    put("d/none", b"secret", 0o000);
+    let pattern: Vec<u8> = (0..300_000u32).map(|i| (i * 7 + i / 251) as u8).collect();
+    put("d/sub/big", &pattern, 0o600);
+    let sparse = root.join("sparse");
+    write_at(&sparse, 0, b"head");
+    write_at(&sparse, 5 << 20, b"middle");
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&sparse)
+        .and_then(|f| f.set_len(9 << 20))
+        .expect("truncate");
+    std::os::unix::fs::symlink("small", root.join("link")).expect("symlink");
+    let long = format!("{}/end", "long-component".repeat(12));
+    std::os::unix::fs::symlink(&long, root.join("d/longlink")).expect("symlink");
+    fs::hard_link(root.join("small"), root.join("d/hard")).expect("link");
+    nix::unistd::mkfifo(
+        &root.join("fifo"),
+        nix::sys::stat::Mode::from_bits_truncate(0o620),
+    )
+    .expect("mkfifo");
+    set_xattr(&root.join("small"), "user.greeting", b"hi\x00there");
+    set_xattr(&root.join("d"), "user.dir", b"v");
+    let many = root.join("many");
+    fs::create_dir(&many).expect("mkdir");
+    for i in 0..big_dir {
+        fs::write(
+            many.join(format!("entry-with-a-longish-name-{i:05}")),
+            i.to_string(),
+        )
+        .expect("write");
+    }
+    fs::create_dir(root.join("sticky")).expect("mkdir");
+    fs::set_permissions(root.join("sticky"), fs::Permissions::from_mode(0o1777)).expect("chmod");
+    fs::create_dir(root.join("locked")).expect("mkdir");
+    put("locked/inside", b"in", 0o444);
+    fs::set_permissions(root.join("locked"), fs::Permissions::from_mode(0o500)).expect("chmod");
+    for (i, rel) in ["small", "d/sub/big", "sparse", "link", "d", "locked/inside"]
+        .iter()
+        .enumerate()
+    {
+        let i = i as i64;
+        set_times(
+            &root.join(rel),
+            (1_600_000_000 + i, 123_456_789),
+            (1_500_000_000 - i, 987_654_321 - i),
+        );
+    }
+    set_times(&root.join("locked"), (1_000, 1), (2_000, 2));
 }

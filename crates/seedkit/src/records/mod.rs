@@ -5,10 +5,12 @@
 
 pub mod ingest;
 pub mod manifest;
+pub mod rdump;
 pub mod seed_size;
 
 pub use ingest::Ingest;
 pub use manifest::{
     EntryKind, ManifestEntry, ManifestHeader, ManifestLine, Rdev, Timestamp, Xattr,
 };
+pub use rdump::{RdumpError, RdumpSummary};
 pub use seed_size::SeedSize;

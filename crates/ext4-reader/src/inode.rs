@@ -1,0 +1,272 @@
+//! Inodes: `struct ext2_inode_large` (e2fsprogs lib/ext2fs/ext2_fs.h).
+
+use crate::crc::crc32c_le;
+use crate::le::{u16_at, u32_at};
+
+/// Inode flags this reader acts on.
+pub mod flags {
+    pub const INDEX: u32 = 0x1000;
+    pub const ENCRYPT: u32 = 0x800;
+    pub const HUGE_FILE: u32 = 0x4_0000;
+    pub const EXTENTS: u32 = 0x8_0000;
+    pub const EA_INODE: u32 = 0x20_0000;
+    pub const INLINE_DATA: u32 = 0x1000_0000;
+}
+
+/// The type of an inode, from the top bits of its mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FileType {
+    Regular,
+    Directory,
+    Symlink,
+    Fifo,
+    CharDevice,
+    BlockDevice,
+    Socket,
+}
+
+impl FileType {
+    pub fn from_mode(mode: u16) -> Option<FileType> {
+        Some(match mode & 0o170_000 {
+            0o010_000 => FileType::Fifo,
+            0o020_000 => FileType::CharDevice,
+            0o040_000 => FileType::Directory,
+            0o060_000 => FileType::BlockDevice,
+            0o100_000 => FileType::Regular,
+            0o120_000 => FileType::Symlink,
+            0o140_000 => FileType::Socket,
+            _ => return None,
+        })
+    }
+}
+
+/// A time with nanoseconds; `sec` may be negative.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Time {
+    pub sec: i64,
+    pub nsec: u32,
+}
+
+impl Time {
+    /// Decode a 32-bit seconds field and its `_extra` word (2 epoch bits, 30 nanosecond
+    /// bits); kernel `ext4_decode_extra_time`. Nanoseconds beyond a second read as 0.
+    pub fn decode(seconds: u32, extra: Option<u32>) -> Time {
+        let mut sec = i64::from(seconds as i32);
+        let mut nsec = 0;
+        if let Some(extra) = extra {
+            sec += i64::from(extra & 3) << 32;
+            nsec = extra >> 2;
+            if nsec > 999_999_999 {
+                nsec = 0;
+            }
+        }
+        Time { sec, nsec }
+    }
+}
+
+/// A decoded inode. `i_block` and the in-inode xattr area are kept raw for the readers that
+/// interpret them (extents, block map, inline data, fast symlink, device numbers).
+#[derive(Debug, Clone)]
+pub struct Inode {
+    pub ino: u32,
+    /// The full `i_mode` (type and 12 permission bits).
+    pub mode: u16,
+    pub uid: u32,
+    pub gid: u32,
+    pub size: u64,
+    pub links_count: u16,
+    pub atime: Time,
+    pub mtime: Time,
+    pub ctime: Time,
+    pub crtime: Option<Time>,
+    pub dtime: u32,
+    pub flags: u32,
+    pub generation: u32,
+    /// The external xattr block, 0 if none.
+    pub file_acl: u64,
+    /// Space used, in 512-byte units.
+    pub blocks_512: u64,
+    /// The 60 bytes of `i_block`.
+    pub block: [u8; 60],
+    /// The in-inode extended attribute area (after `i_extra_isize`), possibly empty.
+    pub inline_xattrs: Vec<u8>,
+}
+
+/// Offsets in the large inode.
+const EXTRA_ISIZE: usize = 0x80;
+const CHECKSUM_LO: usize = 0x7c;
+const CHECKSUM_HI: usize = 0x82;
+
+impl Inode {
+    /// Parse an on-disk inode of `raw.len()` bytes (the superblock's inode size, >= 128).
+    /// Returns a reason on an inconsistent inode.
+    pub fn parse(
+        ino: u32,
+        raw: &[u8],
+        huge_file_fs: bool,
+        block_size: u32,
+    ) -> Result<Inode, String> {
+        if raw.len() < 128 {
+            return Err(format!("inode record of {} bytes", raw.len()));
+        }
+        let extra_isize = if raw.len() > 128 {
+            usize::from(u16_at(raw, EXTRA_ISIZE))
+        } else {
+            0
+        };
+        if 128 + extra_isize > raw.len() || extra_isize % 4 != 0 {
+            return Err(format!("extra inode size {extra_isize}"));
+        }
+        let has = |field_end: usize| 128 + extra_isize >= field_end;
+        let extra = |off: usize| has(off + 4).then(|| u32_at(raw, off));
+        let flags = u32_at(raw, 0x20);
+        let blocks_lo = u64::from(u32_at(raw, 0x1c));
+        let blocks_hi = if huge_file_fs {
+            u64::from(u16_at(raw, 0x74))
+        } else {
+            0
+        };
+        let mut blocks = blocks_lo | blocks_hi << 32;
+        if huge_file_fs && flags & flags::HUGE_FILE != 0 {
+            // Counted in file system blocks rather than sectors.
+            blocks = blocks.saturating_mul(u64::from(block_size / 512));
+        }
+        let mut block = [0u8; 60];
+        block.copy_from_slice(&raw[0x28..0x64]);
+        Ok(Inode {
+            ino,
+            mode: u16_at(raw, 0x0),
+            uid: u32::from(u16_at(raw, 0x2)) | u32::from(u16_at(raw, 0x78)) << 16,
+            gid: u32::from(u16_at(raw, 0x18)) | u32::from(u16_at(raw, 0x7a)) << 16,
+            size: u64::from(u32_at(raw, 0x4)) | u64::from(u32_at(raw, 0x6c)) << 32,
+            links_count: u16_at(raw, 0x1a),
+            atime: Time::decode(u32_at(raw, 0x8), extra(0x8c)),
+            ctime: Time::decode(u32_at(raw, 0xc), extra(0x84)),
+            mtime: Time::decode(u32_at(raw, 0x10), extra(0x88)),
+            crtime: extra(0x90).map(|s| Time::decode(s, extra(0x94))),
+            dtime: u32_at(raw, 0x14),
+            flags,
+            generation: u32_at(raw, 0x64),
+            file_acl: u64::from(u32_at(raw, 0x68)) | u64::from(u16_at(raw, 0x76)) << 32,
+            blocks_512: blocks,
+            block,
+            inline_xattrs: raw[128 + extra_isize..].to_vec(),
+        })
+    }
+
+    pub fn file_type(&self) -> Option<FileType> {
+        FileType::from_mode(self.mode)
+    }
+
+    /// The 12 permission bits.
+    pub fn permissions(&self) -> u32 {
+        u32::from(self.mode) & 0o7777
+    }
+
+    pub fn has_flag(&self, flag: u32) -> bool {
+        self.flags & flag != 0
+    }
+
+    /// Device numbers of a character or block device: old 8:8 encoding in `i_block[0]`,
+    /// else the new 12:20 one in `i_block[1]` (kernel `old_decode_dev` / `new_decode_dev`).
+    pub fn rdev(&self) -> (u32, u32) {
+        let old = u32_at(&self.block, 0);
+        if old != 0 {
+            ((old >> 8) & 0xff, old & 0xff)
+        } else {
+            let dev = u32_at(&self.block, 4);
+            ((dev & 0xfff00) >> 8, (dev & 0xff) | ((dev >> 12) & 0xfff00))
+        }
+    }
+}
+
+/// Verify an inode's metadata_csum; e2fsprogs `ext2fs_inode_csum_verify`. An all-zero inode
+/// (never used) is accepted as e2fsprogs does.
+pub fn checksum_ok(raw: &[u8], ino: u32, seed: u32) -> bool {
+    if raw.len() < 128 {
+        return false;
+    }
+    let extra_isize = if raw.len() > 128 {
+        usize::from(u16_at(raw, EXTRA_ISIZE))
+    } else {
+        0
+    };
+    let has_hi = raw.len() > 128 && extra_isize >= CHECKSUM_HI + 2 - 128;
+    let stored = u32::from(u16_at(raw, CHECKSUM_LO))
+        | if has_hi {
+            u32::from(u16_at(raw, CHECKSUM_HI)) << 16
+        } else {
+            0
+        };
+    let mut crc = crc32c_le(seed, &ino.to_le_bytes());
+    crc = crc32c_le(crc, &raw[0x64..0x68]); // i_generation
+    crc = crc32c_le(crc, &raw[..CHECKSUM_LO]);
+    crc = crc32c_le(crc, &[0, 0]);
+    if has_hi {
+        crc = crc32c_le(crc, &raw[CHECKSUM_LO + 2..CHECKSUM_HI]);
+        crc = crc32c_le(crc, &[0, 0]);
+        crc = crc32c_le(crc, &raw[CHECKSUM_HI + 2..]);
+    } else {
+        crc = crc32c_le(crc, &raw[CHECKSUM_LO + 2..]);
+        crc &= 0xffff;
+    }
+    crc == stored || raw.iter().all(|&b| b == 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_extra_times() {
+        assert_eq!(Time::decode(5, None), Time { sec: 5, nsec: 0 });
+        assert_eq!(Time::decode(u32::MAX, None), Time { sec: -1, nsec: 0 });
+        // epoch bit 1 moves a negative 32-bit value past 2038.
+        let t = Time::decode(0x8000_0000, Some(1 | (7 << 2)));
+        assert_eq!(
+            t,
+            Time {
+                sec: (1 << 32) - (1 << 31),
+                nsec: 7
+            }
+        );
+        assert_eq!(Time::decode(1, Some(u32::MAX)).nsec, 0);
+    }
+
+    #[test]
+    fn parses_a_large_inode() {
+        let mut raw = vec![0u8; 256];
+        raw[0..2].copy_from_slice(&0o104_755u16.to_le_bytes());
+        raw[2..4].copy_from_slice(&1u16.to_le_bytes());
+        raw[0x78..0x7a].copy_from_slice(&2u16.to_le_bytes());
+        raw[4..8].copy_from_slice(&10u32.to_le_bytes());
+        raw[0x6c..0x70].copy_from_slice(&1u32.to_le_bytes());
+        raw[0x80..0x82].copy_from_slice(&32u16.to_le_bytes());
+        raw[0x88..0x8c].copy_from_slice(&(123u32 << 2).to_le_bytes());
+        let i = Inode::parse(7, &raw, true, 4096).unwrap();
+        assert_eq!(i.file_type(), Some(FileType::Regular));
+        assert_eq!(i.permissions(), 0o4755);
+        assert_eq!(i.uid, 0x2_0001);
+        assert_eq!(i.size, (1 << 32) + 10);
+        assert_eq!(i.mtime.nsec, 123);
+        assert!(i.crtime.is_some());
+        assert_eq!(i.inline_xattrs.len(), 256 - 160);
+        raw[0x80] = 200;
+        assert!(Inode::parse(7, &raw, true, 4096).is_err());
+    }
+
+    #[test]
+    fn device_numbers() {
+        let mut raw = vec![0u8; 128];
+        raw[0x28..0x2c].copy_from_slice(&0x0103u32.to_le_bytes());
+        assert_eq!(Inode::parse(1, &raw, false, 4096).unwrap().rdev(), (1, 3));
+        raw[0x28..0x2c].copy_from_slice(&0u32.to_le_bytes());
+        // major 259, minor 0x12345: minor low byte, major, minor high bits.
+        let dev: u32 = 0x45 | (259 << 8) | (0x123 << 20);
+        raw[0x2c..0x30].copy_from_slice(&dev.to_le_bytes());
+        assert_eq!(
+            Inode::parse(1, &raw, false, 4096).unwrap().rdev(),
+            (259, 0x12345)
+        );
+    }
+}

@@ -1,0 +1,386 @@
+//! A read-only, memory-safe reader of ext2, ext3 and ext4 images.
+//!
+//! It reads an image through a [`File`] with positioned reads (no mmap, no `unsafe`) and
+//! treats every byte as hostile: each length, offset, count and block number is checked
+//! before use, allocations are bounded by the block size or by what the image can hold, tree
+//! walks are depth-bounded and refuse blocks used twice, and every failure is an [`Error`]
+//! naming the inode or block. Checksums (metadata_csum) are verified on the superblock,
+//! group descriptors, inodes, extent blocks, directory leaf blocks and xattr blocks.
+//!
+//! ```no_run
+//! let fs = ext4_reader::Fs::open(std::fs::File::open("rootfs.ext4")?)?;
+//! let dir = fs.inode(fs.lookup(b"/etc")?)?;
+//! for entry in fs.read_dir(&dir)? {
+//!     println!("{}", String::from_utf8_lossy(&entry.name));
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! What it does not do: replay the journal ([`Fs::needs_recovery`] says when one should
+//! be), verify htree index checksums (index blocks hold no names and are skipped), or read
+//! encrypted or compressed file systems (refused by feature name).
+
+mod crc;
+pub mod dir;
+pub mod error;
+pub mod inode;
+mod le;
+pub mod map;
+pub mod superblock;
+pub mod xattr;
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::sync::Mutex;
+
+pub use crc::crc32c_le;
+pub use dir::DirEntry;
+pub use error::{Checksummed, Error, Result};
+pub use inode::{FileType, Inode, Time};
+pub use map::{Backing, Run};
+pub use superblock::Superblock;
+pub use xattr::Xattr;
+
+use crate::le::{u16_at, u32_at};
+use crate::superblock::{incompat, ro_compat, SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE};
+
+/// The root directory's inode number.
+pub const ROOT_INO: u32 = 2;
+/// Longest symlink target accepted (Linux `PATH_MAX` less the NUL).
+pub const SYMLINK_MAX: u64 = 4095;
+/// Symbolic links followed in one [`Fs::lookup`] (Linux `MAXSYMLINKS`).
+const MAX_SYMLINKS: u32 = 40;
+
+const BG_INODE_UNINIT: u16 = 0x1;
+
+#[derive(Debug, Clone, Copy)]
+struct Group {
+    inode_table: u64,
+    flags: u16,
+}
+
+/// An open image.
+#[derive(Debug)]
+pub struct Fs {
+    file: File,
+    sb: Superblock,
+    /// Blocks the image file really holds (or the superblock's count for a device).
+    image_blocks: u64,
+    groups: Mutex<HashMap<u32, Group>>,
+}
+
+/// The contents of a regular file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Content {
+    /// Stored in the inode (inline_data): these bytes, exactly the file's size.
+    Inline(Vec<u8>),
+    /// Stored in blocks: runs covering the size rounded up to whole blocks.
+    Runs(Vec<Run>),
+}
+
+impl Fs {
+    /// Open an image: read and validate its superblock.
+    pub fn open(file: File) -> Result<Fs> {
+        let mut raw = vec![0u8; SUPERBLOCK_SIZE];
+        match file.read_exact_at(&mut raw, SUPERBLOCK_OFFSET) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                return Err(Error::NotExt4 {
+                    reason: "image shorter than a superblock".into(),
+                })
+            }
+            Err(e) => return Err(Error::Io(e)),
+        }
+        let sb = Superblock::parse(&raw)?;
+        let len = file.metadata()?.len();
+        let image_blocks = if len == 0 {
+            sb.blocks_count
+        } else {
+            (len / u64::from(sb.block_size)).min(sb.blocks_count)
+        };
+        Ok(Fs {
+            file,
+            sb,
+            image_blocks,
+            groups: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn superblock(&self) -> &Superblock {
+        &self.sb
+    }
+
+    pub fn block_size(&self) -> u32 {
+        self.sb.block_size
+    }
+
+    /// Whether the journal holds transactions not yet applied (the image is read as it is,
+    /// as debugfs does).
+    pub fn needs_recovery(&self) -> bool {
+        self.sb.needs_recovery()
+    }
+
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<()> {
+        match self.file.read_exact_at(buf, offset) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Err(Error::ShortImage {
+                offset,
+                len: buf.len(),
+            }),
+            Err(e) => Err(Error::Io(e)),
+        }
+    }
+
+    /// Read one block (`buf` is one block long).
+    fn read_block(&self, block: u64, buf: &mut [u8]) -> Result<()> {
+        self.read_blocks(block, buf)
+    }
+
+    /// Read `buf.len()` bytes starting at physical block `first`; every block touched must
+    /// lie inside the file system.
+    pub fn read_blocks(&self, first: u64, buf: &mut [u8]) -> Result<()> {
+        let bs = u64::from(self.sb.block_size);
+        let blocks = (buf.len() as u64).div_ceil(bs);
+        if first
+            .checked_add(blocks)
+            .is_none_or(|end| end > self.sb.blocks_count)
+        {
+            return Err(Error::BadSuperblock {
+                reason: format!("read of {blocks} blocks at {first} beyond the file system"),
+            });
+        }
+        self.read_at(buf, first * bs)
+    }
+
+    fn group(&self, group: u32) -> Result<Group> {
+        if let Some(g) = self.groups.lock().ok().and_then(|m| m.get(&group).copied()) {
+            return Ok(g);
+        }
+        let bad = |reason: String| Error::BadGroupDescriptor { group, reason };
+        if group >= self.sb.group_count {
+            return Err(bad(format!("only {} groups", self.sb.group_count)));
+        }
+        let (block, offset) = self.sb.descriptor_location(group);
+        if block >= self.sb.blocks_count {
+            return Err(bad(format!(
+                "descriptor block {block} outside the file system"
+            )));
+        }
+        let mut raw = vec![0u8; self.sb.desc_size as usize];
+        self.read_at(
+            &mut raw,
+            block * u64::from(self.sb.block_size) + u64::from(offset),
+        )?;
+        if self.sb.metadata_csum() {
+            let mut crc = crc32c_le(self.sb.csum_seed, &group.to_le_bytes());
+            crc = crc32c_le(crc, &raw[..0x1e]);
+            crc = crc32c_le(crc, &[0, 0]);
+            crc = crc32c_le(crc, &raw[0x20..]);
+            if crc & 0xffff != u32::from(u16_at(&raw, 0x1e)) {
+                return Err(Error::ChecksumMismatch {
+                    what: Checksummed::GroupDescriptor { group },
+                });
+            }
+        }
+        let mut inode_table = u64::from(u32_at(&raw, 0x8));
+        if self.sb.desc_size >= 64 {
+            inode_table |= u64::from(u32_at(&raw, 0x28)) << 32;
+        }
+        let table_bytes = u64::from(self.sb.inodes_per_group) * u64::from(self.sb.inode_size);
+        let table_blocks = table_bytes.div_ceil(u64::from(self.sb.block_size));
+        if inode_table == 0
+            || inode_table
+                .checked_add(table_blocks)
+                .is_none_or(|end| end > self.sb.blocks_count)
+        {
+            return Err(bad(format!("inode table at block {inode_table}")));
+        }
+        let g = Group {
+            inode_table,
+            flags: u16_at(&raw, 0x12),
+        };
+        if let Ok(mut m) = self.groups.lock() {
+            m.insert(group, g);
+        }
+        Ok(g)
+    }
+
+    /// Read and decode inode `ino`, verifying its checksum.
+    pub fn inode(&self, ino: u32) -> Result<Inode> {
+        if ino == 0 || ino > self.sb.inodes_count {
+            return Err(Error::BadInode {
+                ino,
+                reason: format!("outside 1..={}", self.sb.inodes_count),
+            });
+        }
+        let group = (ino - 1) / self.sb.inodes_per_group;
+        let index = (ino - 1) % self.sb.inodes_per_group;
+        let g = self.group(group)?;
+        let csum_groups = self.sb.metadata_csum() || self.sb.has_ro_compat(ro_compat::GDT_CSUM);
+        if csum_groups && g.flags & BG_INODE_UNINIT != 0 {
+            return Err(Error::BadInode {
+                ino,
+                reason: "in a block group whose inodes are not initialised".into(),
+            });
+        }
+        let mut raw = vec![0u8; self.sb.inode_size as usize];
+        let offset = g.inode_table * u64::from(self.sb.block_size)
+            + u64::from(index) * u64::from(self.sb.inode_size);
+        self.read_at(&mut raw, offset)?;
+        if self.sb.metadata_csum() && !inode::checksum_ok(&raw, ino, self.sb.csum_seed) {
+            return Err(Error::ChecksumMismatch {
+                what: Checksummed::Inode { ino },
+            });
+        }
+        let huge = self.sb.has_ro_compat(ro_compat::HUGE_FILE);
+        Inode::parse(ino, &raw, huge, self.sb.block_size)
+            .map_err(|reason| Error::BadInode { ino, reason })
+    }
+
+    /// Where a regular file's bytes are.
+    pub fn content(&self, inode: &Inode) -> Result<Content> {
+        if inode.has_flag(inode::flags::INLINE_DATA) {
+            Ok(Content::Inline(self.inline_data(inode)?))
+        } else {
+            Ok(Content::Runs(self.data_map(inode)?))
+        }
+    }
+
+    fn inline_data(&self, inode: &Inode) -> Result<Vec<u8>> {
+        if !self.sb.has_incompat(incompat::INLINE_DATA) {
+            return Err(Error::BadInode {
+                ino: inode.ino,
+                reason: "inline data flag without the inline_data feature".into(),
+            });
+        }
+        let mut data = inode.block.to_vec();
+        if inode.size > data.len() as u64 {
+            data.extend(self.inline_data_tail(inode)?);
+        }
+        if inode.size > data.len() as u64 {
+            return Err(Error::BadInode {
+                ino: inode.ino,
+                reason: format!("size {} beyond its {} inline bytes", inode.size, data.len()),
+            });
+        }
+        data.truncate(inode.size as usize);
+        Ok(data)
+    }
+
+    /// The first `limit` bytes (at most) of a file, holes and unwritten runs as zeros; for
+    /// small things: symlink targets, xattr values.
+    pub fn read_small(&self, inode: &Inode, limit: u64) -> Result<Vec<u8>> {
+        let want = inode.size.min(limit);
+        let runs = match self.content(inode)? {
+            Content::Inline(mut data) => {
+                data.truncate(want as usize);
+                return Ok(data);
+            }
+            Content::Runs(runs) => runs,
+        };
+        let bs = u64::from(self.sb.block_size);
+        let mut out = vec![0u8; want as usize];
+        for run in runs {
+            let start = run.logical * bs;
+            if start >= want {
+                break;
+            }
+            let Backing::Data { physical } = run.backing else {
+                continue;
+            };
+            let end = (start + run.len * bs).min(want);
+            self.read_blocks(physical, &mut out[start as usize..end as usize])?;
+        }
+        Ok(out)
+    }
+
+    /// A symlink's target. Fast symlinks (no data block) hold it in `i_block`.
+    pub fn symlink_target(&self, inode: &Inode) -> Result<Vec<u8>> {
+        let ino = inode.ino;
+        let bad = |reason: String| Error::BadInode {
+            ino,
+            reason: format!("symlink: {reason}"),
+        };
+        if inode.size == 0 || inode.size > SYMLINK_MAX {
+            return Err(bad(format!("target of {} bytes", inode.size)));
+        }
+        let xattr_blocks = if inode.file_acl == 0 {
+            0
+        } else {
+            u64::from(self.sb.block_size / 512)
+        };
+        let fast = !inode.has_flag(inode::flags::INLINE_DATA) && inode.blocks_512 <= xattr_blocks;
+        let target = if fast {
+            let len = inode.size as usize;
+            match inode.block.get(..len) {
+                Some(t) => t.to_vec(),
+                None => return Err(bad(format!("fast symlink of {len} bytes"))),
+            }
+        } else {
+            if !inode.has_flag(inode::flags::INLINE_DATA)
+                && inode.size > u64::from(self.sb.block_size)
+            {
+                return Err(bad(format!("target of {} bytes in one block", inode.size)));
+            }
+            self.read_small(inode, SYMLINK_MAX)?
+        };
+        Ok(target)
+    }
+
+    /// The inode at `path` (absolute or relative to the root), following symlinks inside
+    /// the image as the kernel would, at most 40 of them.
+    pub fn lookup(&self, path: &[u8]) -> Result<u32> {
+        let mut todo: Vec<Vec<u8>> = components(path);
+        let mut current = ROOT_INO;
+        let mut walked = Vec::new();
+        let mut links = 0;
+        while let Some(name) = todo.pop() {
+            let dir = self.inode(current)?;
+            if dir.file_type() != Some(FileType::Directory) {
+                return Err(Error::NotADirectory { path: walked });
+            }
+            walked.push(b'/');
+            walked.extend_from_slice(&name);
+            let Some(entry) = self.read_dir(&dir)?.into_iter().find(|e| e.name == name) else {
+                return Err(Error::NotFound { path: walked });
+            };
+            let inode = self.inode(entry.ino)?;
+            if inode.file_type() == Some(FileType::Symlink) {
+                links += 1;
+                if links > MAX_SYMLINKS {
+                    return Err(Error::SymlinkLoop { path: walked });
+                }
+                let target = self.symlink_target(&inode)?;
+                if target.first() == Some(&b'/') {
+                    current = ROOT_INO;
+                }
+                todo.extend(components(&target));
+            } else {
+                current = entry.ino;
+            }
+        }
+        Ok(current)
+    }
+}
+
+/// The components of a path, last first (a stack), without empty ones and `.`.
+fn components(path: &[u8]) -> Vec<Vec<u8>> {
+    path.split(|&b| b == b'/')
+        .filter(|c| !c.is_empty() && *c != b".")
+        .rev()
+        .map(<[u8]>::to_vec)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn components_are_a_stack() {
+        assert_eq!(components(b"/a//./b/"), vec![b"b".to_vec(), b"a".to_vec()]);
+        assert!(components(b"/").is_empty());
+    }
+}

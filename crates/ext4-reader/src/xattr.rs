@@ -1,0 +1,287 @@
+//! Extended attributes: in the inode after `i_extra_isize` and in one external block
+//! (e2fsprogs lib/ext2fs/ext2_ext_attr.h). POSIX ACLs are stored in ext4's compact form and
+//! are converted back to the `system.posix_acl_*` xattr form every tool expects.
+
+use crate::crc::crc32c_le;
+use crate::error::{Checksummed, Error, Result};
+use crate::inode::flags;
+use crate::le::{u16_at, u32_at, u8_at};
+use crate::{Fs, Inode};
+
+const MAGIC: u32 = 0xea02_0000;
+/// The largest value Linux accepts (`XATTR_SIZE_MAX`): the bound for values in an inode.
+const VALUE_MAX: u32 = 65536;
+
+/// One extended attribute with its full name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Xattr {
+    pub name: Vec<u8>,
+    pub value: Vec<u8>,
+}
+
+/// A raw entry before the value is fetched.
+struct Entry<'a> {
+    index: u8,
+    name: &'a [u8],
+    value_offs: usize,
+    value_inum: u32,
+    value_size: u32,
+}
+
+fn prefix(index: u8) -> Option<&'static [u8]> {
+    Some(match index {
+        0 => b"",
+        1 => b"user.",
+        2 => b"system.posix_acl_access",
+        3 => b"system.posix_acl_default",
+        4 => b"trusted.",
+        6 => b"security.",
+        7 => b"system.",
+        8 => b"system.richacl",
+        _ => return None,
+    })
+}
+
+/// Parse the entries starting at `start` of `region`, up to the 4-byte zero terminator.
+fn entries(region: &[u8], start: usize) -> Result<Vec<Entry<'_>>, String> {
+    let mut out = Vec::new();
+    let mut off = start;
+    loop {
+        if off + 4 > region.len() {
+            // Running into the end is tolerated as the end of the list (in-inode areas may
+            // be exactly full).
+            return Ok(out);
+        }
+        if u32_at(region, off) == 0 {
+            return Ok(out);
+        }
+        if off + 16 > region.len() {
+            return Err(format!("xattr entry at offset {off} truncated"));
+        }
+        let name_len = usize::from(u8_at(region, off));
+        let name_end = off + 16 + name_len;
+        let Some(name) = region.get(off + 16..name_end) else {
+            return Err(format!("xattr name at offset {off} truncated"));
+        };
+        out.push(Entry {
+            index: u8_at(region, off + 1),
+            name,
+            value_offs: usize::from(u16_at(region, off + 2)),
+            value_inum: u32_at(region, off + 4),
+            value_size: u32_at(region, off + 8),
+        });
+        off = (name_end + 3) & !3;
+    }
+}
+
+impl Fs {
+    /// All extended attributes of an inode, sorted by name, the inline-data store
+    /// (`system.data`) left out.
+    pub fn xattrs(&self, inode: &Inode) -> Result<Vec<Xattr>> {
+        let mut out = Vec::new();
+        self.each_xattr(inode, &mut |name, value| {
+            if name != b"system.data" {
+                out.push(Xattr {
+                    name: name.to_vec(),
+                    value: value.to_vec(),
+                });
+            }
+        })?;
+        out.sort();
+        Ok(out)
+    }
+
+    /// The value of `system.data` (the tail of inline data), if any.
+    pub(crate) fn inline_data_tail(&self, inode: &Inode) -> Result<Vec<u8>> {
+        let mut tail = Vec::new();
+        self.each_xattr(inode, &mut |name, value| {
+            if name == b"system.data" {
+                tail = value.to_vec();
+            }
+        })?;
+        Ok(tail)
+    }
+
+    fn each_xattr(&self, inode: &Inode, f: &mut dyn FnMut(&[u8], &[u8])) -> Result<()> {
+        let ino = inode.ino;
+        let area = &inode.inline_xattrs;
+        if area.len() >= 4 && u32_at(area, 0) == MAGIC {
+            // Values are relative to the first entry, right after the magic.
+            let values = &area[4..];
+            let list = entries(values, 0).map_err(|reason| Error::BadInode { ino, reason })?;
+            for e in list {
+                self.deliver(inode, &e, values, None, f)?;
+            }
+        }
+        if inode.file_acl != 0 {
+            let block = inode.file_acl;
+            let bad = |reason: String| Error::BadBlock {
+                ino,
+                block,
+                reason: format!("xattr block: {reason}"),
+            };
+            if block >= self.sb.blocks_count {
+                return Err(Error::BadInode {
+                    ino,
+                    reason: format!("xattr block {block} outside the file system"),
+                });
+            }
+            let mut buf = vec![0u8; self.sb.block_size as usize];
+            self.read_block(block, &mut buf)?;
+            if u32_at(&buf, 0) != MAGIC {
+                return Err(bad("bad magic".into()));
+            }
+            if u32_at(&buf, 8) != 1 {
+                return Err(bad(format!("{} blocks", u32_at(&buf, 8))));
+            }
+            if self.sb.metadata_csum() {
+                let mut crc = crc32c_le(self.sb.csum_seed, &block.to_le_bytes());
+                crc = crc32c_le(crc, &buf[..0x10]);
+                crc = crc32c_le(crc, &[0; 4]);
+                crc = crc32c_le(crc, &buf[0x14..]);
+                if crc != u32_at(&buf, 0x10) {
+                    return Err(Error::ChecksumMismatch {
+                        what: Checksummed::XattrBlock { ino, block },
+                    });
+                }
+            }
+            let list = entries(&buf, 32).map_err(bad)?;
+            for e in list {
+                self.deliver(inode, &e, &buf, Some(block), f)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn deliver(
+        &self,
+        inode: &Inode,
+        e: &Entry<'_>,
+        values: &[u8],
+        block: Option<u64>,
+        f: &mut dyn FnMut(&[u8], &[u8]),
+    ) -> Result<()> {
+        let ino = inode.ino;
+        let bad = |reason: String| match block {
+            Some(block) => Error::BadBlock {
+                ino,
+                block,
+                reason: format!("xattr block: {reason}"),
+            },
+            None => Error::BadInode { ino, reason },
+        };
+        let Some(prefix) = prefix(e.index) else {
+            return Err(bad(format!("unknown xattr name index {}", e.index)));
+        };
+        let mut name = prefix.to_vec();
+        name.extend_from_slice(e.name);
+        let value: Vec<u8> = if e.value_inum != 0 {
+            self.ea_inode_value(ino, e.value_inum, e.value_size)?
+        } else {
+            let end = e.value_offs.checked_add(e.value_size as usize);
+            match end.and_then(|end| values.get(e.value_offs..end)) {
+                Some(v) => v.to_vec(),
+                None => {
+                    return Err(bad(format!(
+                        "xattr value of {} bytes at offset {} out of bounds",
+                        e.value_size, e.value_offs
+                    )))
+                }
+            }
+        };
+        let value = if e.index == 2 || e.index == 3 {
+            acl_to_xattr(&value).ok_or_else(|| bad("malformed ACL".into()))?
+        } else {
+            value
+        };
+        f(&name, &value);
+        Ok(())
+    }
+
+    /// A value stored in its own inode (ea_inode feature).
+    fn ea_inode_value(&self, ino: u32, value_ino: u32, size: u32) -> Result<Vec<u8>> {
+        if size > VALUE_MAX || value_ino == ino {
+            return Err(Error::BadInode {
+                ino,
+                reason: format!("xattr value inode {value_ino} of {size} bytes"),
+            });
+        }
+        let holder = self.inode(value_ino)?;
+        if !holder.has_flag(flags::EA_INODE) || holder.size < u64::from(size) {
+            return Err(Error::BadInode {
+                ino,
+                reason: format!("inode {value_ino} is not an xattr value of {size} bytes"),
+            });
+        }
+        self.read_small(&holder, u64::from(size))
+    }
+}
+
+/// ext4's ACL (`ext4_acl_header` version 1, short entries for the owner/group/mask/other
+/// tags) to the xattr form (`posix_acl_xattr_header` version 2, 8-byte entries).
+fn acl_to_xattr(raw: &[u8]) -> Option<Vec<u8>> {
+    if u32_at(raw, 0) != 1 || raw.len() < 4 {
+        return None;
+    }
+    let mut out = 2u32.to_le_bytes().to_vec();
+    let mut off = 4;
+    while off < raw.len() {
+        let tag = u16_at(raw, off);
+        let perm = u16_at(raw, off + 2);
+        let id = match tag {
+            0x02 | 0x08 => {
+                if off + 8 > raw.len() {
+                    return None;
+                }
+                let id = u32_at(raw, off + 4);
+                off += 8;
+                id
+            }
+            0x01 | 0x04 | 0x10 | 0x20 => {
+                if off + 4 > raw.len() {
+                    return None;
+                }
+                off += 4;
+                u32::MAX
+            }
+            _ => return None,
+        };
+        out.extend_from_slice(&tag.to_le_bytes());
+        out.extend_from_slice(&perm.to_le_bytes());
+        out.extend_from_slice(&id.to_le_bytes());
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_entries_until_the_terminator() {
+        let mut r = vec![0u8; 64];
+        r[0] = 3; // name_len
+        r[1] = 1; // user.
+        r[2..4].copy_from_slice(&40u16.to_le_bytes());
+        r[8..12].copy_from_slice(&2u32.to_le_bytes());
+        r[16..19].copy_from_slice(b"abc");
+        let list = entries(&r, 0).unwrap();
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0].name, b"abc");
+        assert_eq!(list[0].value_offs, 40);
+        r[20] = 255; // a second entry whose name runs off the end
+        assert!(entries(&r, 0).is_err());
+    }
+
+    #[test]
+    fn converts_acls() {
+        let mut raw = 1u32.to_le_bytes().to_vec();
+        raw.extend_from_slice(&[1, 0, 6, 0]); // user_obj rw
+        raw.extend_from_slice(&[2, 0, 4, 0, 0xe8, 3, 0, 0]); // user 1000 r
+        let x = acl_to_xattr(&raw).unwrap();
+        assert_eq!(x.len(), 4 + 16);
+        assert_eq!(&x[4..12], &[1, 0, 6, 0, 0xff, 0xff, 0xff, 0xff]);
+        assert_eq!(&x[12..20], &[2, 0, 4, 0, 0xe8, 3, 0, 0]);
+        assert!(acl_to_xattr(&raw[..10]).is_none());
+    }
+}

@@ -1,0 +1,50 @@
+//! What `ext4-rdump --json` prints: one summary record of an extraction.
+
+use serde::{Deserialize, Serialize};
+
+use crate::json::Bytes;
+
+/// The summary of one `ext4-rdump` run. `path` is the staged tree, so the record can be piped
+/// into any tool that takes a tree on stdin (`ext4-rdump --json img | seed-size`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RdumpSummary {
+    /// The staged tree.
+    pub path: Bytes,
+    /// Its manifest (`manifest_path(path)`).
+    pub manifest: Bytes,
+    /// The image read.
+    pub image: Bytes,
+    /// The directory of the image that was extracted.
+    pub source: Bytes,
+    /// Regular files, counted once per inode.
+    pub files: u64,
+    /// Directories, the tree's root included.
+    pub directories: u64,
+    pub symlinks: u64,
+    pub fifos: u64,
+    pub sockets: u64,
+    pub char_devices: u64,
+    pub block_devices: u64,
+    /// Names beyond the first of a hard-linked inode (made as hard links).
+    pub extra_hard_links: u64,
+    /// Apparent bytes of the regular files, each inode once.
+    pub bytes: u64,
+    /// Entries recorded in the manifest only (`staged: false`), such as devices an
+    /// unprivileged user cannot create.
+    pub recorded_only: u64,
+    /// Whether the image's journal needed recovery (it was read as it is).
+    pub needs_recovery: bool,
+    /// Entries that could not be reproduced or fully recorded; one per diagnostic line.
+    pub failures: u64,
+    /// The first failures (at most 1000), each with the entry's path and the reason.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<RdumpError>,
+}
+
+/// One entry that could not be reproduced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RdumpError {
+    /// Path relative to the tree (`.` for its root).
+    pub path: Bytes,
+    pub message: String,
+}
