@@ -380,6 +380,7 @@ pub fn run(args: &Args) -> Result<Status> {
         time,
         stage: &stage.0,
         image_root: &root_names,
+        block_size: sb.block_size,
     };
     let mut ingest = Ingest {
         image: image_path,
@@ -549,7 +550,7 @@ pub fn run(args: &Args) -> Result<Status> {
                     sb.block_size,
                     sb.free_blocks * sb.block_size / 1024,
                     counts.blocks,
-                    counts.blocks * 4
+                    counts.blocks * sb.block_size / 1024
                 );
             }
             if text.contains("Could not allocate inode") {
@@ -568,6 +569,18 @@ pub fn run(args: &Args) -> Result<Status> {
         runs += 2;
         rename(image_path, r, time)?;
     }
+    // Verify before the modes of unreadable files are put back: their content is compared.
+    let mut verified = false;
+    if args.verify {
+        verify::verify(image_path, &entries, &config, plan)?;
+        verified = true;
+        // Its reads moved atimes again.
+        for e in entries.values() {
+            if let Some(host) = e.host.as_deref().filter(|h| tree::is_short(h)) {
+                tree::restore_atime(host, e.atime);
+            }
+        }
+    }
     tree::restore_atimes(&entries);
     guard.restore()?;
     if args.verbose {
@@ -583,12 +596,6 @@ pub fn run(args: &Args) -> Result<Status> {
             "not written: {}: {why}",
             quote(&display_key(key))
         ));
-    }
-
-    let mut verified = false;
-    if args.verify {
-        verify::verify(image_path, &entries, &config, plan, time)?;
-        verified = true;
     }
 
     if args.json {

@@ -42,6 +42,8 @@ pub struct Setup<'a> {
     pub stage: &'a Path,
     /// Names in the image's root directory before the run, with their inodes.
     pub image_root: &'a [(Vec<u8>, u32)],
+    /// The image's block size, for the estimate of the blocks the tree needs.
+    pub block_size: u64,
 }
 
 /// An entry created under a temporary name, renamed after the script (one `debugfs -R`
@@ -385,7 +387,6 @@ impl<'a> Planner<'a> {
             p.counts.extra_hard_links += 1;
             return Ok(());
         }
-        let block_size_hint = 4096u64;
         let ino: Option<u32>;
         let mut created = None;
         let default_mode = match e.kind {
@@ -404,7 +405,7 @@ impl<'a> Planner<'a> {
                 p.counts.files += 1;
                 p.counts.inodes += 1;
                 p.counts.bytes += e.size;
-                p.counts.blocks += e.allocated.div_ceil(block_size_hint);
+                p.counts.blocks += e.allocated.div_ceil(self.setup.block_size);
                 mode
             }
             EntryKind::Directory => {

@@ -35,7 +35,9 @@ fn ingest(args: &[&OsStr]) -> Output {
 }
 
 fn ingest_ok(img: &Path, tree: &Path, extra: &[&str]) -> Output {
-    let mut args: Vec<&OsStr> = extra.iter().map(OsStr::new).collect();
+    // Every successful run is also read back by the tool itself (ext4-reader).
+    let mut args: Vec<&OsStr> = vec![OsStr::new("--verify")];
+    args.extend(extra.iter().map(OsStr::new));
     args.push(img.as_os_str());
     args.push(tree.as_os_str());
     let out = ingest(&args);
@@ -648,4 +650,169 @@ fn man_page_documents_every_long_option() {
     } else {
         eprintln!("skipping the groff check: groff is not installed");
     }
+}
+
+/// ext4-rdump, built beside this binary by `cargo test --workspace`.
+fn rdump_bin() -> Option<PathBuf> {
+    let p = Path::new(BIN).with_file_name("ext4-rdump");
+    p.is_file().then_some(p)
+}
+
+fn manifest_entries(tree: &Path) -> Vec<ManifestEntry> {
+    let text = fs::read_to_string(manifest_path(tree)).unwrap();
+    let mut out: Vec<ManifestEntry> = text
+        .lines()
+        .filter_map(|l| match serde_json::from_str::<ManifestLine>(l).unwrap() {
+            ManifestLine::Entry(e) => Some(e),
+            ManifestLine::Header(_) => None,
+        })
+        .collect();
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    out
+}
+
+#[test]
+fn round_trip_through_ext4_rdump_gives_the_same_image() {
+    let Some(rdump) = rdump_bin() else {
+        eprintln!("skipping: ext4-rdump is not built (run cargo test --workspace)");
+        return;
+    };
+    let t = TempDir::new();
+    let tree = t.join("tree");
+    fs::create_dir_all(tree.join("home/user/.ssh")).unwrap();
+    fs::write(tree.join("home/user/.ssh/id"), b"key").unwrap();
+    chmod(&tree.join("home/user/.ssh/id"), 0o600);
+    chmod(&tree.join("home/user/.ssh"), 0o700);
+    chmod(&tree.join("home"), 0o2775);
+    testkit::write_at(&tree.join("home/user/sparse"), 3 << 20, b"x");
+    fs::write(tree.join("home/user/a b\nc"), b"odd").unwrap();
+    fs::hard_link(tree.join("home/user/.ssh/id"), tree.join("home/user/id2")).unwrap();
+    symlink(".ssh/id", tree.join("home/user/link")).unwrap();
+    nix::unistd::mkfifo(
+        &tree.join("home/fifo"),
+        nix::sys::stat::Mode::from_bits_truncate(0o640),
+    )
+    .unwrap();
+    fs::write(tree.join("home/user/locked"), b"sealed").unwrap();
+    chmod(&tree.join("home/user/locked"), 0o000);
+    set_times(&tree.join("home/user"), 1_500_000_000, 999_999_999);
+    let pinned = |img: &Path| {
+        testkit::mkfs_from_tree(
+            img,
+            "32M",
+            None,
+            &[
+                "-t",
+                "ext4",
+                "-U",
+                "2f0e8a4e-1d7b-4c8e-9a55-0d3c7f1e9b21",
+                "-E",
+                "hash_seed=9b1c3d5e-7f90-4a2b-8c4d-6e8f0a1b2c3d,lazy_itable_init=1,nodiscard",
+            ],
+        );
+    };
+    let img1 = t.join("one.img");
+    pinned(&img1);
+    ingest_ok(&img1, &tree, &[]);
+
+    // ext4-rdump | ext4-ingest: the summary record carries the staged tree's path.
+    let stage = t.join("stage");
+    let out = testkit::run(
+        Command::new(&rdump)
+            .arg("--json")
+            .arg(&img1)
+            .arg("-o")
+            .arg(&stage),
+    );
+    assert_eq!(code(&out), 0, "ext4-rdump: {}", stderr(&out));
+    let img2 = t.join("two.img");
+    pinned(&img2);
+    let out2 = testkit::run_with_stdin(Command::new(BIN).arg("--verify").arg(&img2), &out.stdout);
+    assert_eq!(code(&out2), 0, "{}", stderr(&out2));
+    e2fsck_clean(&img2).unwrap();
+
+    // The images are the same but for the superblock's count of bytes written
+    // (s_kbytes_written, 0x178) and the superblock checksum (0x3fc): the second run sent
+    // more commands (the recorded ctimes and crtimes).
+    let (one, two) = (fs::read(&img1).unwrap(), fs::read(&img2).unwrap());
+    assert_eq!(one.len(), two.len());
+    let kbytes = 1024 + 0x178..1024 + 0x180;
+    let csum = 1024 + 0x3fc..1024 + 0x400;
+    let differ: Vec<usize> = (0..one.len()).filter(|&i| one[i] != two[i]).collect();
+    assert!(
+        differ
+            .iter()
+            .all(|i| kbytes.contains(i) || csum.contains(i)),
+        "the images differ at {:?}",
+        &differ[..differ.len().min(20)]
+    );
+    // What the image says of itself is the same both times.
+    let stage2 = t.join("stage2");
+    let out = testkit::run(Command::new(&rdump).arg(&img2).arg("-o").arg(&stage2));
+    assert_eq!(code(&out), 0, "ext4-rdump: {}", stderr(&out));
+    let (a, b) = (manifest_entries(&stage), manifest_entries(&stage2));
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(x, y);
+    }
+    let id = a.iter().find(|e| e.path.0 == b"home/user/.ssh/id").unwrap();
+    assert_eq!((id.mode, id.uid, id.gid), (0o600, 0, 0));
+    assert!(id.link_group.is_some());
+    let home = a.iter().find(|e| e.path.0 == b"home").unwrap();
+    assert_eq!(home.mode, 0o2775);
+    let user = a.iter().find(|e| e.path.0 == b"home/user").unwrap();
+    assert_eq!(
+        user.mtime,
+        Timestamp {
+            sec: 1_500_000_000,
+            nsec: 999_999_999
+        }
+    );
+    assert_eq!(
+        fs::read(stage.join("home/user/a b\nc")).unwrap(),
+        b"odd".to_vec()
+    );
+}
+
+#[test]
+fn hard_links_into_full_directory_blocks() {
+    // `ln` neither expands a full directory block nor counts links (§3.3).
+    let t = TempDir::new();
+    let tree = t.join("tree");
+    fs::create_dir_all(tree.join("a")).unwrap();
+    fs::create_dir_all(tree.join("z")).unwrap();
+    fs::write(tree.join("a/f"), b"shared").unwrap();
+    for i in 0..60 {
+        let name = format!("{i:03}{}", "n".repeat(200));
+        fs::write(tree.join("z").join(name), b"").unwrap();
+    }
+    for i in 0..40 {
+        let name = format!("zz{i:02}{}", "l".repeat(200));
+        fs::hard_link(tree.join("a/f"), tree.join("z").join(name)).unwrap();
+    }
+    let img = image(&t, "16M", &[]);
+    ingest_ok(&img, &tree, &[]);
+    let s = stat(&img, b"/a/f");
+    assert_eq!(field(&s, "Links:"), "41");
+    let z = names(&img, "/z");
+    assert_eq!(z.len(), 100);
+}
+
+#[test]
+fn images_without_the_inode_model_name_entries_by_path() {
+    // meta_bg moves the group descriptors; the allocator model steps aside.
+    let t = TempDir::new();
+    let tree = t.join("tree");
+    fs::create_dir_all(tree.join("d/e")).unwrap();
+    fs::write(tree.join("d/e/f"), b"deep").unwrap();
+    fs::hard_link(tree.join("d/e/f"), tree.join("g")).unwrap();
+    set_times(&tree.join("d"), 1_234_567_890, 1);
+    let img = image(&t, "16M", &["-O", "meta_bg,^resize_inode"]);
+    ingest_ok(&img, &tree, &[]);
+    assert_eq!(cat(&img, b"/g"), b"deep");
+    assert_eq!(field(&stat(&img, b"/g"), "Links:"), "2");
+    assert_eq!(
+        time_field(&stat(&img, b"/d"), "mtime:"),
+        (1_234_567_890, 1 << 2)
+    );
 }
