@@ -231,6 +231,7 @@ struct Ingest<'a> {
     /// out of inodes); the walk goes on to count what the tree needs.
     failed: Option<Outcome>,
     polled: usize,
+    progress: Progress,
 }
 
 impl Ingest<'_> {
@@ -348,6 +349,13 @@ impl Ingest<'_> {
         }
         if let Some(session) = self.session.as_mut() {
             session.send(&plan.lines);
+            self.progress.update(|| {
+                format!(
+                    "ext4-ingest: {} entries read, {} debugfs commands done",
+                    plan.keys.len(),
+                    session.done()
+                )
+            });
             // Look at debugfs's output now and then, to stop at its first failure.
             if plan.lines.len() - self.polled > 4096 {
                 self.polled = plan.lines.len();
@@ -396,6 +404,11 @@ pub fn run(args: &Args) -> Result<Status> {
         time,
         failed: None,
         polled: 0,
+        progress: if args.progress {
+            Progress::with_enabled(true)
+        } else {
+            Progress::new()
+        },
     };
 
     // The tree is read on another thread while this one plans and feeds debugfs, so the
@@ -456,6 +469,7 @@ pub fn run(args: &Args) -> Result<Status> {
         rejected: walk_rejected,
         session,
         failed,
+        mut progress,
         ..
     } = ingest;
     let plan = &planner.plan;
@@ -473,11 +487,6 @@ pub fn run(args: &Args) -> Result<Status> {
     if counts.inodes > u64::from(sb.free_inodes) && session.is_none() {
         return Err(out_of_inodes());
     }
-    let mut progress = if args.progress {
-        Progress::with_enabled(true)
-    } else {
-        Progress::new()
-    };
     if args.verbose {
         warn(format_args!(
             "debugfs -w -f -: {} commands for {} entries",
