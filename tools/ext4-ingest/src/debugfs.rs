@@ -126,6 +126,18 @@ impl Matcher {
             }
             return None;
         }
+        if let Some(n) = line
+            .strip_prefix(b"Inode ")
+            .and_then(|l| l.strip_suffix(b" is marked in use"))
+        {
+            let want = expect.get(self.next - 1).copied().flatten();
+            let got = std::str::from_utf8(n)
+                .ok()
+                .and_then(|t| t.parse::<u32>().ok());
+            if want.is_some() && got == want {
+                return None;
+            }
+        }
         if success_line(line) {
             return None;
         }
@@ -410,6 +422,16 @@ mod tests {
         let mut m = Matcher::new();
         assert_eq!(m.feed(&cmds, &expect, b"debugfs: write \"a\" \"a\""), None);
         assert_eq!(m.feed(&cmds, &expect, b"Allocated inode: 12"), None);
+    }
+
+    #[test]
+    fn testi_answers_pass_only_for_the_predicted_inode() {
+        let cmds = lines(&["testi \"<12>\""]);
+        let expect = [Some(12)];
+        let mut m = Matcher::new();
+        assert_eq!(m.feed(&cmds, &expect, b"debugfs: testi \"<12>\""), None);
+        assert_eq!(m.feed(&cmds, &expect, b"Inode 12 is marked in use"), None);
+        assert!(m.feed(&cmds, &expect, b"Inode 12 is not in use").is_some());
     }
 
     #[test]

@@ -207,6 +207,9 @@ pub struct Planner<'a> {
     pid: u32,
     /// debugfs's current time (`set_current_time`), which new inodes take.
     now: i64,
+    /// Predicted inodes of commands that do not print them (mkdir, symlink), checked with
+    /// `testi` at the end, with the entry each belongs to.
+    unprinted: Vec<(u32, u32)>,
 }
 
 impl<'a> Planner<'a> {
@@ -233,6 +236,7 @@ impl<'a> Planner<'a> {
             siblings: HashMap::new(),
             pid: std::process::id(),
             now: 0,
+            unprinted: Vec::new(),
         }
     }
 
@@ -421,6 +425,9 @@ impl<'a> Planner<'a> {
                     created = self.creation_time(idx, e)?;
                     ino = self.next_ino();
                     self.plan.push(some, &[b"mkdir", &qname])?;
+                    if let Some(n) = ino {
+                        self.unprinted.push((n, idx));
+                    }
                     self.plan.counts.inodes += 1;
                     self.plan.counts.blocks += 1;
                 }
@@ -457,6 +464,9 @@ impl<'a> Planner<'a> {
                 }
                 created = self.creation_time(idx, e)?;
                 ino = self.next_ino();
+                if let Some(n) = ino {
+                    self.unprinted.push((n, idx));
+                }
                 let p = &mut self.plan;
                 p.push(some, &[b"symlink", &qname, &quoted(target)])?;
                 p.counts.symlinks += 1;
@@ -548,6 +558,14 @@ impl<'a> Planner<'a> {
             self.close_dir(&dir)?;
         }
         let root = self.root.take().context("the tree has no root entry")?;
+        // A wrong prediction for a write or mknod shows in `Allocated inode: N`; for mkdir
+        // and symlink, which print nothing, ask whether the predicted inode is in use (a
+        // wrong one would be free, or make a later allocation differ).
+        for (n, idx) in std::mem::take(&mut self.unprinted) {
+            self.plan
+                .push(Some(idx), &[b"testi", &lookup(Some(n), b"")])?;
+            self.plan.expect_last(Some(n));
+        }
         if self.now != self.setup.time {
             // The superblock's write time comes from this clock when debugfs closes.
             self.plan.push(
