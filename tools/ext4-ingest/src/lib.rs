@@ -453,11 +453,13 @@ pub fn run(args: &Args) -> Result<Status> {
         Ok(g) => g,
         Err(e) => {
             if let Some(s) = ingest.session.take() {
+                // debugfs had begun writing.
                 s.kill();
-                return Err(e.context(format!(
-                    "the image {} is unusable, rebuild it",
+                bail!(
+                    "{}; the image {} is unusable, rebuild it",
+                    seedkit::cli::error_line(&e),
                     quote(image_path)
-                )));
+                );
             }
             return Err(e);
         }
@@ -474,18 +476,23 @@ pub fn run(args: &Args) -> Result<Status> {
     } = ingest;
     let plan = &planner.plan;
     let counts = &plan.counts;
-    let out_of_inodes = || {
+    let out_of_inodes = |written: bool| {
         anyhow::anyhow!(
-            "writing {} into {}: out of inodes: the tree needs {} inodes and the image has {} free of {}; make it with more (mkfs.ext4 -N)",
+            "writing {} into {}: out of inodes: the tree needs {} inodes and the image has {} free of {}; {}",
             quote(&config.tree),
             quote(image_path),
             counts.inodes,
             sb.free_inodes,
             sb.inodes_count,
+            if written {
+                "the image is unusable, rebuild it with more (mkfs.ext4 -N)"
+            } else {
+                "make it with more (mkfs.ext4 -N)"
+            }
         )
     };
     if counts.inodes > u64::from(sb.free_inodes) && session.is_none() {
-        return Err(out_of_inodes());
+        return Err(out_of_inodes(false));
     }
     if args.verbose {
         warn(format_args!(
@@ -523,7 +530,7 @@ pub fn run(args: &Args) -> Result<Status> {
     match outcome {
         Outcome::Done => {}
         Outcome::OutOfInodes => {
-            return Err(out_of_inodes().context(unusable));
+            return Err(out_of_inodes(true));
         }
         Outcome::NotOpened { message } => bail!(
             "opening the image {} with debugfs: {}",
@@ -563,7 +570,7 @@ pub fn run(args: &Args) -> Result<Status> {
                 );
             }
             if text.contains("Could not allocate inode") {
-                return Err(out_of_inodes().context(unusable));
+                return Err(out_of_inodes(true));
             }
             bail!(
                 "writing {} into {}: debugfs: {text} (in command: {}); {unusable}",

@@ -855,3 +855,82 @@ fn host_xattrs_and_block_sized_symlinks_arrive() {
         eprintln!("skipping the xattr check: the temp file system refuses user xattrs");
     }
 }
+
+#[test]
+fn sockets_are_reported_and_the_rest_written() {
+    let t = TempDir::new();
+    let tree = t.join("tree");
+    fs::create_dir(&tree).unwrap();
+    fs::write(tree.join("kept"), b"k").unwrap();
+    let _sock = std::os::unix::net::UnixListener::bind(tree.join("sock")).unwrap();
+    let img = image(&t, "16M", &[]);
+    let out = ingest(&[OsStr::new("--json"), img.as_os_str(), tree.as_os_str()]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not written: 'sock'"),
+        "{}",
+        stderr(&out)
+    );
+    let rec: Ingest = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rec.rejected, 1);
+    assert_eq!(cat(&img, b"/kept"), b"k");
+    e2fsck_clean(&img).unwrap();
+}
+
+#[test]
+fn manifest_options_choose_the_source_of_metadata() {
+    let t = TempDir::new();
+    let tree = t.join("tree");
+    fs::create_dir(&tree).unwrap();
+    fs::write(tree.join("f"), b"f").unwrap();
+    chmod(&tree.join("f"), 0o644);
+    let mut f = entry("f", EntryKind::File, 0o4711, true);
+    f.size = 1;
+    let elsewhere = t.join("other.jsonl");
+    write_manifest(&tree, &[entry(".", EntryKind::Directory, 0o755, true), f]);
+    fs::rename(manifest_path(&tree), &elsewhere).unwrap();
+
+    let img = image(&t, "16M", &[]);
+    ingest_ok(&img, &tree, &[]);
+    assert_eq!(field(&stat(&img, b"/f"), "Mode:"), "0644");
+
+    let img = t.join("m.img");
+    testkit::mkfs_from_tree(&img, "16M", None, &["-t", "ext4"]);
+    ingest_ok(&img, &tree, &["--manifest", elsewhere.to_str().unwrap()]);
+    assert_eq!(field(&stat(&img, b"/f"), "Mode:"), "04711");
+
+    fs::copy(&elsewhere, manifest_path(&tree)).unwrap();
+    let img = t.join("n.img");
+    testkit::mkfs_from_tree(&img, "16M", None, &["-t", "ext4"]);
+    ingest_ok(&img, &tree, &["--no-manifest"]);
+    assert_eq!(field(&stat(&img, b"/f"), "Mode:"), "0644");
+}
+
+#[test]
+fn unreadable_file_of_another_user_is_a_clear_error() {
+    if !testkit::is_root() {
+        eprintln!("skipping: needs root to make a file nobody cannot read");
+        return;
+    }
+    let t = TempDir::new();
+    let tree = t.join("tree");
+    fs::create_dir(&tree).unwrap();
+    fs::write(tree.join("a"), b"a").unwrap();
+    fs::write(tree.join("z-root-only"), b"secret").unwrap();
+    let img = image(&t, "16M", &[]);
+    let bin = testkit::copy_binary(BIN, t.path());
+    t.give_to_nobody();
+    std::os::unix::fs::lchown(tree.join("z-root-only"), Some(0), Some(0)).unwrap();
+    chmod(&tree.join("z-root-only"), 0o600);
+    let mut cmd = testkit::unprivileged(Command::new(&bin));
+    cmd.arg(&img).arg(&tree);
+    let out = testkit::run(&mut cmd);
+    assert_eq!(code(&out), 2);
+    let err = stderr(&out);
+    assert!(
+        err.contains("'z-root-only'") || err.contains("z-root-only'"),
+        "{err}"
+    );
+    assert!(err.contains("Permission denied"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
