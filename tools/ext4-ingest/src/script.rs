@@ -1,10 +1,14 @@
-//! The debugfs command script: one `debugfs -w -f` run writes the whole tree.
+//! The debugfs command script: one `debugfs -w -f -` run writes the whole tree.
 //!
 //! Shape (e2fsprogs notes §2, §3.7): the image cwd (`cd`) and the host cwd (`lcd`) walk the
 //! tree together, so every command takes bare quoted names and lines stay far below the
-//! 8190-byte cut of `source_file`. Lookups are written `./name`, because a whole argument
-//! `<N>` means inode N. A name holding `\n` or `\r` cannot go through `-f`: it is created
-//! under a temporary safe name and renamed afterwards (see [`Rename`]).
+//! 8190-byte cut of `source_file`. An inode is named `<N>` when the allocator model
+//! predicted its number (no path lookup in debugfs), else `./name` (a bare `<12>` would
+//! mean inode 12). Per entry: set_current_time (to its mtime, when that changes), the
+//! creating command, then `sif` for what differs from what creation gave (mode, owner,
+//! time fields, `_extra` nanoseconds) and `ea_set`; directories get theirs when left, after
+//! their children. A name holding `\n` or `\r` cannot go through `-f`: it is created under
+//! a temporary safe name and renamed afterwards (see [`Rename`]).
 
 use std::collections::HashMap;
 use std::io::Write;
