@@ -15,6 +15,7 @@ const INCOMPAT_EXTENTS: u32 = 0x40;
 const INCOMPAT_64BIT: u32 = 0x80;
 
 const INCOMPAT_META_BG: u32 = 0x10;
+const COMPAT_EXT_ATTR: u32 = 0x8;
 const RO_COMPAT_GDT_CSUM: u32 = 0x10;
 const RO_COMPAT_METADATA_CSUM: u32 = 0x400;
 const BG_INODE_UNINIT: u16 = 0x1;
@@ -35,6 +36,8 @@ pub struct Superblock {
     pub desc_size: u32,
     pub incompat: u32,
     pub ro_compat: u32,
+    /// The ext_attr feature: without it debugfs's `ea_set` does nothing, silently (§3.4).
+    pub ext_attr: bool,
 }
 
 fn le16(b: &[u8], at: usize) -> u16 {
@@ -91,6 +94,7 @@ impl Superblock {
             },
             incompat,
             ro_compat: le32(b, 0x64),
+            ext_attr: le32(b, 0x5c) & COMPAT_EXT_ATTR != 0,
         })
     }
 }

@@ -232,6 +232,8 @@ struct Ingest<'a> {
     failed: Option<Outcome>,
     polled: usize,
     progress: Progress,
+    /// Whether the image can hold xattrs.
+    ext_attr: bool,
 }
 
 impl Ingest<'_> {
@@ -316,6 +318,13 @@ impl Ingest<'_> {
     }
 
     fn add(&mut self, key: tree::Key, e: tree::Entry) -> Result<()> {
+        if !e.xattrs.is_empty() && !self.ext_attr {
+            bail!(
+                "writing {} into {}: it has extended attributes and the image lacks the ext_attr feature (debugfs would drop them silently)",
+                quote(&display_key(&key)),
+                quote(self.image)
+            );
+        }
         if key.len() == 1
             && key[0] == b"lost+found"
             && e.kind != EntryKind::Directory
@@ -404,6 +413,7 @@ pub fn run(args: &Args) -> Result<Status> {
         time,
         failed: None,
         polled: 0,
+        ext_attr: sb.ext_attr,
         progress: if args.progress {
             Progress::with_enabled(true)
         } else {

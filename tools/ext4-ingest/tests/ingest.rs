@@ -934,3 +934,22 @@ fn unreadable_file_of_another_user_is_a_clear_error() {
     assert!(err.contains("Permission denied"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
 }
+
+#[test]
+fn xattrs_into_an_image_without_ext_attr_are_refused() {
+    let t = TempDir::new();
+    let tree = t.join("tree");
+    fs::create_dir(&tree).unwrap();
+    fs::write(tree.join("f"), b"f").unwrap();
+    let mut f = entry("f", EntryKind::File, 0o644, true);
+    f.size = 1;
+    f.xattrs = vec![Xattr {
+        name: Bytes(b"user.k".to_vec()),
+        value: Bytes(b"v".to_vec()),
+    }];
+    write_manifest(&tree, &[entry(".", EntryKind::Directory, 0o755, true), f]);
+    let img = image(&t, "16M", &["-O", "^ext_attr"]);
+    let out = ingest(&[img.as_os_str(), tree.as_os_str()]);
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("ext_attr"), "{}", stderr(&out));
+}
