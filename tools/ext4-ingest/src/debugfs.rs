@@ -222,6 +222,15 @@ impl Session {
         self.sent = lines.len();
     }
 
+    /// Hand what is buffered to debugfs.
+    pub fn flush(&mut self) {
+        if let Some(w) = self.stdin.as_mut() {
+            if w.flush().is_err() {
+                self.stdin = None;
+            }
+        }
+    }
+
     /// Read what debugfs wrote since the last call; `Some` on the first failure.
     pub fn poll(&mut self, lines: &[Vec<u8>], expect: &[Option<u32>]) -> Result<Option<Outcome>> {
         loop {

@@ -434,7 +434,22 @@ pub fn run(args: &Args) -> Result<Status> {
         Ok(guard)
     });
     let mut taken = Ok(());
-    for item in &rx {
+    loop {
+        let item = match rx.recv_timeout(std::time::Duration::from_millis(20)) {
+            Ok(item) => item,
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                // The walk is slow (a busy or remote file system): let debugfs have what
+                // is buffered meanwhile.
+                if let Some(s) = ingest.session.as_mut() {
+                    s.flush();
+                }
+                match rx.recv() {
+                    Ok(item) => item,
+                    Err(_) => break,
+                }
+            }
+        };
         taken = ingest.take(item);
         if taken.is_err() {
             break;

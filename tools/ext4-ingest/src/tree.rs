@@ -13,10 +13,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-use nix::fcntl::AtFlags;
 use nix::fcntl::{open, OFlag};
 use nix::libc;
-use nix::sys::stat::{fchmodat, fstatat, utimensat, FchmodatFlags, Mode, UtimensatFlags};
+use nix::sys::stat::{fchmodat, utimensat, FchmodatFlags, Mode, UtimensatFlags};
 use nix::sys::time::TimeSpec;
 use seedkit::quote;
 use seedkit::records::manifest::{MANIFEST_FORMAT, MANIFEST_VERSION};
@@ -441,20 +440,13 @@ pub fn restore_atime(path: &Path, atime: Timestamp) {
 fn put_atime(dir: Option<&Arc<OwnedFd>>, path: &Path, atime: Timestamp, follow: FchmodatFlags) {
     let raw = dir.map(AsRawFd::as_raw_fd);
     let flags = match follow {
-        FchmodatFlags::FollowSymlink => (AtFlags::empty(), UtimensatFlags::FollowSymlink),
-        FchmodatFlags::NoFollowSymlink => (
-            AtFlags::AT_SYMLINK_NOFOLLOW,
-            UtimensatFlags::NoFollowSymlink,
-        ),
+        FchmodatFlags::FollowSymlink => UtimensatFlags::FollowSymlink,
+        FchmodatFlags::NoFollowSymlink => UtimensatFlags::NoFollowSymlink,
     };
-    let Ok(now) = fstatat(raw, path, flags.0) else {
-        return;
-    };
-    if now.st_atime == atime.sec && now.st_atime_nsec == i64::from(atime.nsec) {
-        return;
-    }
+    // Set blindly: a read moved nearly every atime (relatime moves it when it is not newer
+    // than mtime), and asking first would cost a second syscall per entry.
     let at = TimeSpec::new(atime.sec, i64::from(atime.nsec));
-    let _ = utimensat(raw, path, &at, &TimeSpec::UTIME_OMIT, flags.1);
+    let _ = utimensat(raw, path, &at, &TimeSpec::UTIME_OMIT, flags);
 }
 
 fn readable(path: &Path, how: libc::c_int) -> bool {
