@@ -29,7 +29,7 @@ use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
@@ -97,6 +97,9 @@ pub struct Args {
     #[arg(long)]
     pub progress: bool,
 }
+
+/// Walk items sent to the planning thread at once.
+const BATCH: usize = 128;
 
 /// Validated settings.
 struct Config {
@@ -423,20 +426,35 @@ pub fn run(args: &Args) -> Result<Status> {
 
     // The tree is read on another thread while this one plans and feeds debugfs, so the
     // walk and the writing overlap.
-    let (tx, rx) = mpsc::sync_channel::<Walked>(1024);
+    // Items travel in batches (by count, or after 10 ms), so the threads do not wake each
+    // other for every entry.
+    let (tx, rx) = mpsc::sync_channel::<Vec<Walked>>(16);
     let tree_path = config.tree.clone();
     let walker = std::thread::spawn(move || -> Result<tree::AccessGuard> {
         let mut guard = tree::AccessGuard::default();
+        let mut batch = Vec::with_capacity(BATCH);
+        let mut since = Instant::now();
+        let stopped = || anyhow::anyhow!("the walk was stopped");
         tree::walk(&tree_path, &mut guard, &mut |item| {
-            tx.send(item)
-                .map_err(|_| anyhow::anyhow!("the walk was stopped"))
+            if batch.is_empty() {
+                since = Instant::now();
+            }
+            batch.push(item);
+            if batch.len() >= BATCH || since.elapsed() > Duration::from_millis(10) {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                tx.send(full).map_err(|_| stopped())?;
+            }
+            Ok(())
         })?;
+        if !batch.is_empty() {
+            tx.send(batch).map_err(|_| stopped())?;
+        }
         Ok(guard)
     });
     let mut taken = Ok(());
-    loop {
-        let item = match rx.recv_timeout(std::time::Duration::from_millis(20)) {
-            Ok(item) => item,
+    'batches: loop {
+        let batch = match rx.recv_timeout(Duration::from_millis(20)) {
+            Ok(batch) => batch,
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 // The walk is slow (a busy or remote file system): let debugfs have what
@@ -445,14 +463,16 @@ pub fn run(args: &Args) -> Result<Status> {
                     s.flush();
                 }
                 match rx.recv() {
-                    Ok(item) => item,
+                    Ok(batch) => batch,
                     Err(_) => break,
                 }
             }
         };
-        taken = ingest.take(item);
-        if taken.is_err() {
-            break;
+        for item in batch {
+            taken = ingest.take(item);
+            if taken.is_err() {
+                break 'batches;
+            }
         }
     }
     drop(rx);
