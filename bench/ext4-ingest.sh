@@ -76,7 +76,7 @@ for _ in 1 2 3; do
     ingest_subset_ns+=("$(bench_time_ns "$ingest_mkfs $ingest_img 2G && while IFS= read -r c; do debugfs -w -R \"\$c\" $ingest_img; done < $ingest_cmds")")
 done
 ingest_ours_ns=()
-for _ in 1 2 3; do
+for ((i = 0; i < BENCH_RUNS; i++)); do
     ingest_ours_ns+=("$(bench_time_ns "$ingest_mkfs $ingest_img 2G && $BIN/ext4-ingest $ingest_img $ingest_home")")
 done
 ingest_subset=$(printf '%s\n' "${ingest_subset_ns[@]}" | bench_median)
