@@ -635,8 +635,11 @@ pub fn run(args: &Args) -> Result<Status> {
     if args.verify {
         verify::verify(image_path, &entries, &config, plan)?;
         verified = true;
-        // Its reads moved atimes again.
-        for e in entries.values() {
+    }
+    // Files were put back as debugfs went (and read again by --verify); directories and
+    // symlinks the walk read go now, when the walk is surely over.
+    for e in entries.values() {
+        if verified || e.kind != EntryKind::File {
             if let Some(host) = e.host.as_deref().filter(|h| tree::is_short(h)) {
                 tree::restore_atime(host, e.atime);
             }

@@ -83,7 +83,7 @@ pub struct Plan {
     pub origin: Vec<Option<u32>>,
     /// For each line, the inode its `Allocated inode: N` must name (when predicted).
     pub expect: Vec<Option<u32>>,
-    /// For each host entry (index into `keys`), the line after which debugfs has read it.
+    /// For each host file (index into `keys`), the line after which debugfs has read it.
     pub reads: Vec<(usize, u32)>,
     pub keys: Vec<Key>,
     pub renames: Vec<Rename>,
@@ -292,9 +292,6 @@ impl<'a> Planner<'a> {
     pub fn add(&mut self, key: &Key, e: &Entry) -> Result<()> {
         let p = &mut self.plan;
         if key.is_empty() {
-            if e.host.is_some() {
-                p.reads.push((0, 0));
-            }
             p.keys.push(key.clone());
             p.push(
                 None,
@@ -321,14 +318,9 @@ impl<'a> Planner<'a> {
         }
         let idx = self.plan.keys.len() as u32;
         self.plan.keys.push(key.clone());
-        if e.host.is_some() {
-            // Files are read by their `write`, pushed next; the rest by our walk already.
-            let line = if e.kind == EntryKind::File {
-                self.plan.lines.len() + 1
-            } else {
-                0
-            };
-            self.plan.reads.push((line, idx));
+        if e.host.is_some() && e.kind == EntryKind::File {
+            // Read by its `write`, pushed next (after a set_current_time at most).
+            self.plan.reads.push((self.plan.lines.len() + 1, idx));
         }
         let name = key.last().context("entry name")?;
         let create = if needs_rename(name) {
@@ -461,9 +453,6 @@ impl<'a> Planner<'a> {
                         "a symlink target that holds a newline, CR or NUL, or is empty, cannot be given to debugfs".into(),
                     ));
                     p.keys.pop();
-                    if e.host.is_some() {
-                        p.reads.pop();
-                    }
                     return Ok(());
                 }
                 created = self.creation_time(idx, e)?;
@@ -534,9 +523,6 @@ impl<'a> Planner<'a> {
                 p.rejected
                     .push((key.clone(), "debugfs cannot create sockets".into()));
                 p.keys.pop();
-                if e.host.is_some() {
-                    p.reads.pop();
-                }
                 return Ok(());
             }
         };
