@@ -214,6 +214,9 @@ pub struct Planner<'a> {
     /// Predicted inodes of commands that do not print them (mkdir, symlink), checked with
     /// `testi` at the end, with the entry each belongs to.
     unprinted: Vec<(u32, u32)>,
+    /// For each directory, the lengths of the names that go in by [`Rename`]: room for them
+    /// is reserved before the directory is left.
+    reserve: HashMap<Key, Vec<usize>>,
 }
 
 impl<'a> Planner<'a> {
@@ -241,6 +244,7 @@ impl<'a> Planner<'a> {
             pid: std::process::id(),
             now: 0,
             unprinted: Vec::new(),
+            reserve: HashMap::new(),
         }
     }
 
@@ -278,7 +282,13 @@ impl<'a> Planner<'a> {
 
     /// The inode the next entry of the current directory gets, when the model knows it.
     fn next_ino(&mut self) -> Option<u32> {
-        let cwd = self.open.last().map_or(Some(2), |o| o.ino)?;
+        let cwd = self.open.last().map_or(Some(2), |o| o.ino);
+        self.next_ino_in(cwd)
+    }
+
+    /// The inode the next entry of directory `dir` gets, when the model knows it.
+    fn next_ino_in(&mut self, dir: Option<u32>) -> Option<u32> {
+        let cwd = dir?;
         let alloc = self.alloc.as_mut()?;
         let got = alloc.alloc(cwd);
         if got.is_none() {
@@ -323,7 +333,19 @@ impl<'a> Planner<'a> {
             self.plan.reads.push((self.plan.lines.len() + 1, idx));
         }
         let name = key.last().context("entry name")?;
+        let parent = &key[..key.len() - 1];
+        if e.host.is_none() {
+            // Host names came with the directory's listing.
+            self.siblings
+                .entry(parent.to_vec())
+                .or_default()
+                .push(name.clone());
+        }
         let create = if needs_rename(name) {
+            self.reserve
+                .entry(parent.to_vec())
+                .or_default()
+                .push(name.len());
             let t = self.temporary_name(key);
             self.plan.renames.push(Rename {
                 key: key.clone(),
@@ -547,6 +569,9 @@ impl<'a> Planner<'a> {
         while let Some(dir) = self.open.pop() {
             self.close_dir(&dir)?;
         }
+        if let Some(lens) = self.reserve.remove(&Vec::new()) {
+            self.reserve_slots(&Vec::new(), &lens, Some(2), None)?;
+        }
         let root = self.root.take().context("the tree has no root entry")?;
         // A wrong prediction for a write or mknod shows in `Allocated inode: N`; for mkdir
         // and symlink, which print nothing, ask whether the predicted inode is in use (a
@@ -581,6 +606,10 @@ impl<'a> Planner<'a> {
     /// Leave a directory and set its metadata, now that its children are in.
     fn close_dir(&mut self, dir: &Open) -> Result<()> {
         let some = Some(dir.idx);
+        let key = self.plan.keys[dir.idx as usize].clone();
+        if let Some(lens) = self.reserve.remove(&key) {
+            self.reserve_slots(&key, &lens, dir.ino, some)?;
+        }
         let p = &mut self.plan;
         p.push(some, &[b"cd", b"\"..\""])?;
         if dir.host {
@@ -595,6 +624,63 @@ impl<'a> Planner<'a> {
             Some(0o755),
             dir.created,
             &self.setup,
+        )
+    }
+
+    /// Make sure directory `key` (the cwd) has a free slot for each name of `lens` bytes that
+    /// the renames will add: `ln` does not expand a full directory (§3.3), so create files of
+    /// those lengths (`write` expands as needed) and remove them, leaving their room.
+    fn reserve_slots(
+        &mut self,
+        key: &Key,
+        lens: &[usize],
+        dir: Option<u32>,
+        idx: Option<u32>,
+    ) -> Result<()> {
+        let mut made: Vec<(Vec<u8>, Option<u32>)> = Vec::new();
+        for &len in lens {
+            let name = self.filler(key, len, &made)?;
+            let ino = self.next_ino_in(dir);
+            self.plan
+                .push(idx, &[b"write", b"\"/dev/null\"", &quoted(&name)])?;
+            self.plan.expect_last(ino);
+            made.push((name, ino));
+        }
+        for (name, ino) in made {
+            self.plan.push(idx, &[b"rm", &lookup(None, &name)])?;
+            if let (Some(a), Some(i)) = (self.alloc.as_mut(), ino) {
+                a.free(i);
+            }
+        }
+        Ok(())
+    }
+
+    /// A name of `len` bytes that no entry of directory `key` has (nor `taken`).
+    fn filler(&self, key: &Key, len: usize, taken: &[(Vec<u8>, Option<u32>)]) -> Result<Vec<u8>> {
+        const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789_";
+        let base = ALPHABET.len() as u64;
+        let siblings = self.siblings.get(key);
+        let limit = base.checked_pow(len.min(4) as u32).unwrap_or(u64::MAX);
+        for mut k in 0..limit {
+            let mut name = Vec::with_capacity(len);
+            loop {
+                name.push(ALPHABET[(k % base) as usize]);
+                k /= base;
+                if k == 0 {
+                    break;
+                }
+            }
+            name.resize(len, b'_');
+            let used = siblings.is_some_and(|s| s.contains(&name))
+                || taken.iter().any(|(n, _)| *n == name)
+                || (key.is_empty() && self.setup.image_root.iter().any(|(n, _)| *n == name));
+            if !used {
+                return Ok(name);
+            }
+        }
+        bail!(
+            "writing into {}: no free name of {len} bytes to reserve room with",
+            quote(&display_key(key))
         )
     }
 

@@ -969,3 +969,25 @@ fn xattrs_into_an_image_without_ext_attr_are_refused() {
     assert_eq!(code(&out), 2);
     assert!(stderr(&out).contains("ext_attr"), "{}", stderr(&out));
 }
+
+#[test]
+fn newline_names_into_full_directory_blocks() {
+    // The rename route adds the real name with `ln`, which does not expand a full
+    // directory block; room is reserved for it while the script runs.
+    let t = TempDir::new();
+    let img = image(&t, "16M", &[]);
+    for n in [22, 23, 24, 25] {
+        let tree = t.join(format!("tree{n}"));
+        fs::create_dir_all(tree.join("d")).unwrap();
+        for i in 0..n {
+            fs::write(tree.join(format!("d/f{i:030}")), b"").unwrap();
+        }
+        let odd = format!("d/nl\n{n:040}");
+        fs::write(tree.join(&odd), b"odd").unwrap();
+        testkit::mkfs_from_tree(&img, "16M", None, &["-t", "ext4"]);
+        ingest_ok(&img, &tree, &[]);
+        let mut path = b"/".to_vec();
+        path.extend_from_slice(odd.as_bytes());
+        assert_eq!(cat(&img, &path), b"odd", "{n} files");
+    }
+}
