@@ -425,9 +425,8 @@ pub fn run(args: &Args) -> Result<Status> {
     };
 
     // The tree is read on another thread while this one plans and feeds debugfs, so the
-    // walk and the writing overlap.
-    // Items travel in batches (by count, or after 10 ms), so the threads do not wake each
-    // other for every entry.
+    // walk and the writing overlap. Items travel in batches (by count, or after 10 ms), so
+    // the threads do not wake each other for every entry.
     let (tx, rx) = mpsc::sync_channel::<Vec<Walked>>(16);
     let tree_path = config.tree.clone();
     let walker = std::thread::spawn(move || -> Result<tree::AccessGuard> {
