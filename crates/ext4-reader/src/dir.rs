@@ -126,16 +126,46 @@ impl Fs {
         Ok(out)
     }
 
-    /// Verify a directory block's checksum tail; returns where the entries end.
+    /// Verify a directory block's checksum (a dirent tail on leaves, a dx tail on the
+    /// htree's root and interior blocks); returns where the entries end.
     fn dir_block_limit(&self, dir: &Inode, logical: u64, block: u64, buf: &[u8]) -> Result<usize> {
         let bs = buf.len();
         if !self.sb.metadata_csum() {
             return Ok(bs);
         }
-        // htree root and interior blocks carry a dx_tail, not a dirent tail; they hold no
-        // names (the root's two are `.` and `..`), so they are read without it.
+        let mismatch = Err(Error::ChecksumMismatch {
+            what: Checksummed::DirectoryBlock {
+                ino: dir.ino,
+                block,
+            },
+        });
+        let mut crc = crc32c_le(self.sb.csum_seed, &dir.ino.to_le_bytes());
+        crc = crc32c_le(crc, &dir.generation.to_le_bytes());
+        // htree blocks hold no names besides the root's `.` and `..`: their fake entry spans
+        // the block, hiding the index, which ends in a dx_tail (kernel `ext4_dx_csum`).
         let interior = u32_at(buf, 0) == 0 && rec_len(u16_at(buf, 4), bs) == bs;
-        if interior || (logical == 0 && dir.has_flag(flags::INDEX)) {
+        if dir.has_flag(flags::INDEX) && (logical == 0 || interior) {
+            let count_offset = if logical == 0 {
+                24 + usize::from(u8_at(buf, 24 + 5))
+            } else {
+                8
+            };
+            let limit = usize::from(u16_at(buf, count_offset));
+            let count = usize::from(u16_at(buf, count_offset + 2));
+            let tail = count_offset + limit * 8;
+            if count > limit || tail + 8 > bs {
+                return Err(Error::BadBlock {
+                    ino: dir.ino,
+                    block,
+                    reason: format!("htree node with {count} of {limit} entries"),
+                });
+            }
+            crc = crc32c_le(crc, &buf[..count_offset + count * 8]);
+            crc = crc32c_le(crc, &buf[tail..tail + 4]);
+            crc = crc32c_le(crc, &[0; 4]);
+            if crc != u32_at(buf, tail + 4) {
+                return mismatch;
+            }
             return Ok(bs);
         }
         let t = bs - 12;
@@ -150,16 +180,9 @@ impl Fs {
                 reason: "directory block without its checksum tail".into(),
             });
         }
-        let mut crc = crc32c_le(self.sb.csum_seed, &dir.ino.to_le_bytes());
-        crc = crc32c_le(crc, &dir.generation.to_le_bytes());
         crc = crc32c_le(crc, &buf[..t]);
         if crc != u32_at(buf, bs - 4) {
-            return Err(Error::ChecksumMismatch {
-                what: Checksummed::DirectoryBlock {
-                    ino: dir.ino,
-                    block,
-                },
-            });
+            return mismatch;
         }
         Ok(t)
     }

@@ -5,7 +5,8 @@
 //! before use, allocations are bounded by the block size or by what the image can hold, tree
 //! walks are depth-bounded and refuse blocks used twice, and every failure is an [`Error`]
 //! naming the inode or block. Checksums (metadata_csum) are verified on the superblock,
-//! group descriptors, inodes, extent blocks, directory leaf blocks and xattr blocks.
+//! group descriptors, inodes, extent blocks, directory blocks (leaves and htree nodes) and
+//! xattr blocks.
 //!
 //! ```no_run
 //! let fs = ext4_reader::Fs::open(std::fs::File::open("rootfs.ext4")?)?;
@@ -17,8 +18,8 @@
 //! ```
 //!
 //! What it does not do: replay the journal ([`Fs::needs_recovery`] says when one should
-//! be), verify htree index checksums (index blocks hold no names and are skipped), or read
-//! encrypted or compressed file systems (refused by feature name).
+//! be), use the htree index (directories are read linearly, which sees every name once), or
+//! read encrypted or compressed file systems (refused by feature name).
 
 mod crc;
 pub mod dir;
@@ -54,6 +55,8 @@ pub const SYMLINK_MAX: u64 = 4095;
 const MAX_SYMLINKS: u32 = 40;
 
 const BG_INODE_UNINIT: u16 = 0x1;
+/// The largest piece [`Fs::for_each_chunk`] hands out.
+const CHUNK_BYTES: u64 = 1 << 20;
 
 #[derive(Debug, Clone, Copy)]
 struct Group {
@@ -61,10 +64,17 @@ struct Group {
     flags: u16,
 }
 
+/// Where the image's bytes come from.
+#[derive(Debug)]
+enum Source {
+    File(File),
+    Memory(Vec<u8>),
+}
+
 /// An open image.
 #[derive(Debug)]
 pub struct Fs {
-    file: File,
+    file: Source,
     sb: Superblock,
     /// Blocks the image file really holds (or the superblock's count for a device).
     image_blocks: u64,
@@ -83,8 +93,19 @@ pub enum Content {
 impl Fs {
     /// Open an image: read and validate its superblock.
     pub fn open(file: File) -> Result<Fs> {
+        let len = file.metadata()?.len();
+        Fs::from_source(Source::File(file), len)
+    }
+
+    /// Open an image held in memory (tests, fuzzing).
+    pub fn from_bytes(image: Vec<u8>) -> Result<Fs> {
+        let len = image.len() as u64;
+        Fs::from_source(Source::Memory(image), len)
+    }
+
+    fn from_source(file: Source, len: u64) -> Result<Fs> {
         let mut raw = vec![0u8; SUPERBLOCK_SIZE];
-        match file.read_exact_at(&mut raw, SUPERBLOCK_OFFSET) {
+        match read_source(&file, &mut raw, SUPERBLOCK_OFFSET) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
                 return Err(Error::NotExt4 {
@@ -94,7 +115,6 @@ impl Fs {
             Err(e) => return Err(Error::Io(e)),
         }
         let sb = Superblock::parse(&raw)?;
-        let len = file.metadata()?.len();
         let image_blocks = if len == 0 {
             sb.blocks_count
         } else {
@@ -123,7 +143,7 @@ impl Fs {
     }
 
     fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<()> {
-        match self.file.read_exact_at(buf, offset) {
+        match read_source(&self.file, buf, offset) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Err(Error::ShortImage {
                 offset,
@@ -269,6 +289,48 @@ impl Fs {
         Ok(data)
     }
 
+    /// Stream a file's stored bytes, in order, to `sink(offset, bytes)` in pieces of at most
+    /// 1 MiB; holes and unwritten runs are skipped (they read as zeros), nothing past the
+    /// size is given. `sink` returns false to stop early. Memory stays flat.
+    pub fn for_each_chunk(
+        &self,
+        inode: &Inode,
+        sink: &mut dyn FnMut(u64, &[u8]) -> bool,
+    ) -> Result<()> {
+        if inode.has_flag(inode::flags::INLINE_DATA) {
+            let data = self.inline_data(inode)?;
+            sink(0, &data);
+            return Ok(());
+        }
+        let bs = u64::from(self.sb.block_size);
+        let mut buf = Vec::new();
+        let mut failure = None;
+        self.for_each_run(inode, &mut |run| {
+            let Backing::Data { physical } = run.backing else {
+                return true;
+            };
+            let start = run.logical * bs;
+            let end = ((run.logical + run.len) * bs).min(inode.size);
+            let mut pos = start;
+            while pos < end {
+                let n = (end - pos).min(CHUNK_BYTES) as usize;
+                if buf.len() < n {
+                    buf.resize(n, 0);
+                }
+                if let Err(e) = self.read_blocks(physical + (pos - start) / bs, &mut buf[..n]) {
+                    failure = Some(e);
+                    return false;
+                }
+                if !sink(pos, &buf[..n]) {
+                    return false;
+                }
+                pos += n as u64;
+            }
+            true
+        })?;
+        failure.map_or(Ok(()), Err)
+    }
+
     /// The first `limit` bytes (at most) of a file, holes and unwritten runs as zeros; for
     /// small things: symlink targets, xattr values.
     pub fn read_small(&self, inode: &Inode, limit: u64) -> Result<Vec<u8>> {
@@ -365,6 +427,25 @@ impl Fs {
     }
 }
 
+fn read_source(source: &Source, buf: &mut [u8], offset: u64) -> io::Result<()> {
+    match source {
+        Source::File(f) => f.read_exact_at(buf, offset),
+        Source::Memory(m) => {
+            let start = usize::try_from(offset).unwrap_or(usize::MAX);
+            match start
+                .checked_add(buf.len())
+                .and_then(|end| m.get(start..end))
+            {
+                Some(src) => {
+                    buf.copy_from_slice(src);
+                    Ok(())
+                }
+                None => Err(io::ErrorKind::UnexpectedEof.into()),
+            }
+        }
+    }
+}
+
 /// The components of a path, last first (a stack), without empty ones and `.`.
 fn components(path: &[u8]) -> Vec<Vec<u8>> {
     path.split(|&b| b == b'/')
@@ -377,6 +458,14 @@ fn components(path: &[u8]) -> Vec<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_or_empty_memory_images_are_not_ext4() {
+        for len in [0, 1500, 2047] {
+            let err = Fs::from_bytes(vec![0; len]).unwrap_err();
+            assert!(matches!(err, Error::NotExt4 { .. }), "{len}: {err}");
+        }
+    }
 
     #[test]
     fn components_are_a_stack() {

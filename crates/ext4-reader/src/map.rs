@@ -35,24 +35,34 @@ const EXTENT_MAGIC: u16 = 0xf30a;
 const MAX_DEPTH: u16 = 5;
 const INIT_MAX_LEN: u32 = 32768;
 
-/// Collects runs in logical order, merging neighbours and rejecting overlaps.
-struct Runs {
-    list: Vec<Run>,
+/// Receives runs in logical order, merging neighbours, rejecting overlaps and making holes
+/// explicit, and hands each finished run to a sink (so no list of runs is ever held).
+struct Runs<'s> {
+    /// The last run, held back while the next one may extend it.
+    pending: Option<Run>,
+    /// Where the runs handed out so far end.
+    at: u64,
     /// Logical blocks of the file (by its size): runs past it are dropped, runs into it cut.
     end: u64,
     next: u64,
     /// Data blocks still allowed: a file cannot hold more than the image has, so a hostile
     /// tree that maps the same blocks over and over stops here.
     budget: u64,
+    sink: &'s mut dyn FnMut(Run) -> bool,
+    /// The sink asked to stop.
+    stopped: bool,
 }
 
-impl Runs {
-    fn new(end: u64, budget: u64) -> Runs {
+impl<'s> Runs<'s> {
+    fn new(end: u64, budget: u64, sink: &'s mut dyn FnMut(Run) -> bool) -> Runs<'s> {
         Runs {
-            list: Vec::new(),
+            pending: None,
+            at: 0,
             end,
             next: 0,
             budget,
+            sink,
+            stopped: false,
         }
     }
 
@@ -74,7 +84,7 @@ impl Runs {
             }
             self.budget -= len;
         }
-        if let Some(last) = self.list.last_mut() {
+        if let Some(last) = self.pending.as_mut() {
             let contiguous = last.logical + last.len == logical;
             let merged = match (last.backing, backing) {
                 (Backing::Data { physical: a }, Backing::Data { physical: b }) => {
@@ -88,7 +98,10 @@ impl Runs {
                 return Ok(());
             }
         }
-        self.list.push(Run {
+        if let Some(last) = self.pending.take() {
+            self.emit(last);
+        }
+        self.pending = Some(Run {
             logical,
             len,
             backing,
@@ -96,29 +109,40 @@ impl Runs {
         Ok(())
     }
 
-    /// The runs with holes filled in up to `end`.
-    fn finish(self) -> Vec<Run> {
-        let mut out = Vec::with_capacity(self.list.len() * 2 + 1);
-        let mut at = 0;
-        for r in self.list {
-            if r.logical > at {
-                out.push(Run {
-                    logical: at,
-                    len: r.logical - at,
-                    backing: Backing::Hole,
-                });
-            }
-            at = r.logical + r.len;
-            out.push(r);
+    fn emit(&mut self, r: Run) {
+        if self.stopped {
+            return;
         }
-        if at < self.end {
-            out.push(Run {
-                logical: at,
-                len: self.end - at,
+        if r.logical > self.at {
+            let hole = Run {
+                logical: self.at,
+                len: r.logical - self.at,
                 backing: Backing::Hole,
-            });
+            };
+            if !(self.sink)(hole) {
+                self.stopped = true;
+                return;
+            }
         }
-        out
+        self.at = r.logical + r.len;
+        if !(self.sink)(r) {
+            self.stopped = true;
+        }
+    }
+
+    /// Hand out the last run and the hole up to `end`.
+    fn finish(mut self) {
+        if let Some(last) = self.pending.take() {
+            self.emit(last);
+        }
+        if self.at < self.end && !self.stopped {
+            let hole = Run {
+                logical: self.at,
+                len: self.end - self.at,
+                backing: Backing::Hole,
+            };
+            (self.sink)(hole);
+        }
     }
 }
 
@@ -126,9 +150,25 @@ impl Fs {
     /// The runs of a file, directory or slow symlink covering exactly its size (rounded up to
     /// whole blocks), holes included, in logical order.
     pub fn data_map(&self, inode: &crate::Inode) -> Result<Vec<Run>> {
+        let mut list = Vec::new();
+        self.for_each_run(inode, &mut |r| {
+            list.push(r);
+            true
+        })?;
+        Ok(list)
+    }
+
+    /// The same runs handed to `sink` one by one as the map is read, without holding them:
+    /// memory stays flat whatever the number of extents. `sink` returns false to stop early.
+    /// A corrupt map is an error after the runs before the corruption were handed out.
+    pub fn for_each_run(
+        &self,
+        inode: &crate::Inode,
+        sink: &mut dyn FnMut(Run) -> bool,
+    ) -> Result<()> {
         let bs = u64::from(self.sb.block_size);
         let end = inode.size.div_ceil(bs);
-        let mut runs = Runs::new(end, self.image_blocks);
+        let mut runs = Runs::new(end, self.image_blocks, sink);
         let mut visited = HashSet::new();
         if inode.has_flag(crate::inode::flags::EXTENTS) {
             let root = inode.block;
@@ -154,9 +194,13 @@ impl Fs {
                     break;
                 }
                 self.walk_indirect(inode, ptr, level, start, &mut visited, &mut runs)?;
+                if runs.stopped {
+                    break;
+                }
             }
         }
-        Ok(runs.finish())
+        runs.finish();
+        Ok(())
     }
 
     fn walk_extents(
@@ -165,7 +209,7 @@ impl Fs {
         node: &[u8],
         parent: Option<(u16, u64)>,
         visited: &mut HashSet<u64>,
-        runs: &mut Runs,
+        runs: &mut Runs<'_>,
     ) -> Result<()> {
         let ino = inode.ino;
         let bad = |reason: String| match parent {
@@ -222,6 +266,9 @@ impl Fs {
                     Backing::Data { physical }
                 };
                 runs.push(logical, len, backing).map_err(bad)?;
+                if runs.stopped {
+                    return Ok(());
+                }
             } else {
                 let child = u64::from(u32_at(e, 4)) | u64::from(u16_at(e, 8)) << 32;
                 if logical < runs.next && i > 0 {
@@ -247,6 +294,9 @@ impl Fs {
                     });
                 }
                 self.walk_extents(inode, &buf, Some((depth, child)), visited, runs)?;
+                if runs.stopped {
+                    return Ok(());
+                }
             }
         }
         Ok(())
@@ -259,7 +309,7 @@ impl Fs {
         level: u32,
         start: u64,
         visited: &mut HashSet<u64>,
-        runs: &mut Runs,
+        runs: &mut Runs<'_>,
     ) -> Result<()> {
         if ptr == 0 || start >= runs.end {
             return Ok(());
@@ -290,6 +340,9 @@ impl Fs {
             }
             let child = u64::from(u32_at(chunk, 0));
             self.walk_indirect(inode, child, level - 1, child_start, visited, runs)?;
+            if runs.stopped {
+                break;
+            }
         }
         Ok(())
     }
@@ -311,54 +364,55 @@ fn extent_block_csum_ok(block: &[u8], inode: &crate::Inode, seed: u32) -> bool {
 mod tests {
     use super::*;
 
-    #[test]
-    fn runs_merge_fill_holes_and_clip() {
-        let mut r = Runs::new(10, 100);
-        r.push(0, 2, Backing::Data { physical: 100 }).unwrap();
-        r.push(2, 1, Backing::Data { physical: 102 }).unwrap();
-        r.push(5, 2, Backing::Unwritten).unwrap();
-        r.push(8, 10, Backing::Data { physical: 7 }).unwrap();
-        r.push(20, 1, Backing::Data { physical: 9 }).unwrap();
-        let got = r.finish();
-        assert_eq!(
-            got,
-            vec![
-                Run {
-                    logical: 0,
-                    len: 3,
-                    backing: Backing::Data { physical: 100 }
-                },
-                Run {
-                    logical: 3,
-                    len: 2,
-                    backing: Backing::Hole
-                },
-                Run {
-                    logical: 5,
-                    len: 2,
-                    backing: Backing::Unwritten
-                },
-                Run {
-                    logical: 7,
-                    len: 1,
-                    backing: Backing::Hole
-                },
-                Run {
-                    logical: 8,
-                    len: 2,
-                    backing: Backing::Data { physical: 7 }
-                },
-            ]
-        );
+    fn collect(end: u64, pushes: &[(u64, u64, Backing)]) -> Result<Vec<Run>, String> {
+        let mut out = Vec::new();
+        let mut sink = |r| {
+            out.push(r);
+            true
+        };
+        let mut runs = Runs::new(end, 100, &mut sink);
+        for &(l, n, b) in pushes {
+            runs.push(l, n, b)?;
+        }
+        runs.finish();
+        Ok(out)
     }
 
     #[test]
-    fn overlapping_runs_are_refused() {
-        let mut r = Runs::new(10, 100);
-        r.push(4, 2, Backing::Hole).unwrap();
-        assert!(r.push(5, 1, Backing::Hole).is_err());
-        let mut r = Runs::new(0, 100);
-        r.push(0, 1, Backing::Unwritten).unwrap();
-        assert_eq!(r.finish(), vec![]);
+    fn runs_merge_fill_holes_and_clip() {
+        let got = collect(
+            10,
+            &[
+                (0, 2, Backing::Data { physical: 100 }),
+                (2, 1, Backing::Data { physical: 102 }),
+                (5, 2, Backing::Unwritten),
+                (8, 10, Backing::Data { physical: 7 }),
+                (20, 1, Backing::Data { physical: 9 }),
+            ],
+        )
+        .unwrap();
+        let run = |logical, len, backing| Run {
+            logical,
+            len,
+            backing,
+        };
+        assert_eq!(
+            got,
+            vec![
+                run(0, 3, Backing::Data { physical: 100 }),
+                run(3, 2, Backing::Hole),
+                run(5, 2, Backing::Unwritten),
+                run(7, 1, Backing::Hole),
+                run(8, 2, Backing::Data { physical: 7 }),
+            ]
+        );
+        assert_eq!(collect(4, &[]).unwrap(), vec![run(0, 4, Backing::Hole)]);
+    }
+
+    #[test]
+    fn overlapping_runs_and_too_many_blocks_are_refused() {
+        assert!(collect(10, &[(4, 2, Backing::Hole), (5, 1, Backing::Hole)]).is_err());
+        assert!(collect(1000, &[(0, 101, Backing::Data { physical: 1 })]).is_err());
+        assert_eq!(collect(0, &[(0, 1, Backing::Unwritten)]).unwrap(), vec![]);
     }
 }

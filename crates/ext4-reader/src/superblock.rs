@@ -162,6 +162,10 @@ impl Superblock {
             } else {
                 0
             };
+        // Every byte offset computed later (block * size + offset) then fits in a u64.
+        if blocks_count.checked_mul(u64::from(block_size)).is_none() {
+            return bad(format!("{blocks_count} blocks of {block_size} bytes"));
+        }
         let first_data_block = u32_at(b, 0x14);
         if u64::from(first_data_block) >= blocks_count {
             return bad(format!(
@@ -375,6 +379,16 @@ pub(crate) mod tests {
             b[off..off + 4].copy_from_slice(&v.to_le_bytes());
             assert!(Superblock::parse(&b).is_err(), "field {off:#x} = {v}");
         }
+    }
+
+    #[test]
+    fn refuses_a_block_count_past_the_byte_range() {
+        let mut b = sample();
+        b[0x60] = 0x80; // 64bit
+        b[0xfe] = 64;
+        b[0x150..0x154].copy_from_slice(&0x8000_0000u32.to_le_bytes());
+        let err = Superblock::parse(&b).unwrap_err().to_string();
+        assert!(err.contains("blocks of 4096 bytes"), "{err}");
     }
 
     #[test]

@@ -35,9 +35,11 @@ fn prefix(index: u8) -> Option<&'static [u8]> {
         2 => b"system.posix_acl_access",
         3 => b"system.posix_acl_default",
         4 => b"trusted.",
+        5 => b"lustre.",
         6 => b"security.",
         7 => b"system.",
         8 => b"system.richacl",
+        10 => b"gnu.",
         _ => return None,
     })
 }
@@ -76,25 +78,40 @@ fn entries(region: &[u8], start: usize) -> Result<Vec<Entry<'_>>, String> {
 
 impl Fs {
     /// All extended attributes of an inode, sorted by name, the inline-data store
-    /// (`system.data`) left out.
+    /// (`system.data`) left out. Any unreadable attribute is an error.
     pub fn xattrs(&self, inode: &Inode) -> Result<Vec<Xattr>> {
+        match self.xattrs_lenient(inode) {
+            (list, None) => Ok(list),
+            (_, Some(e)) => Err(e),
+        }
+    }
+
+    /// The attributes that could be read, and the first error met: an attribute that cannot
+    /// be read (an unknown name prefix, a value out of bounds) is left out and the others
+    /// are kept; a corrupt list or block ends the reading there.
+    pub fn xattrs_lenient(&self, inode: &Inode) -> (Vec<Xattr>, Option<Error>) {
         let mut out = Vec::new();
-        self.each_xattr(inode, &mut |name, value| {
+        let mut first_error = None;
+        let result = self.each_xattr(inode, &mut first_error, &mut |name, value| {
             if name != b"system.data" {
                 out.push(Xattr {
                     name: name.to_vec(),
                     value: value.to_vec(),
                 });
             }
-        })?;
+        });
+        if let Err(e) = result {
+            first_error.get_or_insert(e);
+        }
         out.sort();
-        Ok(out)
+        (out, first_error)
     }
 
     /// The value of `system.data` (the tail of inline data), if any.
     pub(crate) fn inline_data_tail(&self, inode: &Inode) -> Result<Vec<u8>> {
         let mut tail = Vec::new();
-        self.each_xattr(inode, &mut |name, value| {
+        let mut skipped = None;
+        self.each_xattr(inode, &mut skipped, &mut |name, value| {
             if name == b"system.data" {
                 tail = value.to_vec();
             }
@@ -102,7 +119,14 @@ impl Fs {
         Ok(tail)
     }
 
-    fn each_xattr(&self, inode: &Inode, f: &mut dyn FnMut(&[u8], &[u8])) -> Result<()> {
+    /// Hand every readable attribute to `f`. An attribute that cannot be read goes to
+    /// `skipped` (the first one) and the walk goes on; a corrupt list is `Err`.
+    fn each_xattr(
+        &self,
+        inode: &Inode,
+        skipped: &mut Option<Error>,
+        f: &mut dyn FnMut(&[u8], &[u8]),
+    ) -> Result<()> {
         let ino = inode.ino;
         let area = &inode.inline_xattrs;
         if area.len() >= 4 && u32_at(area, 0) == MAGIC {
@@ -110,7 +134,9 @@ impl Fs {
             let values = &area[4..];
             let list = entries(values, 0).map_err(|reason| Error::BadInode { ino, reason })?;
             for e in list {
-                self.deliver(inode, &e, values, None, f)?;
+                if let Err(err) = self.deliver(inode, &e, values, None, f) {
+                    skipped.get_or_insert(err);
+                }
             }
         }
         if inode.file_acl != 0 {
@@ -147,12 +173,15 @@ impl Fs {
             }
             let list = entries(&buf, 32).map_err(bad)?;
             for e in list {
-                self.deliver(inode, &e, &buf, Some(block), f)?;
+                if let Err(err) = self.deliver(inode, &e, &buf, Some(block), f) {
+                    skipped.get_or_insert(err);
+                }
             }
         }
         Ok(())
     }
 
+    /// Hand one attribute to `f`, its value fetched (and an ACL converted).
     fn deliver(
         &self,
         inode: &Inode,
@@ -206,7 +235,10 @@ impl Fs {
                 reason: format!("xattr value inode {value_ino} of {size} bytes"),
             });
         }
-        let holder = self.inode(value_ino)?;
+        let holder = self.inode(value_ino).map_err(|e| Error::BadInode {
+            ino,
+            reason: format!("xattr value in inode {value_ino}: {e}"),
+        })?;
         if !holder.has_flag(flags::EA_INODE) || holder.size < u64::from(size) {
             return Err(Error::BadInode {
                 ino,

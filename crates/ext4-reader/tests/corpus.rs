@@ -70,7 +70,10 @@ fn read_everything(fs: &Fs) -> (u64, u64) {
 fn every_corpus_image_reads_without_panic() {
     let dir = Path::new(CORPUS);
     if !dir.is_dir() {
-        println!("SKIP: corpus not found at {}", dir.display());
+        testkit::skip(
+            "every_corpus_image_reads_without_panic",
+            &format!("corpus not found at {}", dir.display()),
+        );
         return;
     }
     let tmp = testkit::TempDir::new();

@@ -69,6 +69,14 @@ fn walk(fs: &Fs, ino: u32, prefix: &[u8], out: &mut BTreeMap<Vec<u8>, Seen>) {
             FileType::Directory => walk(fs, e.ino, &path, out),
             FileType::Regular => {
                 let (d, h) = read_all(fs, &inode);
+                // The streaming reader gives the same bytes, holes as zeros.
+                let mut streamed = vec![0u8; inode.size as usize];
+                fs.for_each_chunk(&inode, &mut |off, bytes| {
+                    streamed[off as usize..off as usize + bytes.len()].copy_from_slice(bytes);
+                    true
+                })
+                .unwrap();
+                assert!(streamed == d);
                 seen.data = Some(d);
                 seen.holes = h;
             }
@@ -81,7 +89,7 @@ fn walk(fs: &Fs, ino: u32, prefix: &[u8], out: &mut BTreeMap<Vec<u8>, Seen>) {
 
 fn check(extra: &[&str], size: &str) {
     if !have("mke2fs") {
-        eprintln!("SKIP: mke2fs not found");
+        testkit::skip(&format!("mkfs_images {extra:?}"), "mke2fs not found");
         return;
     }
     let t = TempDir::new();
@@ -212,7 +220,7 @@ fn meta_bg_64k_blocks() {
 #[test]
 fn nanoseconds_and_epoch_bits() {
     if !have("mke2fs") || !have("debugfs") {
-        eprintln!("SKIP: e2fsprogs not found");
+        testkit::skip("nanoseconds_and_epoch_bits", "e2fsprogs not found");
         return;
     }
     let t = TempDir::new();
@@ -238,4 +246,76 @@ fn nanoseconds_and_epoch_bits() {
     // 0x0ebc5c0d: epoch bits 01, nanoseconds 0x0ebc5c0d >> 2 = 61806339.
     assert_eq!(inode.mtime.nsec, 0x0ebc_5c0d >> 2);
     assert_eq!(inode.mtime.sec, -(1i64 << 31) + (1 << 32));
+}
+
+#[test]
+fn xattrs_in_an_external_block_and_acls() {
+    if !have("mke2fs") {
+        testkit::skip("xattrs_in_an_external_block_and_acls", "mke2fs not found");
+        return;
+    }
+    let t = TempDir::new();
+    let tree = t.join("tree");
+    fs::create_dir(&tree).unwrap();
+    let f = tree.join("f");
+    fs::write(&f, b"x").unwrap();
+    let big: Vec<u8> = (0..2000u32).map(|i| (i % 251) as u8).collect();
+    if !testkit::set_xattr(&f, "user.big", &big) {
+        testkit::skip(
+            "xattrs_in_an_external_block_and_acls",
+            "the host refuses user xattrs",
+        );
+        return;
+    }
+    // user 1000 r--, with the usual owner/group/mask/other entries (xattr form, version 2).
+    let mut acl = 2u32.to_le_bytes().to_vec();
+    for (tag, perm, id) in [
+        (1u16, 6u16, u32::MAX),
+        (2, 4, 1000),
+        (4, 4, u32::MAX),
+        (0x10, 4, u32::MAX),
+        (0x20, 4, u32::MAX),
+    ] {
+        acl.extend_from_slice(&tag.to_le_bytes());
+        acl.extend_from_slice(&perm.to_le_bytes());
+        acl.extend_from_slice(&id.to_le_bytes());
+    }
+    let has_acl = testkit::set_xattr(&f, "system.posix_acl_access", &acl);
+    let image = t.join("img");
+    mkfs_from_tree(&image, "8M", Some(&tree), &["-t", "ext4", "-b", "4096"]);
+    let fs = Fs::open(fs::File::open(&image).unwrap()).unwrap();
+    let inode = fs.inode(fs.lookup(b"/f").unwrap()).unwrap();
+    assert_ne!(inode.file_acl, 0, "expected an external xattr block");
+    let x = fs.xattrs(&inode).unwrap();
+    let get = |n: &[u8]| x.iter().find(|a| a.name == n).map(|a| a.value.clone());
+    assert_eq!(get(b"user.big"), Some(big));
+    if has_acl {
+        let host = testkit::get_xattr(&f, "system.posix_acl_access").unwrap();
+        assert_eq!(get(b"system.posix_acl_access"), Some(host));
+    }
+}
+
+#[test]
+fn a_corrupt_inode_is_a_checksum_error_naming_it() {
+    if !have("mke2fs") || !have("debugfs") {
+        testkit::skip(
+            "a_corrupt_inode_is_a_checksum_error_naming_it",
+            "e2fsprogs (mke2fs, debugfs) not found",
+        );
+        return;
+    }
+    let t = TempDir::new();
+    let tree = t.join("tree");
+    fs::create_dir(&tree).unwrap();
+    fs::write(tree.join("f"), b"x").unwrap();
+    let image = t.join("img");
+    mkfs_from_tree(&image, "8M", Some(&tree), &["-t", "ext4", "-b", "4096"]);
+    let (block, offset) = testkit::inode_location(&image, "/f");
+    let at = block * 4096 + offset + 0x10; // i_mtime
+    let mut bytes = fs::read(&image).unwrap();
+    bytes[at as usize] ^= 0x40;
+    let fs = Fs::from_bytes(bytes).unwrap();
+    let ino = fs.lookup(b"/f");
+    let err = ino.unwrap_err().to_string();
+    assert!(err.starts_with("checksum mismatch in inode "), "{err}");
 }

@@ -118,9 +118,18 @@ pub fn is_root() -> bool {
 /// unchanged otherwise (the caller is then unprivileged already).
 pub fn unprivileged(mut cmd: Command) -> Command {
     if is_root() {
-        // std drops the supplementary groups itself (setgroups(0) before setuid) when root
-        // sets a uid; a pre_exec hook would run after setuid, too late to do it.
-        cmd.gid(NOBODY).uid(NOBODY);
+        // std's own uid/gid switch runs before pre_exec closures, when setgroups would no
+        // longer be allowed; so the whole switch happens here, in the order the kernel needs.
+        // SAFETY: these calls are async-signal-safe; nothing else runs between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                let id = NOBODY;
+                nix::unistd::setgroups(&[])?;
+                nix::unistd::setgid(nix::unistd::Gid::from_raw(id))?;
+                nix::unistd::setuid(nix::unistd::Uid::from_raw(id))?;
+                Ok(())
+            });
+        }
     }
     cmd
 }
@@ -135,12 +144,28 @@ pub fn copy_binary(exe: &str, dir: &Path) -> PathBuf {
     to
 }
 
+/// Start a command, retrying while its executable is busy: a binary just written by
+/// [`copy_binary`] stays open for writing in children that other test threads fork before
+/// they exec, and exec fails with ETXTBSY until they do.
+pub fn spawn(cmd: &mut Command) -> std::process::Child {
+    let mut tries = 0;
+    loop {
+        match cmd.spawn() {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy && tries < 100 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            result => return result.expect("spawn"),
+        }
+    }
+}
+
 /// Run a command with `stdin` as input and capture everything.
 pub fn run_with_stdin(cmd: &mut Command, stdin: &[u8]) -> Output {
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("spawn");
+    let mut child = spawn(cmd);
     let mut input = child.stdin.take().expect("stdin");
     let data = stdin.to_vec();
     let writer = std::thread::spawn(move || {
@@ -241,6 +266,187 @@ pub fn write_at(path: &Path, offset: u64, data: &[u8]) {
         .open(path)
         .expect("open");
     f.write_all_at(data, offset).expect("write_at");
+    // Flushed, so that st_blocks counts what the file really holds (extent blocks included)
+    // rather than delayed-allocation reservations.
+    f.sync_all().expect("fsync");
+}
+
+/// Bytes a file occupies on disk (`st_blocks` x 512).
+pub fn allocated_bytes(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata(path).expect("stat").blocks() * 512
+}
+
+/// Free bytes of the file system holding `path`, as an unprivileged user sees them.
+pub fn free_bytes(path: &Path) -> u64 {
+    let st = nix::sys::statvfs::statvfs(path).expect("statvfs");
+    st.blocks_available() * st.fragment_size()
+}
+
+/// Whether the tests run in CI (`CI=true`), where every capability a test needs (root, loop
+/// devices, mkfs tools) must be present: a test that cannot run there fails.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// Report that a test cannot run here: print `SKIP: <test>: <why>` on stderr so the test
+/// passes visibly skipped; in CI, fail instead.
+pub fn skip(test: &str, why: &str) {
+    assert!(
+        !in_ci(),
+        "{test}: cannot run in CI: {why} (CI=true requires it)"
+    );
+    // Written to the stderr handle rather than with eprintln!, which the test harness
+    // captures and shows only for failing tests.
+    let _ = writeln!(std::io::stderr().lock(), "SKIP: {test}: {why}");
+}
+
+/// A file system mounted on a directory inside a [`TempDir`], unmounted (lazily, should it
+/// be busy) on drop. Needs root; constructors return `Err(why)` when something is missing.
+pub struct Mount {
+    point: PathBuf,
+    // Declared last: dropped after the unmount.
+    dir: TempDir,
+}
+
+impl Mount {
+    /// A loop-mounted file system of type `fstype` on a sparse image of `size` bytes, made
+    /// with `mkfs.<fstype> [mkfs_args...] image`.
+    pub fn loop_fs(fstype: &str, mkfs_args: &[&str], size: u64) -> Result<Mount, String> {
+        if !is_root() {
+            return Err(format!("mounting {fstype} needs root"));
+        }
+        let mkfs = format!("mkfs.{fstype}");
+        if !have(&mkfs) {
+            return Err(format!("{mkfs} is not installed"));
+        }
+        let dir = TempDir::new();
+        let image = dir.join("fs.img");
+        fs::File::create(&image)
+            .and_then(|f| f.set_len(size))
+            .map_err(|e| format!("creating {}: {e}", image.display()))?;
+        let out = run(tool(&mkfs).args(mkfs_args).arg(&image));
+        if !out.status.success() {
+            return Err(format!("{mkfs} failed: {}{}", stdout(&out), stderr(&out)));
+        }
+        Mount::attach(dir, &["-t", fstype, "-o", "loop"], Some(&image))
+    }
+
+    /// A tmpfs of `size` (as `mount -o size=` takes it).
+    pub fn tmpfs(size: &str) -> Result<Mount, String> {
+        if !is_root() {
+            return Err("mounting tmpfs needs root".into());
+        }
+        let opts = format!("size={size}");
+        Mount::attach(TempDir::new(), &["-t", "tmpfs", "-o", &opts], None)
+    }
+
+    fn attach(dir: TempDir, opts: &[&str], image: Option<&Path>) -> Result<Mount, String> {
+        let point = dir.join("mnt");
+        fs::create_dir(&point).map_err(|e| format!("mkdir {}: {e}", point.display()))?;
+        let mut cmd = tool("mount");
+        cmd.args(opts);
+        match image {
+            Some(img) => cmd.arg(img),
+            None => cmd.arg("tmpfs"),
+        };
+        let out = run(cmd.arg(&point));
+        if !out.status.success() {
+            return Err(format!(
+                "mount {} failed (no loop devices, or no kernel support?): {}{}",
+                opts.join(" "),
+                stdout(&out),
+                stderr(&out)
+            ));
+        }
+        Ok(Mount { point, dir })
+    }
+
+    /// The mount point.
+    pub fn path(&self) -> &Path {
+        &self.point
+    }
+
+    /// A path under the mount point.
+    pub fn join(&self, p: impl AsRef<Path>) -> PathBuf {
+        self.point.join(p)
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let out = run(tool("umount").arg(&self.point));
+        if !out.status.success() {
+            let _ = run(tool("umount").arg("-l").arg(&self.point));
+        }
+        let _ = &self.dir;
+    }
+}
+
+/// The man page of a tool, `man/<name>.1` at the workspace root, must mention every long
+/// option `--help` lists, and `groff -man -ww -z` must find nothing to say about it.
+pub fn check_man_page(bin: &str, name: &str) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let page_path = root.join("man").join(format!("{name}.1"));
+    let page =
+        fs::read_to_string(&page_path).unwrap_or_else(|e| panic!("{}: {e}", page_path.display()));
+    // groff escapes hyphens in option names as \-.
+    let page_text = page.replace("\\-", "-");
+    let help = stdout(&run(Command::new(bin).arg("--help")));
+    let mut missing = Vec::new();
+    for word in help.split(|c: char| c.is_whitespace() || c == ',' || c == '[' || c == '=') {
+        if let Some(opt) = word.strip_prefix("--") {
+            let opt: String = opt
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+                .collect();
+            if !opt.is_empty()
+                && opt != "help"
+                && opt != "version"
+                && !page_text.contains(&format!("--{opt}"))
+            {
+                missing.push(format!("--{opt}"));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "{} does not document {missing:?}",
+        page_path.display()
+    );
+    for section in [
+        "NAME",
+        "SYNOPSIS",
+        "DESCRIPTION",
+        "OPTIONS",
+        "EXIT STATUS",
+        "EXAMPLES",
+        "SEE ALSO",
+    ] {
+        assert!(
+            page.contains(&format!(".SH {section}"))
+                || page.contains(&format!(".SH \"{section}\"")),
+            "{} has no {section} section",
+            page_path.display()
+        );
+    }
+    if have("groff") {
+        let out = run(Command::new("groff")
+            .args(["-man", "-ww", "-z"])
+            .arg(&page_path));
+        assert!(
+            out.stdout.is_empty() && out.stderr.is_empty(),
+            "groff -man -ww -z {}: {}{}",
+            page_path.display(),
+            stdout(&out),
+            stderr(&out)
+        );
+    } else {
+        eprintln!(
+            "SKIP: groff is not installed; {} not linted",
+            page_path.display()
+        );
+    }
 }
 
 /// Set an extended attribute on `path` (not following a final symlink). Returns false when
@@ -284,7 +490,7 @@ pub fn set_times(path: &Path, atime: (i64, i64), mtime: (i64, i64)) {
 /// Fill `root` (an existing empty directory) with a tree exercising what ext4 holds:
 /// files of many sizes (empty, inline-sized, multi-block, sparse with a trailing hole), all
 /// 12 mode bits, 0000 files and 0500 directories, fast and slow symlinks, hard links, a
-/// fifo, user xattrs (when the host allows them), nanosecond times, and a directory of
+/// fifo, a socket, user xattrs (when the host allows them), nanosecond times, and a directory of
 /// `big_dir` entries (large enough to be hash-indexed).
 pub fn fill_sample_tree(root: &Path, big_dir: usize) {
     let put = |rel: &str, data: &[u8], mode: u32| {
@@ -345,4 +551,31 @@ pub fn fill_sample_tree(root: &Path, big_dir: usize) {
         );
     }
     set_times(&root.join("locked"), (1_000, 1), (2_000, 2));
+}
+
+/// Read an extended attribute of `path` (not following a final symlink); `None` when it is
+/// absent or the host refuses.
+pub fn get_xattr(path: &Path, name: &str) -> Option<Vec<u8>> {
+    use std::os::unix::ffi::OsStrExt;
+    let p = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    let n = std::ffi::CString::new(name).ok()?;
+    let mut buf = vec![0u8; 65536];
+    // SAFETY: both strings are NUL-terminated; the buffer pointer and length describe `buf`.
+    let rc = unsafe { libc::lgetxattr(p.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    let len = usize::try_from(rc).ok()?;
+    buf.truncate(len);
+    Some(buf)
+}
+
+/// Where debugfs says inode `path` of `image` lives: (block, byte offset in it).
+pub fn inode_location(image: &Path, path: &str) -> (u64, u64) {
+    let text = debugfs(image, format!("imap {path}"));
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let at = words
+        .iter()
+        .rposition(|w| *w == "block")
+        .expect("imap output");
+    let block = words[at + 1].trim_end_matches(',').parse().expect("block");
+    let offset = u64::from_str_radix(words[at + 3].trim_start_matches("0x"), 16).expect("offset");
+    (block, offset)
 }

@@ -10,7 +10,7 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use ext4_reader::{Backing, Content, FileType, Fs, Inode, Time, Xattr as ImageXattr};
+use ext4_reader::{FileType, Fs, Inode, Time, Xattr as ImageXattr};
 use nix::errno::Errno;
 use nix::fcntl::{AtFlags, OFlag};
 use nix::sys::stat::{Mode, SFlag};
@@ -27,8 +27,6 @@ use seedkit::records::{RdumpError, RdumpSummary};
 use crate::sys;
 use crate::Args;
 
-/// Copy buffer: a multiple of every block size, so each read starts on a block.
-const CHUNK: usize = 1 << 20;
 /// Nesting deeper than this is reported and skipped (each level holds a descriptor).
 const MAX_DEPTH: usize = 400;
 /// Failures kept for `--json` (all are counted and printed).
@@ -44,7 +42,6 @@ pub struct Extraction<'a> {
     /// Directory inodes already extracted: a second visit is a cycle or a hard-linked dir.
     dirs: HashSet<u32>,
     summary: RdumpSummary,
-    buf: Vec<u8>,
     progress: Progress,
     entries: u64,
     owner_warned: bool,
@@ -91,7 +88,6 @@ impl<'a> Extraction<'a> {
                 failures: 0,
                 errors: Vec::new(),
             },
-            buf: Vec::new(),
             progress: Progress::new(),
             entries: 0,
             owner_warned: false,
@@ -141,14 +137,13 @@ impl<'a> Extraction<'a> {
             .with_context(|| format!("writing the manifest {}", quote_b(&self.summary.manifest.0)))
     }
 
+    /// The xattrs that can be read; an unreadable one is reported (the others are kept).
     fn xattrs(&mut self, rel: &[u8], inode: &Inode) -> Vec<ImageXattr> {
-        match self.fs.xattrs(inode) {
-            Ok(x) => x,
-            Err(e) => {
-                self.fail(rel, format_args!("reading extended attributes: {e}"));
-                Vec::new()
-            }
+        let (list, error) = self.fs.xattrs_lenient(inode);
+        if let Some(e) = error {
+            self.fail(rel, format_args!("reading extended attributes: {e}"));
         }
+        list
     }
 
     fn record(
@@ -299,7 +294,7 @@ impl<'a> Extraction<'a> {
         }
         self.summary.extra_hard_links += 1;
         // The inode's xattrs were read with its first name; the manifest repeats them.
-        let xattrs = self.fs.xattrs(inode).unwrap_or_default();
+        let xattrs = self.fs.xattrs_lenient(inode).0;
         let target = if kind == EntryKind::Symlink {
             self.fs.symlink_target(inode).ok()
         } else {
@@ -372,13 +367,6 @@ impl<'a> Extraction<'a> {
         inode: &Inode,
         xattrs: &[ImageXattr],
     ) -> Result<()> {
-        let content = match self.fs.content(inode) {
-            Ok(c) => c,
-            Err(e) => {
-                self.fail(rel, e);
-                return Ok(());
-            }
-        };
         let fd = match sys::open_at(
             parent.as_raw_fd(),
             name,
@@ -395,7 +383,7 @@ impl<'a> Extraction<'a> {
             }
         };
         let file = File::from(fd);
-        if let Err(why) = self.copy(&file, inode, content) {
+        if let Err(why) = self.copy(&file, inode) {
             // A half-written file must not pass for the real one.
             let _ = nix::unistd::unlinkat(
                 Some(parent.as_raw_fd()),
@@ -416,36 +404,27 @@ impl<'a> Extraction<'a> {
         Ok(())
     }
 
-    /// Write a file's data, seeking over holes and unwritten runs so they stay holes.
-    fn copy(&mut self, file: &File, inode: &Inode, content: Content) -> Result<(), String> {
-        let host = |e: io::Error| format!("writing the file: {}", seedkit::cli::io_cause(&e));
-        match content {
-            Content::Inline(data) => file.write_all_at(&data, 0).map_err(host)?,
-            Content::Runs(runs) => {
-                let bs = u64::from(self.fs.block_size());
-                if self.buf.is_empty() {
-                    self.buf = vec![0u8; CHUNK];
-                }
-                for run in runs {
-                    let Backing::Data { physical } = run.backing else {
-                        continue;
-                    };
-                    let start = run.logical * bs;
-                    let end = ((run.logical + run.len) * bs).min(inode.size);
-                    let mut pos = start;
-                    while pos < end {
-                        let n = (end - pos).min(CHUNK as u64) as usize;
-                        let block = physical + (pos - start) / bs;
-                        self.fs
-                            .read_blocks(block, &mut self.buf[..n])
-                            .map_err(|e| e.to_string())?;
-                        file.write_all_at(&self.buf[..n], pos).map_err(host)?;
-                        pos += n as u64;
+    /// Write a file's data, seeking over holes and unwritten runs so they stay holes; the
+    /// reader streams it, so memory stays flat whatever the file.
+    fn copy(&mut self, file: &File, inode: &Inode) -> Result<(), String> {
+        let host = |e: &io::Error| format!("writing the file: {}", seedkit::cli::io_cause(e));
+        let mut failure = None;
+        self.fs
+            .for_each_chunk(
+                inode,
+                &mut |offset, bytes| match file.write_all_at(bytes, offset) {
+                    Ok(()) => true,
+                    Err(e) => {
+                        failure = Some(host(&e));
+                        false
                     }
-                }
-            }
+                },
+            )
+            .map_err(|e| e.to_string())?;
+        if let Some(why) = failure {
+            return Err(why);
         }
-        file.set_len(inode.size).map_err(host)
+        file.set_len(inode.size).map_err(|e| host(&e))
     }
 
     fn symlink(

@@ -159,7 +159,10 @@ fn remove_tree(path: &Path) {
     use std::os::unix::fs::PermissionsExt;
     if let Ok(m) = path.symlink_metadata() {
         if m.is_dir() {
-            let _ = fs::set_permissions(path, fs::Permissions::from_mode(m.mode_bits() | 0o700));
+            let _ = fs::set_permissions(
+                path,
+                fs::Permissions::from_mode(m.permissions().mode() | 0o700),
+            );
             if let Ok(entries) = fs::read_dir(path) {
                 for e in entries.flatten() {
                     remove_tree(&e.path());
@@ -169,17 +172,6 @@ fn remove_tree(path: &Path) {
         } else {
             let _ = fs::remove_file(path);
         }
-    }
-}
-
-trait ModeBits {
-    fn mode_bits(&self) -> u32;
-}
-
-impl ModeBits for fs::Metadata {
-    fn mode_bits(&self) -> u32 {
-        use std::os::unix::fs::MetadataExt;
-        self.mode() & 0o7777
     }
 }
 

@@ -62,6 +62,7 @@ fn not_an_ext4_image() {
 #[test]
 fn missing_dir_and_dir_that_is_a_file() {
     if !have("mke2fs") {
+        testkit::skip("missing_dir_and_dir_that_is_a_file", "mke2fs not found");
         return;
     }
     let t = TempDir::new();
@@ -80,6 +81,10 @@ fn missing_dir_and_dir_that_is_a_file() {
 #[test]
 fn destination_not_empty_or_not_a_directory_is_left_alone() {
     if !have("mke2fs") {
+        testkit::skip(
+            "destination_not_empty_or_not_a_directory_is_left_alone",
+            "mke2fs not found",
+        );
         return;
     }
     let t = TempDir::new();
@@ -121,6 +126,10 @@ fn destination_not_empty_or_not_a_directory_is_left_alone() {
 #[test]
 fn trailing_slash_destination_keeps_the_manifest_beside_the_tree() {
     if !have("mke2fs") {
+        testkit::skip(
+            "trailing_slash_destination_keeps_the_manifest_beside_the_tree",
+            "mke2fs not found",
+        );
         return;
     }
     let t = TempDir::new();

@@ -12,6 +12,10 @@ use testkit::{code, have, mkfs_from_tree, stderr, TempDir};
 #[test]
 fn bad_names_duplicates_and_cycles_are_reported_and_skipped() {
     if !have("mke2fs") || !have("debugfs") {
+        testkit::skip(
+            "bad_names_duplicates_and_cycles_are_reported_and_skipped",
+            "e2fsprogs (mke2fs, debugfs) not found",
+        );
         return;
     }
     let t = TempDir::new();

@@ -36,7 +36,7 @@ fn every_long_option_is_in_the_man_page() {
 #[test]
 fn groff_prints_nothing() {
     if !testkit::have("groff") {
-        eprintln!("SKIP: groff not found");
+        testkit::skip("groff_prints_nothing", "groff not found");
         return;
     }
     let out = testkit::run(Command::new("groff").args(["-man", "-ww", "-z", PAGE]));

@@ -13,6 +13,10 @@ use testkit::{code, have, mkfs_from_tree, stderr, unprivileged, TempDir};
 #[test]
 fn unprivileged_run_is_complete_and_removable() {
     if !have("mke2fs") {
+        testkit::skip(
+            "unprivileged_run_is_complete_and_removable",
+            "mke2fs not found",
+        );
         return;
     }
     let t = TempDir::new();
@@ -70,6 +74,8 @@ fn unprivileged_run_is_complete_and_removable() {
         assert_eq!(dev.rdev.map(|r| (r.major, r.minor)), Some((8, 0)));
         assert!(dest.join("sda").symlink_metadata().is_err());
     }
+    // Complete: every entry of the source is in the tree or (devices) in the manifest.
+    common::compare(&tree, &dest, "unprivileged");
     let mut rm = Command::new("rm");
     rm.arg("-rf").arg(&dest);
     let out = testkit::run(&mut unprivileged(rm));

@@ -3,11 +3,13 @@
 //! Fields are snake_case and stable: new fields may be added, none is renamed or removed.
 //! Byte-string fields follow the rule in [`crate::json`].
 
+pub mod clonecp;
 pub mod ingest;
 pub mod manifest;
 pub mod rdump;
 pub mod seed_size;
 
+pub use clonecp::{Clonecp, CopyMethod};
 pub use ingest::Ingest;
 pub use manifest::{
     EntryKind, ManifestEntry, ManifestHeader, ManifestLine, Rdev, Timestamp, Xattr,

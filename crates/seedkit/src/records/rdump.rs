@@ -48,3 +48,39 @@ pub struct RdumpError {
     pub path: Bytes,
     pub message: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_feeds_the_stdin_protocol() {
+        let s = RdumpSummary {
+            path: Bytes(b"/tmp/ext4-rdump.x/tree".to_vec()),
+            manifest: Bytes(b"/tmp/ext4-rdump.x/tree.manifest.jsonl".to_vec()),
+            image: Bytes(b"/i.ext4".to_vec()),
+            source: Bytes(b"/root".to_vec()),
+            files: 1,
+            directories: 2,
+            symlinks: 0,
+            fifos: 0,
+            sockets: 0,
+            char_devices: 0,
+            block_devices: 0,
+            extra_hard_links: 0,
+            bytes: 5,
+            recorded_only: 0,
+            needs_recovery: false,
+            failures: 1,
+            errors: vec![RdumpError {
+                path: Bytes(b"x\xff".to_vec()),
+                message: "duplicate name in the directory; skipped".into(),
+            }],
+        };
+        let text = serde_json::to_string(&s).unwrap();
+        assert!(text.starts_with(r#"{"path":"/tmp/ext4-rdump.x/tree","manifest":"#));
+        assert_eq!(serde_json::from_str::<RdumpSummary>(&text).unwrap(), s);
+        let path = crate::input::parse(text.as_bytes()).unwrap();
+        assert_eq!(path, std::path::PathBuf::from("/tmp/ext4-rdump.x/tree"));
+    }
+}

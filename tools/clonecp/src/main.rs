@@ -1,0 +1,5 @@
+use clap::Parser;
+
+fn main() {
+    seedkit::run("clonecp", || clonecp::run(&clonecp::Args::parse()));
+}

@@ -1,0 +1,375 @@
+//! `seed-size`: measure a staged tree and print the size its work-seed image needs.
+//!
+//! Reads the tree named as argument, or from stdin (a path line, or a JSON record with a
+//! `path` field, as `ext4-rdump --json` prints), `-` meaning stdin. Walks it without
+//! following symlinks and without descending into other file systems. Prints the image size in bytes
+//! on stdout, or with `--json` one [`SeedSize`] record.
+//!
+//! The byte figure keeps the established rule: used = the sum of the apparent sizes of the
+//! regular files (each hard-linked inode once); size = max(2 x used + 256 MiB, 512 MiB),
+//! rounded up to a multiple of 64 MiB. A tree the rule cannot hold (many small files each
+//! taking a block, say) gets the smallest larger multiple of 64 MiB that holds it, with a
+//! note on stderr. The inode figure is what `mkfs.ext4 -N` needs: every inode of the tree,
+//! the 11 that mkfs reserves, a quarter more plus 1024 for the VM's own files, and never
+//! fewer than mkfs would give that size by default (one per 16 KiB).
+//!
+//! When the tree came from `ext4-rdump`, entries that its manifest records but the host tree
+//! could not hold (devices for an unprivileged user) are counted too.
+//!
+//! Exit status: 0 success; 1 the tree was measured but a mount point inside it was not
+//! descended (reported); 2 the tree could not be measured (unreadable directory, not a
+//! directory, bad input).
+
+use std::collections::HashSet;
+use std::ffi::OsString;
+use std::fs::{self, File};
+use std::io::{self, BufRead, BufReader, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::Parser;
+use seedkit::cli::io_cause;
+use seedkit::json::{emit, Bytes};
+use seedkit::progress::Progress;
+use seedkit::records::manifest::{manifest_path, ManifestLine};
+use seedkit::records::{EntryKind, SeedSize};
+use seedkit::{quote, warn, Status};
+
+const MIB: u64 = 1 << 20;
+/// Block size of every image this rule makes: mkfs.ext4 picks 4 KiB from 512 MiB up.
+const BLOCK: u64 = 4096;
+/// Blocks per group with 4 KiB blocks (one block bitmap block of 32,768 bits).
+const BLOCKS_PER_GROUP: u64 = 8 * BLOCK;
+/// mkfs.ext4's default inode size.
+const INODE_SIZE: u64 = 256;
+/// Inodes 1-10 are reserved and 11 is lost+found.
+const RESERVED_INODES: u64 = 11;
+
+#[derive(Debug, Parser)]
+#[command(
+    version,
+    about = "Measure a staged tree and print the size in bytes its work-seed image needs",
+    after_help = "Exit status: 0 success, 1 measured but a mount point was not descended, \
+        2 the tree could not be measured.\n\n\
+        Example: ext4-rdump rootfs.ext4 /root | seed-size --json"
+)]
+pub struct Args {
+    /// The staged tree; `-` or none reads a path line or a JSON record with `path` from stdin.
+    #[arg(value_name = "PATH")]
+    pub path: Option<OsString>,
+
+    /// Print one JSON record: counts, apparent and allocated bytes, size and inode count.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: &Args) -> Result<Status> {
+    let root = seedkit::input::resolve(args.path.as_deref())?;
+    let (census, status) = measure(&root)?;
+    let record = census.record(Bytes::from(root.as_path()));
+    if record.size_bytes > rule_size(census.apparent_bytes) {
+        warn(format_args!(
+            "{} needs more than the 2 x used + 256 MiB rule gives ({} blocks of data and metadata); using {} bytes",
+            quote(&root),
+            census.blocks_needed(),
+            record.size_bytes
+        ));
+    }
+    let mut out = io::stdout().lock();
+    if args.json {
+        emit(&mut out, &record)?;
+    } else {
+        writeln!(out, "{}", record.size_bytes)?;
+    }
+    Ok(status)
+}
+
+/// What a walk of the tree found.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Census {
+    pub files: u64,
+    /// Directories, the root included.
+    pub directories: u64,
+    pub symlinks: u64,
+    pub specials: u64,
+    pub extra_hard_links: u64,
+    pub apparent_bytes: u64,
+    pub allocated_bytes: u64,
+    /// 4 KiB blocks the files' data takes (holes excluded).
+    pub data_blocks: u64,
+    /// 4 KiB blocks the directories take (entries of 8 bytes plus the name, 4-aligned).
+    pub directory_blocks: u64,
+    /// Symlinks of 60 bytes or more take a block each.
+    pub long_symlinks: u64,
+}
+
+/// Walk `root` and count. An unreadable directory, or any error of the walk, is fatal: a
+/// silent undercount would make an image that does not hold the tree.
+///
+/// The walk is std's `read_dir`, whose entries are stat'ed relative to their open directory
+/// (statx on the directory fd), which is what keeps it beside `du`; a path-based lstat of
+/// every entry costs a third more.
+pub fn measure(root: &Path) -> Result<(Census, Status)> {
+    let top = fs::metadata(root).with_context(|| format!("reading {}", quote(root)))?;
+    if !top.is_dir() {
+        bail!("measuring {}: not a directory", quote(root));
+    }
+    let mut census = Census {
+        directories: 1,
+        ..Census::default()
+    };
+    let mut seen_links: HashSet<(u64, u64)> = HashSet::new();
+    let mut skipped_mounts = 0u64;
+    let mut progress = Progress::new();
+    let mut entries = 0u64;
+    let mut pending = vec![root.to_path_buf()];
+
+    while let Some(dir) = pending.pop() {
+        let reading = |e: io::Error| anyhow!("reading directory {}: {}", quote(&dir), io_cause(&e));
+        // `.` and `..` take 12 bytes each.
+        let mut dirent_bytes = 24;
+        for item in fs::read_dir(&dir).map_err(reading)? {
+            let entry = item.map_err(reading)?;
+            let name = entry.file_name();
+            dirent_bytes += dirent_size(name.as_bytes().len());
+            let meta = entry
+                .metadata()
+                .map_err(|e| anyhow!("reading {}: {}", quote(&dir.join(&name)), io_cause(&e)))?;
+            entries += 1;
+            progress.update(|| format!("seed-size: {entries} entries"));
+
+            let ft = meta.file_type();
+            if ft.is_dir() {
+                census.directories += 1;
+                if meta.dev() == top.dev() {
+                    pending.push(dir.join(&name));
+                } else {
+                    warn(format_args!(
+                        "not descending into {}: another file system",
+                        quote(&dir.join(&name))
+                    ));
+                    skipped_mounts += 1;
+                }
+                continue;
+            }
+            if meta.nlink() > 1 && !seen_links.insert((meta.dev(), meta.ino())) {
+                census.extra_hard_links += 1;
+                continue;
+            }
+            if ft.is_file() {
+                census.files += 1;
+                census.apparent_bytes += meta.size();
+                let allocated = meta.blocks() * 512;
+                census.allocated_bytes += allocated;
+                census.data_blocks += allocated.div_ceil(BLOCK);
+            } else if ft.is_symlink() {
+                census.symlinks += 1;
+                if meta.size() >= 60 {
+                    census.long_symlinks += 1;
+                }
+            } else {
+                census.specials += 1;
+            }
+        }
+        census.close_directory(dirent_bytes);
+    }
+    progress.finish();
+    census.add_unstaged(root)?;
+    Ok((census, Status::from_failures(skipped_mounts)))
+}
+
+/// Size of an ext4 directory entry holding a name of `len` bytes.
+fn dirent_size(len: usize) -> u64 {
+    8 + (len as u64).next_multiple_of(4)
+}
+
+impl Census {
+    fn close_directory(&mut self, bytes: u64) {
+        // A block keeps 12 bytes for the checksum tail; a directory of more than one
+        // block becomes hash-indexed and gains an index block.
+        let blocks = bytes.div_ceil(BLOCK - 12).max(1);
+        self.directory_blocks += if blocks > 1 { blocks + 1 } else { blocks };
+    }
+
+    /// Count what the manifest beside the tree records but the host tree does not hold.
+    fn add_unstaged(&mut self, root: &Path) -> Result<()> {
+        let path = manifest_path(root);
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e).with_context(|| format!("reading {}", quote(&path))),
+        };
+        for (n, line) in BufReader::new(file).split(b'\n').enumerate() {
+            let line = line.with_context(|| format!("reading {}", quote(&path)))?;
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let record: ManifestLine = serde_json::from_slice(&line)
+                .with_context(|| format!("reading {} line {}", quote(&path), n + 1))?;
+            let ManifestLine::Entry(entry) = record else {
+                continue;
+            };
+            if entry.staged {
+                continue;
+            }
+            match entry.kind {
+                EntryKind::File => self.files += 1,
+                EntryKind::Directory => self.directories += 1,
+                EntryKind::Symlink => self.symlinks += 1,
+                _ => self.specials += 1,
+            }
+        }
+        Ok(())
+    }
+
+    /// Inodes the tree takes in the image: the tree's root is the image's root inode.
+    pub fn inodes_used(&self) -> u64 {
+        self.files + self.directories.saturating_sub(1) + self.symlinks + self.specials
+    }
+
+    /// Blocks of data and directories (metadata of the file system excluded).
+    pub fn blocks_needed(&self) -> u64 {
+        self.data_blocks + self.directory_blocks + self.long_symlinks
+    }
+
+    /// The inode count to ask for, with headroom, for an image of `size` bytes.
+    pub fn inodes_for(&self, size: u64) -> u64 {
+        let needed = self.inodes_used() + RESERVED_INODES;
+        (needed + needed / 4 + 1024).max(size / 16384)
+    }
+
+    /// The smallest size, from the rule up in 64 MiB steps, that holds the tree.
+    pub fn size(&self) -> u64 {
+        let mut size = rule_size(self.apparent_bytes);
+        while !fits(size, self.inodes_for(size), self.blocks_needed()) {
+            match size.checked_add(64 * MIB) {
+                Some(bigger) => size = bigger,
+                None => break, // beyond any real file system; mkfs will say so
+            }
+        }
+        size
+    }
+
+    pub fn record(&self, path: Bytes) -> SeedSize {
+        let size = self.size();
+        SeedSize {
+            path,
+            files: self.files,
+            directories: self.directories,
+            symlinks: self.symlinks,
+            specials: self.specials,
+            extra_hard_links: self.extra_hard_links,
+            apparent_bytes: self.apparent_bytes,
+            allocated_bytes: self.allocated_bytes,
+            size_bytes: size,
+            inodes: self.inodes_for(size),
+        }
+    }
+}
+
+/// The established rule: max(2 x used + 256 MiB, 512 MiB), rounded up to 64 MiB.
+pub fn rule_size(used: u64) -> u64 {
+    let step = 64 * MIB;
+    let bytes = used
+        .saturating_mul(2)
+        .saturating_add(256 * MIB)
+        .max(512 * MIB);
+    bytes
+        .checked_next_multiple_of(step)
+        .unwrap_or(u64::MAX - u64::MAX % step)
+}
+
+/// Journal blocks mke2fs gives a 4 KiB-block file system of `blocks` blocks
+/// (lib/ext2fs/mkjournal.c `ext2fs_default_journal_size`).
+fn journal_blocks(blocks: u64) -> u64 {
+    match blocks {
+        b if b < 32 * 1024 => 1024,
+        b if b < 256 * 1024 => 4096,
+        b if b < 512 * 1024 => 8192,
+        b if b < 4096 * 1024 => 16384,
+        b if b < 8192 * 1024 => 32768,
+        b if b < 16384 * 1024 => 65536,
+        b if b < 32768 * 1024 => 131_072,
+        _ => 262_144,
+    }
+}
+
+/// Whether an image of `size` bytes with `inodes` inodes holds `data` blocks.
+fn fits(size: u64, inodes: u64, data: u64) -> bool {
+    let blocks = size / BLOCK;
+    let groups = blocks.div_ceil(BLOCKS_PER_GROUP);
+    let per_group = inodes.div_ceil(groups);
+    if per_group > BLOCKS_PER_GROUP {
+        return false; // mkfs refuses more inodes than an inode bitmap block can map
+    }
+    let inode_tables = (groups * per_group * INODE_SIZE).div_ceil(BLOCK);
+    // Bitmaps, descriptors and the blocks reserved for growth; 1% for extent trees and the
+    // odd external xattr block.
+    let metadata = journal_blocks(blocks) + inode_tables + groups * 2 + 1024 + blocks / 100;
+    metadata + data <= blocks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rule_is_kept() {
+        assert_eq!(rule_size(0), 512 * MIB);
+        assert_eq!(rule_size(128 * MIB), 512 * MIB);
+        assert_eq!(rule_size(128 * MIB + 1), 576 * MIB); // 512 MiB + 2 bytes rounds up
+        assert_eq!(rule_size(1 << 30), 2304 * MIB);
+        assert_eq!(rule_size(u64::MAX) % (64 * MIB), 0);
+    }
+
+    #[test]
+    fn an_empty_tree_gets_the_mkfs_default_inodes() {
+        let c = Census {
+            directories: 1,
+            ..Census::default()
+        };
+        assert_eq!(c.size(), 512 * MIB);
+        assert_eq!(c.inodes_for(c.size()), 32768);
+    }
+
+    #[test]
+    fn fifty_thousand_small_files_get_their_inodes() {
+        let c = Census {
+            files: 50_000,
+            directories: 1,
+            apparent_bytes: 50_000 * 100,
+            data_blocks: 50_000,
+            directory_blocks: 300,
+            ..Census::default()
+        };
+        assert_eq!(c.size(), 512 * MIB);
+        let inodes = c.inodes_for(c.size());
+        assert!(inodes >= 50_011 + 12_000, "{inodes}");
+    }
+
+    #[test]
+    fn a_tree_the_rule_cannot_hold_grows() {
+        // A million one-byte files: the rule says 512 MiB, the blocks alone need 4 GiB.
+        let c = Census {
+            files: 1_000_000,
+            directories: 1,
+            apparent_bytes: 1_000_000,
+            data_blocks: 1_000_000,
+            ..Census::default()
+        };
+        let size = c.size();
+        assert!(size > 4 << 30, "{size}");
+        assert_eq!(size % (64 * MIB), 0);
+        assert!(fits(size, c.inodes_for(size), c.blocks_needed()));
+    }
+
+    #[test]
+    fn directory_entries_are_aligned() {
+        assert_eq!(dirent_size(1), 12);
+        assert_eq!(dirent_size(4), 12);
+        assert_eq!(dirent_size(5), 16);
+        assert_eq!(dirent_size(255), 264);
+    }
+}

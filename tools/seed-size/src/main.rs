@@ -1,0 +1,5 @@
+use clap::Parser;
+
+fn main() {
+    seedkit::run("seed-size", || seed_size::run(&seed_size::Args::parse()));
+}

@@ -1,0 +1,213 @@
+//! seed-size run as a binary on real trees.
+
+use std::fs;
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::Path;
+use std::process::Command;
+
+use seedkit::records::SeedSize;
+use testkit::{code, run, run_with_stdin, stderr, stdout, TempDir};
+
+const MIB: u64 = 1 << 20;
+const BIN: &str = env!("CARGO_BIN_EXE_seed-size");
+
+fn seed_size() -> Command {
+    Command::new(BIN)
+}
+
+fn json_of(tree: &Path) -> SeedSize {
+    let out = run(seed_size().arg("--json").arg(tree));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    serde_json::from_slice(&out.stdout).expect("one JSON record")
+}
+
+/// A small tree with every kind of entry: 3 files (one with two extra names), a sparse file,
+/// a symlink to a big file outside the tree, a fifo, a subdirectory.
+fn sample_tree(t: &TempDir) -> std::path::PathBuf {
+    let tree = t.join("tree");
+    fs::create_dir_all(tree.join("sub")).unwrap();
+    fs::write(tree.join("a"), vec![1u8; 1000]).unwrap();
+    fs::write(tree.join("sub/b"), vec![2u8; 5000]).unwrap();
+    fs::hard_link(tree.join("a"), tree.join("a2")).unwrap();
+    fs::hard_link(tree.join("a"), tree.join("sub/a3")).unwrap();
+    testkit::write_at(&tree.join("sparse"), 100 * MIB, b"end");
+    fs::write(t.join("outside"), vec![0u8; 300_000]).unwrap();
+    symlink(t.join("outside"), tree.join("link")).unwrap();
+    nix::unistd::mkfifo(
+        &tree.join("fifo"),
+        nix::sys::stat::Mode::from_bits_truncate(0o644),
+    )
+    .unwrap();
+    tree
+}
+
+#[test]
+fn counts_every_kind_and_each_inode_once() {
+    let t = TempDir::new();
+    let tree = sample_tree(&t);
+    let r = json_of(&tree);
+    assert_eq!(r.path.as_path(), tree);
+    assert_eq!(
+        (r.files, r.directories, r.symlinks, r.specials),
+        (3, 2, 1, 1)
+    );
+    assert_eq!(r.extra_hard_links, 2);
+    assert_eq!(r.apparent_bytes, 1000 + 5000 + 100 * MIB + 3);
+    // The sparse file's hole is not allocated; the symlink's target is never followed.
+    assert!(r.allocated_bytes < MIB, "{}", r.allocated_bytes);
+    // 2 x (100 MiB + 6003) + 256 MiB = 456 MiB and a bit: the 512 MiB floor.
+    assert_eq!(r.size_bytes, 512 * MIB);
+    assert_eq!(r.inodes, 32768);
+}
+
+#[test]
+fn plain_output_is_the_size_alone() {
+    let t = TempDir::new();
+    let tree = t.join("big");
+    fs::create_dir(&tree).unwrap();
+    testkit::write_at(&tree.join("f"), 200 * MIB, b"x");
+    let out = run(seed_size().arg(&tree));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // used = 200 MiB + 1: 2 x used + 256 MiB = 656 MiB + 2 bytes -> 704 MiB.
+    assert_eq!(stdout(&out), format!("{}\n", 704 * MIB));
+    assert_eq!(stderr(&out), "");
+}
+
+#[test]
+fn reads_a_path_line_or_a_json_record_from_stdin() {
+    let t = TempDir::new();
+    let tree = sample_tree(&t);
+    let want = format!("{}\n", 512 * MIB);
+    let line = format!("{}\n", tree.display());
+    for input in [
+        line.clone(),
+        format!(
+            "{{\"path\":{:?},\"other\":1}}\n",
+            tree.display().to_string()
+        ),
+    ] {
+        for args in [&[][..], &["-"][..]] {
+            let out = run_with_stdin(seed_size().args(args), input.as_bytes());
+            assert_eq!(code(&out), 0, "{input}: {}", stderr(&out));
+            assert_eq!(stdout(&out), want);
+        }
+    }
+}
+
+#[test]
+fn the_figures_make_an_image_that_holds_the_tree() {
+    // A tree with more inodes than a 512 MiB image gets by default: the -N figure must fit it.
+    let t = TempDir::new();
+    let tree = t.join("many");
+    for d in 0..40 {
+        let dir = tree.join(format!("d{d:02}"));
+        fs::create_dir_all(&dir).unwrap();
+        for f in 0..1000 {
+            fs::write(dir.join(format!("f{f:04}")), b"x").unwrap();
+        }
+    }
+    let r = json_of(&tree);
+    assert_eq!(r.files, 40_000);
+    assert!(r.inodes > 40_000 + 40 + 11, "{}", r.inodes);
+    let image = t.join("img");
+    let size = format!("{}k", r.size_bytes / 1024);
+    let inodes = r.inodes.to_string();
+    testkit::mkfs_from_tree(&image, &size, Some(&tree), &["-t", "ext4", "-N", &inodes]);
+    testkit::e2fsck_clean(&image).unwrap();
+}
+
+#[test]
+fn unstaged_manifest_entries_are_counted() {
+    let t = TempDir::new();
+    let tree = t.join("tree");
+    fs::create_dir(&tree).unwrap();
+    let manifest = seedkit::records::manifest::manifest_path(&tree);
+    fs::write(
+        &manifest,
+        concat!(
+            r#"{"record":"header","format":"ext4-rdump-manifest","version":1,"image":"i","source":"/root"}"#, "\n",
+            r#"{"record":"entry","path":".","kind":"directory","mode":448,"uid":0,"gid":0,"atime":{"sec":0,"nsec":0},"mtime":{"sec":0,"nsec":0},"ctime":{"sec":0,"nsec":0},"size":0,"staged":true}"#, "\n",
+            r#"{"record":"entry","path":"null","kind":"char_device","mode":438,"uid":0,"gid":0,"atime":{"sec":0,"nsec":0},"mtime":{"sec":0,"nsec":0},"ctime":{"sec":0,"nsec":0},"size":0,"rdev":{"major":1,"minor":3},"staged":false}"#, "\n",
+        ),
+    )
+    .unwrap();
+    let r = json_of(&tree);
+    assert_eq!((r.directories, r.specials), (1, 1));
+}
+
+#[test]
+fn missing_path_is_a_clear_error() {
+    let t = TempDir::new();
+    let missing = t.join("nope");
+    let out = run(seed_size().arg(&missing));
+    assert_eq!(code(&out), 2);
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "seed-size: reading '{}': No such file or directory\n",
+            missing.display()
+        )
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn a_file_is_not_a_tree() {
+    let t = TempDir::new();
+    fs::write(t.join("f"), b"x").unwrap();
+    let out = run(seed_size().arg(t.join("f")));
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).ends_with("': not a directory\n"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn empty_stdin_and_bad_json_are_usage_errors() {
+    for input in [&b""[..], b"{\"nopath\": 1}\n", b"/a\n/b\n"] {
+        let out = run_with_stdin(&mut seed_size(), input);
+        assert_eq!(code(&out), 2);
+        let err = stderr(&out);
+        assert!(
+            err.starts_with("seed-size: ") && err.lines().count() == 1,
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn unreadable_directory_is_named_never_undercounted() {
+    // As root every directory is readable, so the check runs as nobody.
+    let t = TempDir::new();
+    let tree = t.join("tree");
+    fs::create_dir_all(tree.join("locked/inner")).unwrap();
+    fs::write(tree.join("locked/inner/f"), b"x").unwrap();
+    let bin = testkit::copy_binary(BIN, t.path());
+    t.give_to_nobody();
+    fs::set_permissions(t.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::set_permissions(tree.join("locked"), fs::Permissions::from_mode(0o000)).unwrap();
+    let out = run(testkit::unprivileged(Command::new(bin)).arg(&tree));
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "seed-size: reading directory '{}': Permission denied\n",
+            tree.join("locked").display()
+        )
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn broken_pipe_is_quiet() {
+    let t = TempDir::new();
+    let tree = sample_tree(&t);
+    let out = run(Command::new("bash").arg("-c").arg(format!(
+        "set -o pipefail; '{BIN}' --json '{}' | true",
+        tree.display()
+    )));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stderr(&out), "");
+}
