@@ -664,7 +664,10 @@ fn man_page_documents_every_long_option() {
             stderr(&out)
         );
     } else {
-        eprintln!("skipping the groff check: groff is not installed");
+        testkit::skip(
+            "man_page_documents_every_long_option",
+            "groff is not installed",
+        );
     }
 }
 
@@ -690,7 +693,10 @@ fn manifest_entries(tree: &Path) -> Vec<ManifestEntry> {
 #[test]
 fn round_trip_through_ext4_rdump_gives_the_same_image() {
     let Some(rdump) = rdump_bin() else {
-        eprintln!("skipping: ext4-rdump is not built (run cargo test --workspace)");
+        testkit::skip(
+            "round_trip_through_ext4_rdump_gives_the_same_image",
+            "ext4-rdump is not built (run cargo test --workspace)",
+        );
         return;
     };
     let t = TempDir::new();
@@ -868,7 +874,10 @@ fn host_xattrs_and_block_sized_symlinks_arrive() {
         let x = debugfs(&img, "ea_get -x /f user.note");
         assert!(x.contains("61 22 62 00 63"), "{x}");
     } else {
-        eprintln!("skipping the xattr check: the temp file system refuses user xattrs");
+        testkit::skip(
+            "host_xattrs_and_block_sized_symlinks_arrive",
+            "the temp file system refuses user xattrs",
+        );
     }
 }
 
@@ -925,7 +934,10 @@ fn manifest_options_choose_the_source_of_metadata() {
 #[test]
 fn unreadable_file_of_another_user_is_a_clear_error() {
     if !testkit::is_root() {
-        eprintln!("skipping: needs root to make a file nobody cannot read");
+        testkit::skip(
+            "unreadable_file_of_another_user_is_a_clear_error",
+            "needs root to make a file nobody cannot read",
+        );
         return;
     }
     let t = TempDir::new();
