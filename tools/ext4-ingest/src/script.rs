@@ -809,6 +809,97 @@ fn relative(from: &[Vec<u8>], to: &[Vec<u8>]) -> Vec<u8> {
 mod tests {
     use super::*;
 
+    fn entry(kind: EntryKind, mode: u32, sec: i64, nsec: u32) -> Entry {
+        Entry {
+            kind,
+            mode,
+            uid: 1000,
+            gid: 1000,
+            atime: Timestamp { sec, nsec },
+            mtime: Timestamp { sec, nsec },
+            ctime: None,
+            crtime: None,
+            size: 0,
+            allocated: 0,
+            rdev: None,
+            target: (kind == EntryKind::Symlink).then(|| b"t".to_vec()),
+            link: None,
+            xattrs: Vec::new(),
+            host: Some(std::path::PathBuf::from("/h")),
+            fd: None,
+            host_mode: mode,
+        }
+    }
+
+    fn script(entries: &[(&[&str], Entry)]) -> Vec<String> {
+        let stage = Path::new("/stage");
+        let root = [(b"lost+found".to_vec(), 11)];
+        let setup = Setup {
+            owner: Owner::Fixed(0, 0),
+            time: 1_700_000_000,
+            stage,
+            image_root: &root,
+            block_size: 4096,
+        };
+        let alloc = Allocator::new(64, 32, 11, 1..=11);
+        let mut planner = Planner::new(setup, Some(alloc));
+        for (key, e) in entries {
+            let key: Key = key.iter().map(|p| p.as_bytes().to_vec()).collect();
+            planner.add(&key, e).unwrap();
+        }
+        planner.finish().unwrap();
+        planner
+            .plan
+            .lines
+            .iter()
+            .map(|l| String::from_utf8_lossy(l).into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn a_small_tree_gives_the_expected_commands() {
+        let mut linked = entry(EntryKind::File, 0o644, 1000, 5);
+        linked.link = Some(LinkKey::Host(1, 99));
+        let lines = script(&[
+            (&[], entry(EntryKind::Directory, 0o755, 500, 0)),
+            (&["d"], entry(EntryKind::Directory, 0o700, 900, 0)),
+            (&["d", "f"], linked.clone()),
+            (&["d", "s"], entry(EntryKind::Symlink, 0o777, 1000, 0)),
+            (&["g"], linked),
+        ]);
+        let want = [
+            "set_current_time @1700000000",
+            "cd \"/\"",
+            // d: created at its mtime, in inode 12 (the first free one).
+            "set_current_time @900",
+            "mkdir \"d\"",
+            "cd \"<12>\"",
+            "lcd \"d\"",
+            // d/f: mode and owner as created (host mode, 0:0); only the nanoseconds.
+            "set_current_time @1000",
+            "write \"f\" \"f\"",
+            "sif \"<13>\" atime_extra 0x14",
+            "sif \"<13>\" mtime_extra 0x14",
+            "symlink \"s\" \"t\"",
+            // Leaving d: its mode, then its times (seconds as created).
+            "cd \"..\"",
+            "lcd \"..\"",
+            "sif \"<12>\" mode 040700",
+            // g: a second name of d/f, in a slot reserved by a write that expands.
+            "write \"/dev/null\" \"g\"",
+            "rm \"./g\"",
+            "ln \"<13>\" \"./g\"",
+            "sif \"<13>\" links_count 2",
+            // The inodes mkdir and symlink do not print.
+            "testi \"<12>\"",
+            "testi \"<14>\"",
+            "set_current_time @1700000000",
+            "sif \"/\" atime @500",
+            "sif \"/\" mtime @500",
+        ];
+        assert_eq!(lines, want);
+    }
+
     #[test]
     fn quoting_doubles_quotes_and_keeps_other_bytes() {
         assert_eq!(quoted(b"a b"), b"\"a b\"");
