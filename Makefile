@@ -9,7 +9,7 @@ PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man
 CARGO ?= cargo
-TOOLS := normlines seed-size clonecp ext4-rdump
+TOOLS := normlines seed-size clonecp ext4-rdump ext4-ingest
 RELEASE := target/release
 BUILD := build
 
@@ -21,7 +21,8 @@ tools:
 	$(CARGO) build --release --workspace --locked
 
 # The built-in sample: the package list through normlines, the sample /root through
-# seed-size, and the same /root made into an image, extracted by ext4-rdump, measured again.
+# seed-size, and the same /root made into an image, extracted by ext4-rdump, measured again,
+# and written into a fresh image by ext4-ingest (read back with --verify).
 sample: tools
 	@mkdir -p $(BUILD)
 	@echo '== normlines sample/packages.list'
@@ -33,6 +34,11 @@ sample: tools
 	@mkdir -p $(BUILD)/sample-fs && cp -a sample/root $(BUILD)/sample-fs/root
 	@PATH="$$PATH:/sbin:/usr/sbin" mke2fs -q -F -t ext4 -d $(BUILD)/sample-fs $(BUILD)/sample.ext4 64M >/dev/null
 	@$(RELEASE)/ext4-rdump -o $(BUILD)/rdump $(BUILD)/sample.ext4 /root | $(RELEASE)/seed-size --json
+	@echo '== ext4-rdump build/sample.ext4 /root | ext4-ingest --verify --json build/ingest.ext4'
+	@rm -rf $(BUILD)/ingest.ext4 $(BUILD)/rdump2 $(BUILD)/rdump2.manifest.jsonl
+	@PATH="$$PATH:/sbin:/usr/sbin" mke2fs -q -F -t ext4 $(BUILD)/ingest.ext4 64M >/dev/null
+	@$(RELEASE)/ext4-rdump -o $(BUILD)/rdump2 $(BUILD)/sample.ext4 /root | \
+	    PATH="$$PATH:/sbin:/usr/sbin" $(RELEASE)/ext4-ingest --verify --json $(BUILD)/ingest.ext4
 
 test: lint-man
 	$(CARGO) fmt --all --check

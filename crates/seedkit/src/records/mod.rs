@@ -4,11 +4,13 @@
 //! Byte-string fields follow the rule in [`crate::json`].
 
 pub mod clonecp;
+pub mod ingest;
 pub mod manifest;
 pub mod rdump;
 pub mod seed_size;
 
 pub use clonecp::{Clonecp, CopyMethod};
+pub use ingest::Ingest;
 pub use manifest::{
     EntryKind, ManifestEntry, ManifestHeader, ManifestLine, Rdev, Timestamp, Xattr,
 };

@@ -1,0 +1,7 @@
+use clap::Parser;
+
+fn main() {
+    seedkit::run("ext4-ingest", || {
+        ext4_ingest::run(&ext4_ingest::Args::parse())
+    });
+}
