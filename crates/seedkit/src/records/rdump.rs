@@ -74,6 +74,7 @@ mod tests {
             extra_hard_links: 0,
             bytes: 5,
             recorded_only: 0,
+            missing: false,
             needs_recovery: false,
             failures: 1,
             errors: vec![RdumpError {
