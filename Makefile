@@ -10,6 +10,7 @@ BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man
 CARGO ?= cargo
 TOOLS := normlines seed-size clonecp ext4-rdump ext4-ingest
+SCRIPTS := tools/work-seed/work-seed
 RELEASE := target/release
 BUILD := build
 
@@ -20,25 +21,28 @@ all: tools sample
 tools:
 	$(CARGO) build --release --workspace --locked
 
-# The built-in sample: the package list through normlines, the sample /root through
-# seed-size, and the same /root made into an image, extracted by ext4-rdump, measured again,
-# and written into a fresh image by ext4-ingest (read back with --verify).
+# The built-in sample: a small rootfs image generated from sample/ (a Debian-like /root with
+# dotfiles, an ssh directory, a symlink, a hard link, a sparse file, a setuid file), and its
+# work-seed, built by the full chain; then the package list through normlines.
 sample: tools
 	@mkdir -p $(BUILD)
+	@echo '== sample/make-rootfs $(BUILD)/sample-rootfs.ext4'
+	@sample/make-rootfs $(BUILD)/sample-rootfs.ext4
+	@rm -f $(BUILD)/sample-rootfs.work-seed.ext4
+	@echo '== work-seed $(BUILD)/sample-rootfs.ext4'
+	@$(WORK_SEED) $(BUILD)/sample-rootfs.ext4
+	@echo '== e2fsck -fn $(BUILD)/sample-rootfs.work-seed.ext4'
+	@PATH="$$PATH:/usr/sbin:/sbin" e2fsck -fn $(BUILD)/sample-rootfs.work-seed.ext4
 	@echo '== normlines sample/packages.list'
 	@$(RELEASE)/normlines sample/packages.list
-	@echo '== seed-size --json sample/root'
-	@$(RELEASE)/seed-size --json sample/root
-	@echo '== ext4-rdump build/sample.ext4 /root | seed-size --json'
-	@rm -rf $(BUILD)/sample-fs $(BUILD)/sample.ext4 $(BUILD)/rdump $(BUILD)/rdump.manifest.jsonl
-	@mkdir -p $(BUILD)/sample-fs && cp -a sample/root $(BUILD)/sample-fs/root
-	@PATH="$$PATH:/sbin:/usr/sbin" mke2fs -q -F -t ext4 -d $(BUILD)/sample-fs $(BUILD)/sample.ext4 64M >/dev/null
-	@$(RELEASE)/ext4-rdump -o $(BUILD)/rdump $(BUILD)/sample.ext4 /root | $(RELEASE)/seed-size --json
-	@echo '== ext4-rdump build/sample.ext4 /root | ext4-ingest --verify --json build/ingest.ext4'
-	@rm -rf $(BUILD)/ingest.ext4 $(BUILD)/rdump2 $(BUILD)/rdump2.manifest.jsonl
-	@PATH="$$PATH:/sbin:/usr/sbin" mke2fs -q -F -t ext4 $(BUILD)/ingest.ext4 64M >/dev/null
-	@$(RELEASE)/ext4-rdump -o $(BUILD)/rdump2 $(BUILD)/sample.ext4 /root | \
-	    PATH="$$PATH:/sbin:/usr/sbin" $(RELEASE)/ext4-ingest --verify --json $(BUILD)/ingest.ext4
+
+# The work-seed of any rootfs image: `make rootfs.work-seed.ext4` from rootfs.ext4, and
+# `make X.work-seed` from any other name X.
+WORK_SEED = PATH="$(CURDIR)/$(RELEASE):$$PATH" tools/work-seed/work-seed
+%.work-seed.ext4: %.ext4 | tools
+	$(WORK_SEED) $< $@
+%.work-seed: % | tools
+	$(WORK_SEED) $< $@
 
 test: lint-man
 	$(CARGO) fmt --all --check
@@ -53,12 +57,12 @@ lint-man:
 
 install: tools
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
-	install -m 755 $(addprefix $(RELEASE)/,$(TOOLS)) $(DESTDIR)$(BINDIR)/
-	install -m 644 $(addprefix man/,$(addsuffix .1,$(TOOLS))) $(DESTDIR)$(MANDIR)/man1/
+	install -m 755 $(addprefix $(RELEASE)/,$(TOOLS)) $(SCRIPTS) $(DESTDIR)$(BINDIR)/
+	install -m 644 $(addprefix man/,$(addsuffix .1,$(TOOLS) $(notdir $(SCRIPTS)))) $(DESTDIR)$(MANDIR)/man1/
 
 uninstall:
-	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(TOOLS)) \
-	    $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(addsuffix .1,$(TOOLS)))
+	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(TOOLS) $(notdir $(SCRIPTS))) \
+	    $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(addsuffix .1,$(TOOLS) $(notdir $(SCRIPTS))))
 
 bench: tools
 	BIN=$(CURDIR)/$(RELEASE) bench/run

@@ -1,0 +1,488 @@
+//! The work-seed build end to end: the `work-seed` script with the workspace's own tools
+//! (from this build's target directory), on real images made by mkfs.ext4.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use seedkit::records::manifest::{manifest_path, ManifestEntry, ManifestLine};
+use testkit::{code, run, stderr, stdout, TempDir};
+
+const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/work-seed");
+const MAKE_ROOTFS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../sample/make-rootfs");
+
+/// The directory of this build's binaries (target/debug): the test executable is in deps/.
+fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .to_path_buf();
+    for tool in ["ext4-rdump", "seed-size", "ext4-ingest", "clonecp"] {
+        assert!(
+            dir.join(tool).is_file(),
+            "{} is not built: run `cargo test --workspace` (or `make test`)",
+            dir.join(tool).display()
+        );
+    }
+    dir
+}
+
+fn path_with(dir: &Path) -> std::ffi::OsString {
+    let mut p = dir.as_os_str().to_owned();
+    p.push(":");
+    p.push(std::env::var_os("PATH").unwrap_or_default());
+    p.push(":/usr/sbin:/sbin");
+    p
+}
+
+fn work_seed(args: &[&Path]) -> Output {
+    run(Command::new(SCRIPT)
+        .args(args)
+        .env("PATH", path_with(&bin_dir())))
+}
+
+fn sample_rootfs(t: &TempDir) -> PathBuf {
+    let image = t.join("rootfs.ext4");
+    let out = run(Command::new(MAKE_ROOTFS)
+        .arg(&image)
+        .env("PATH", path_with(&bin_dir())));
+    assert_eq!(code(&out), 0, "make-rootfs: {}", stderr(&out));
+    image
+}
+
+/// Extract DIR of an image with ext4-rdump and read its manifest, keyed by path.
+fn extract(image: &Path, dir: &str, dest: &Path) -> BTreeMap<Vec<u8>, ManifestEntry> {
+    let out = run(Command::new(bin_dir().join("ext4-rdump"))
+        .arg("-o")
+        .arg(dest)
+        .arg(image)
+        .arg(dir));
+    assert_eq!(
+        code(&out),
+        0,
+        "ext4-rdump {}: {}",
+        image.display(),
+        stderr(&out)
+    );
+    let text = fs::read_to_string(manifest_path(dest)).expect("manifest");
+    text.lines()
+        .filter_map(
+            |l| match serde_json::from_str::<ManifestLine>(l).expect("manifest line") {
+                ManifestLine::Entry(e) => Some((e.path.0.clone(), e)),
+                ManifestLine::Header(_) => None,
+            },
+        )
+        .collect()
+}
+
+/// Hard-link groups as sets of paths, whatever the inode numbers.
+fn link_groups(m: &BTreeMap<Vec<u8>, ManifestEntry>) -> Vec<Vec<Vec<u8>>> {
+    let mut groups: BTreeMap<u64, Vec<Vec<u8>>> = BTreeMap::new();
+    for e in m.values() {
+        if let Some(g) = e.link_group {
+            groups.entry(g).or_default().push(e.path.0.clone());
+        }
+    }
+    let mut v: Vec<_> = groups.into_values().collect();
+    v.sort();
+    v
+}
+
+/// The seed holds the rootfs's /root in everything but owners (all 0:0) and ctime, which
+/// no unprivileged writer can choose; `lost+found` is the seed's own.
+fn assert_seed_matches(rootfs: &Path, seed: &Path, t: &TempDir) {
+    let want = extract(rootfs, "/root", &t.join("from-rootfs"));
+    let mut got = extract(seed, "/", &t.join("from-seed"));
+    got.remove(b"lost+found".as_slice());
+    assert_eq!(
+        want.keys().collect::<Vec<_>>(),
+        got.keys().collect::<Vec<_>>()
+    );
+    for (path, w) in &want {
+        let g = &got[path];
+        let name = String::from_utf8_lossy(path);
+        assert_eq!((g.uid, g.gid), (0, 0), "{name}: owner");
+        assert_eq!(g.kind, w.kind, "{name}: type");
+        assert_eq!(g.mode, w.mode, "{name}: mode");
+        assert_eq!(g.size, w.size, "{name}: size");
+        assert_eq!(g.mtime, w.mtime, "{name}: mtime");
+        assert_eq!(g.atime, w.atime, "{name}: atime");
+        assert_eq!(g.target, w.target, "{name}: symlink target");
+        assert_eq!(g.rdev, w.rdev, "{name}: device numbers");
+        assert_eq!(g.xattrs, w.xattrs, "{name}: xattrs");
+        if w.kind == seedkit::records::EntryKind::File && w.staged {
+            let a = fs::read(
+                t.join("from-rootfs")
+                    .join(String::from_utf8_lossy(path).as_ref()),
+            )
+            .unwrap();
+            let b = fs::read(
+                t.join("from-seed")
+                    .join(String::from_utf8_lossy(path).as_ref()),
+            )
+            .unwrap();
+            assert!(a == b, "{name}: content differs");
+        }
+    }
+    assert_eq!(link_groups(&want), link_groups(&got), "hard-link groups");
+}
+
+fn temp_files_in(dir: &Path) -> Vec<String> {
+    fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".work-seed."))
+        .collect()
+}
+
+#[test]
+fn sample_rootfs_gives_a_faithful_root_owned_seed() {
+    let t = TempDir::new();
+    let rootfs = sample_rootfs(&t);
+    let out = work_seed(&[&rootfs]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let seed = t.join("rootfs.work-seed.ext4");
+    let summary = stdout(&out);
+    assert!(
+        summary.starts_with(&format!("work-seed: built '{}'", seed.display())),
+        "{summary}"
+    );
+    assert!(summary.contains("e2fsck -fn: clean ("), "{summary}");
+    assert_eq!(
+        fs::metadata(&seed).unwrap().mode() & 0o7777,
+        0o600,
+        "the seed is 0600"
+    );
+    testkit::e2fsck_clean(&seed).unwrap();
+    assert_seed_matches(&rootfs, &seed, &t);
+    // debugfs, independently: setuid kept, root-owned, the sparse file sparse.
+    let st = testkit::debugfs(&seed, "stat /projects/suid-hello");
+    assert!(
+        st.contains("Mode:  04755") && st.contains("User:     0   Group:     0"),
+        "{st}"
+    );
+    let st = testkit::debugfs(&seed, "stat /disk.img");
+    let blocks: u64 = st
+        .split("Blockcount: ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
+        .expect("Blockcount");
+    assert!(
+        blocks * 512 < 1 << 20,
+        "disk.img should stay sparse: {blocks} sectors"
+    );
+    assert!(temp_files_in(t.path()).is_empty());
+}
+
+#[test]
+fn two_builds_are_byte_identical() {
+    let t = TempDir::new();
+    let rootfs = sample_rootfs(&t);
+    let a = t.join("a.seed");
+    let b = t.join("b.seed");
+    assert_eq!(code(&work_seed(&[&rootfs, &a])), 0);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert_eq!(code(&work_seed(&[&rootfs, &b])), 0);
+    assert!(
+        fs::read(&a).unwrap() == fs::read(&b).unwrap(),
+        "the two seeds differ"
+    );
+}
+
+#[test]
+fn json_summary_names_the_seed_and_its_figures() {
+    let t = TempDir::new();
+    let rootfs = sample_rootfs(&t);
+    let seed = t.join("s.img");
+    let out = run(Command::new(SCRIPT)
+        .arg("--json")
+        .arg(&rootfs)
+        .arg(&seed)
+        .env("PATH", path_with(&bin_dir())));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(stdout(&out).trim()).expect("one JSON line");
+    assert_eq!(v["path"], seed.to_str().unwrap());
+    assert_eq!(v["empty"], false);
+    assert_eq!(v["size_bytes"], 512 << 20);
+    assert!(v["files"].as_u64().unwrap() >= 6);
+    assert!(v["seconds"]["total"].as_f64().is_some());
+}
+
+#[test]
+fn default_output_names_follow_the_pattern() {
+    let t = TempDir::new();
+    let rootfs = sample_rootfs(&t);
+    let plain = t.join("rootfs-image");
+    fs::rename(&rootfs, &plain).unwrap();
+    assert_eq!(code(&work_seed(&[&plain])), 0);
+    assert!(t.join("rootfs-image.work-seed").is_file());
+}
+
+/// A rootfs built from `tree` with mkfs.ext4 -d.
+fn rootfs_from(t: &TempDir, tree: &Path, size: &str) -> PathBuf {
+    let image = t.join("custom.ext4");
+    testkit::mkfs_from_tree(&image, size, Some(tree), &["-t", "ext4"]);
+    image
+}
+
+#[test]
+fn a_rootfs_without_root_gives_an_empty_seed() {
+    let t = TempDir::new();
+    let tree = t.join("tree");
+    fs::create_dir_all(tree.join("etc")).unwrap();
+    let rootfs = rootfs_from(&t, &tree, "16M");
+    let out = work_seed(&[&rootfs]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("has no /root: the seed is empty"),
+        "{}",
+        stderr(&out)
+    );
+    let seed = t.join("custom.work-seed.ext4");
+    testkit::e2fsck_clean(&seed).unwrap();
+    let ls = testkit::debugfs(&seed, "ls /");
+    assert!(ls.contains("lost+found") && !ls.contains("etc"), "{ls}");
+}
+
+fn assert_failed_cleanly(out: &Output, t: &TempDir, seed: &Path) {
+    assert_ne!(code(out), 0, "should fail");
+    let err = stderr(out);
+    assert!(
+        err.lines().any(|l| l.starts_with("work-seed: building")),
+        "{err}"
+    );
+    assert!(!seed.exists(), "no output on failure");
+    assert!(
+        temp_files_in(t.path()).is_empty(),
+        "temporary image left behind"
+    );
+}
+
+#[test]
+fn a_corrupt_or_foreign_rootfs_fails_with_the_readers_message() {
+    let t = TempDir::new();
+    let rootfs = t.join("junk.ext4");
+    fs::write(&rootfs, vec![0x5au8; 4 << 20]).unwrap();
+    let out = work_seed(&[&rootfs]);
+    assert_failed_cleanly(&out, &t, &t.join("junk.work-seed.ext4"));
+    assert!(stderr(&out).starts_with("ext4-rdump: "), "{}", stderr(&out));
+}
+
+#[test]
+fn root_as_a_symlink_or_a_file_fails() {
+    for kind in ["symlink", "file"] {
+        let t = TempDir::new();
+        let tree = t.join("tree");
+        fs::create_dir_all(tree.join("home/root")).unwrap();
+        if kind == "symlink" {
+            std::os::unix::fs::symlink("home/root", tree.join("root")).unwrap();
+        } else {
+            fs::write(tree.join("root"), b"not a directory").unwrap();
+        }
+        let rootfs = rootfs_from(&t, &tree, "16M");
+        let out = work_seed(&[&rootfs]);
+        assert_failed_cleanly(&out, &t, &t.join("custom.work-seed.ext4"));
+    }
+}
+
+#[test]
+fn an_existing_output_is_untouched_when_a_build_fails() {
+    let t = TempDir::new();
+    let rootfs = t.join("junk.ext4");
+    fs::write(&rootfs, b"not an image").unwrap();
+    let seed = t.join("junk.work-seed.ext4");
+    fs::write(&seed, b"previous seed").unwrap();
+    let out = work_seed(&[&rootfs]);
+    assert_ne!(code(&out), 0);
+    assert_eq!(fs::read(&seed).unwrap(), b"previous seed");
+    assert!(temp_files_in(t.path()).is_empty());
+}
+
+#[test]
+fn an_interrupted_build_leaves_nothing() {
+    let t = TempDir::new();
+    // Enough entries that the build is still running when the signal comes.
+    let tree = t.join("tree");
+    for d in 0..20 {
+        let dir = tree.join(format!("root/d{d}"));
+        fs::create_dir_all(&dir).unwrap();
+        for f in 0..300 {
+            fs::write(dir.join(format!("f{f}")), b"data").unwrap();
+        }
+    }
+    let rootfs = rootfs_from(&t, &tree, "64M");
+    // A private TMPDIR: other tests' stages come and go in the shared one.
+    let tmp = t.join("tmp");
+    fs::create_dir(&tmp).unwrap();
+    let mut child = Command::new(SCRIPT)
+        .arg(&rootfs)
+        .env("TMPDIR", &tmp)
+        .env("PATH", path_with(&bin_dir()))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The temporary image appears before the extraction starts: signal as soon as it does.
+    let start = std::time::Instant::now();
+    while temp_files_in(t.path()).is_empty() {
+        assert!(start.elapsed().as_secs() < 60, "the build never started");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the build ended before the signal"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    assert!(!status.success());
+    assert!(!t.join("custom.work-seed.ext4").exists());
+    assert!(temp_files_in(t.path()).is_empty());
+    assert_eq!(
+        fs::read_dir(&tmp).unwrap().count(),
+        0,
+        "stage left in TMPDIR"
+    );
+}
+
+#[test]
+fn fifty_thousand_small_files_fit() {
+    let t = TempDir::new();
+    let tree = t.join("tree");
+    for d in 0..50 {
+        let dir = tree.join(format!("root/d{d:02}"));
+        fs::create_dir_all(&dir).unwrap();
+        for f in 0..1000 {
+            fs::write(dir.join(format!("f{f:04}")), b"x").unwrap();
+        }
+    }
+    let rootfs = rootfs_from(&t, &tree, "400M");
+    let out = run(Command::new(SCRIPT)
+        .arg("--json")
+        .arg(&rootfs)
+        .env("PATH", path_with(&bin_dir())));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(v["files"], 50_000);
+    assert!(v["inodes"].as_u64().unwrap() > 50_000 + 50 + 11);
+    testkit::e2fsck_clean(&t.join("custom.work-seed.ext4")).unwrap();
+}
+
+#[test]
+fn huge_sparse_files_fit() {
+    let t = TempDir::new();
+    let tree = t.join("tree");
+    fs::create_dir_all(tree.join("root")).unwrap();
+    for i in 0..3u64 {
+        let f = tree.join(format!("root/disk{i}.img"));
+        testkit::write_at(&f, 0, b"head");
+        testkit::write_at(&f, (4 << 30) + i * 4096, b"tail");
+    }
+    let rootfs = rootfs_from(&t, &tree, "64M");
+    let out = run(Command::new(SCRIPT)
+        .arg("--json")
+        .arg(&rootfs)
+        .env("PATH", path_with(&bin_dir())));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    // used = 3 x (4 GiB + ...): 2 x used + 256 MiB, rounded up to 64 MiB.
+    assert!(v["size_bytes"].as_u64().unwrap() > 24 << 30);
+    let seed = t.join("custom.work-seed.ext4");
+    testkit::e2fsck_clean(&seed).unwrap();
+    // The seed itself stays sparse on the host.
+    assert!(fs::metadata(&seed).unwrap().blocks() * 512 < 1 << 30);
+}
+
+#[test]
+fn the_whole_build_runs_unprivileged() {
+    let t = TempDir::new();
+    let rootfs = sample_rootfs(&t);
+    let bins = t.join("bin");
+    fs::create_dir(&bins).unwrap();
+    for tool in ["ext4-rdump", "seed-size", "ext4-ingest"] {
+        testkit::copy_binary(bin_dir().join(tool).to_str().unwrap(), &bins);
+    }
+    let script = bins.join("work-seed");
+    fs::copy(SCRIPT, &script).unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    let tmp = t.join("tmp");
+    fs::create_dir(&tmp).unwrap();
+    t.give_to_nobody();
+    fs::set_permissions(t.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let seed = t.join("seed.ext4");
+    let out = run(testkit::unprivileged(Command::new(&script))
+        .arg(&rootfs)
+        .arg(&seed)
+        .env("TMPDIR", &tmp)
+        .env("PATH", path_with(&bins)));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    if testkit::is_root() {
+        assert_eq!(fs::metadata(&seed).unwrap().uid(), testkit::NOBODY);
+    }
+    assert_seed_matches(&rootfs, &seed, &t);
+    assert_eq!(fs::read_dir(&tmp).unwrap().count(), 0, "stage left behind");
+}
+
+#[test]
+fn a_clone_of_the_seed_is_an_independent_disk() {
+    let t = TempDir::new();
+    let rootfs = sample_rootfs(&t);
+    let seed = t.join("seed.ext4");
+    assert_eq!(code(&work_seed(&[&rootfs, &seed])), 0);
+    let before = fs::read(&seed).unwrap();
+    let disk = t.join("vm1.ext4");
+    let out = run(Command::new(bin_dir().join("clonecp"))
+        .arg(&seed)
+        .arg(&disk));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // The VM writes its disk: a new file through debugfs.
+    fs::write(t.join("note"), b"written by the VM").unwrap();
+    let w = run(testkit::tool("debugfs")
+        .arg("-w")
+        .arg("-R")
+        .arg(format!("write {} note", t.join("note").display()))
+        .arg(&disk));
+    assert!(w.status.success());
+    assert!(testkit::debugfs(&disk, "ls /").contains("note"));
+    assert_eq!(fs::read(&seed).unwrap(), before, "the seed changed");
+    assert!(!testkit::debugfs(&seed, "ls /").contains("note"));
+}
+
+#[test]
+fn a_full_disk_for_the_output_fails_cleanly() {
+    let mount = match testkit::Mount::tmpfs("4m") {
+        Ok(m) => m,
+        Err(why) => return testkit::skip("a_full_disk_for_the_output_fails_cleanly", &why),
+    };
+    let t = TempDir::new();
+    // 6 MiB of data that does not compress into holes: the seed cannot fit in 4 MiB.
+    let tree = t.join("tree");
+    fs::create_dir_all(tree.join("root")).unwrap();
+    let data: Vec<u8> = (0..6u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    fs::write(tree.join("root/blob"), data).unwrap();
+    let rootfs = rootfs_from(&t, &tree, "32M");
+    let seed = mount.join("seed.ext4");
+    let out = work_seed(&[&rootfs, &seed]);
+    assert_ne!(code(&out), 0);
+    assert!(
+        stderr(&out).contains("work-seed: building"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        fs::read_dir(mount.path()).unwrap().count(),
+        0,
+        "something left on the full disk"
+    );
+}

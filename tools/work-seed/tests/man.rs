@@ -1,0 +1,7 @@
+#[test]
+fn man_page_documents_every_option() {
+    testkit::check_man_page(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/work-seed"),
+        "work-seed",
+    );
+}
