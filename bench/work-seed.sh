@@ -1,0 +1,35 @@
+# The whole work-seed build against the stock route (debugfs rdump, then mke2fs -d; it loses
+# ownership, holes and special files) on a rootfs whose /root is a 20,000-entry home
+# directory. Sourced by bench/run.
+
+ws_work=$BENCH_WORK/work-seed
+mkdir -p "$ws_work/src/root" "$ws_work/bin"
+for ((d = 0; d < 200; d++)); do
+    dir=$ws_work/src/root/dir$d
+    mkdir "$dir"
+    for ((f = 0; f < 95; f++)); do
+        printf 'file %d of directory %d\n' "$f" "$d" > "$dir/file$f"
+    done
+    for l in 0 1 2; do ln -s "file$l" "$dir/link$l"; done
+    ln "$dir/file0" "$dir/hard0"
+done
+head -c 8M /dev/urandom > "$ws_work/src/root/blob.bin"
+printf 'start' > "$ws_work/src/root/sparse.img"
+truncate -s 1G "$ws_work/src/root/sparse.img"
+mkdir -p "$ws_work/src/etc" && echo bench > "$ws_work/src/etc/hostname"
+mke2fs -q -F -t ext4 -N 32768 -d "$ws_work/src" "$ws_work/rootfs.ext4" 256M >/dev/null
+rm -rf "$ws_work/src"
+cp "$BIN/ext4-rdump" "$BIN/seed-size" "$BIN/ext4-ingest" "$here/../tools/work-seed/work-seed" "$ws_work/bin/"
+
+ws_size=$("$BIN/ext4-rdump" -o "$ws_work/probe" "$ws_work/rootfs.ext4" /root | "$BIN/seed-size")
+chmod -R u+rwX "$ws_work/probe"; rm -rf "$ws_work/probe" "$ws_work/probe.manifest.jsonl"
+
+BENCH_SETUP="rm -rf $ws_work/ours.ext4 $ws_work/stock.ext4 $ws_work/stage && mkdir $ws_work/stage" \
+    bench_compare "work-seed build vs debugfs rdump + mke2fs -d" "<=1.0" \
+    "PATH=$ws_work/bin:/usr/sbin:/sbin:\$PATH work-seed -q $ws_work/rootfs.ext4 $ws_work/ours.ext4" \
+    "debugfs -R 'rdump /root $ws_work/stage' $ws_work/rootfs.ext4 2>/dev/null && mke2fs -q -F -t ext4 -d $ws_work/stage/root $ws_work/stock.ext4 $ws_size"
+
+rm -f "$ws_work/ours.ext4"
+ws_json=$(PATH=$ws_work/bin:/usr/sbin:/sbin:$PATH work-seed --json "$ws_work/rootfs.ext4" "$ws_work/ours.ext4")
+bench_note "work-seed: per stage (s): $(printf '%s' "$ws_json" | sed 's/.*"seconds":{\([^}]*\)}.*/\1/')"
+bench_note "work-seed: seed on disk $(du -k "$ws_work/ours.ext4" | cut -f1) KiB, stock route $(du -k "$ws_work/stock.ext4" 2>/dev/null | cut -f1) KiB (the 1 GiB sparse file: kept sparse vs written out)"
