@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
-use ext4_reader::{Backing, Content, FileType, Fs, Inode};
+use ext4_reader::{Backing, Content, Fs, Inode};
 use nix::fcntl::{openat, OFlag};
 use nix::sys::stat::Mode;
 use seedkit::records::{EntryKind, Timestamp};
@@ -26,18 +26,6 @@ use crate::Config;
 
 /// Differences reported before giving up.
 const REPORT_MAX: usize = 20;
-
-fn kind_of(t: Option<FileType>) -> Option<EntryKind> {
-    Some(match t? {
-        FileType::Regular => EntryKind::File,
-        FileType::Directory => EntryKind::Directory,
-        FileType::Symlink => EntryKind::Symlink,
-        FileType::Fifo => EntryKind::Fifo,
-        FileType::CharDevice => EntryKind::CharDevice,
-        FileType::BlockDevice => EntryKind::BlockDevice,
-        FileType::Socket => EntryKind::Socket,
-    })
-}
 
 fn same_time(t: ext4_reader::Time, want: Timestamp) -> bool {
     t.sec == want.sec && t.nsec == want.nsec
@@ -92,7 +80,7 @@ pub(crate) fn verify(
                 continue;
             }
         };
-        if kind_of(inode.file_type()) != Some(e.kind) {
+        if EntryKind::from_mode(u32::from(inode.mode)) != Some(e.kind) {
             problem(format!(
                 "a {:?} in the image, a {:?} in the tree",
                 inode.file_type(),

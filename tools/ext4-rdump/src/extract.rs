@@ -98,13 +98,7 @@ impl<'a> Extraction<'a> {
     /// Extract directory `ino` as the tree's root; the summary on success, `Err` only for a
     /// fatal error (the manifest could not be written).
     pub fn run(mut self, ino: u32, root: &Inode) -> Result<RdumpSummary> {
-        let header = ManifestLine::Header(ManifestHeader {
-            format: MANIFEST_FORMAT.into(),
-            version: MANIFEST_VERSION,
-            image: self.summary.image.clone(),
-            source: Bytes(self.args.dir.as_bytes().to_vec()),
-        });
-        self.record_line(&header)?;
+        self.write_header()?;
         self.dirs.insert(ino);
         let xattrs = self.xattrs(b".", root);
         self.record(b".", root, EntryKind::Directory, &xattrs, None, true)?;
@@ -122,18 +116,22 @@ impl<'a> Extraction<'a> {
     /// DIR is not in the image and `--missing-ok` asked for an empty tree: the manifest
     /// holds its header only.
     pub fn run_missing(mut self) -> Result<RdumpSummary> {
+        self.write_header()?;
+        self.manifest.flush().with_context(|| {
+            format!("writing the manifest {}", quote_b(&self.summary.manifest.0))
+        })?;
+        self.summary.missing = true;
+        Ok(self.summary)
+    }
+
+    fn write_header(&mut self) -> Result<()> {
         let header = ManifestLine::Header(ManifestHeader {
             format: MANIFEST_FORMAT.into(),
             version: MANIFEST_VERSION,
             image: self.summary.image.clone(),
             source: Bytes(self.args.dir.as_bytes().to_vec()),
         });
-        self.record_line(&header)?;
-        self.manifest.flush().with_context(|| {
-            format!("writing the manifest {}", quote_b(&self.summary.manifest.0))
-        })?;
-        self.summary.missing = true;
-        Ok(self.summary)
+        self.record_line(&header)
     }
 
     fn fail(&mut self, rel: &[u8], cause: impl std::fmt::Display) {
@@ -263,14 +261,16 @@ impl<'a> Extraction<'a> {
                 return Ok(());
             }
         };
-        let Some(ft) = inode.file_type() else {
+        let (Some(ft), Some(kind)) = (
+            inode.file_type(),
+            EntryKind::from_mode(u32::from(inode.mode)),
+        ) else {
             self.fail(
                 rel,
                 format_args!("inode {ino} has no valid type (mode {:o})", inode.mode),
             );
             return Ok(());
         };
-        let kind = kind_of(ft);
         if ft != FileType::Directory {
             if let Some(first) = self.links.get(&ino).cloned() {
                 return self.hard_link(parent, rel, name, &inode, kind, &first);
@@ -646,18 +646,6 @@ pub fn valid_name(name: &[u8]) -> Result<(), &'static str> {
         Err("longer than 255 bytes")
     } else {
         Ok(())
-    }
-}
-
-fn kind_of(ft: FileType) -> EntryKind {
-    match ft {
-        FileType::Regular => EntryKind::File,
-        FileType::Directory => EntryKind::Directory,
-        FileType::Symlink => EntryKind::Symlink,
-        FileType::Fifo => EntryKind::Fifo,
-        FileType::CharDevice => EntryKind::CharDevice,
-        FileType::BlockDevice => EntryKind::BlockDevice,
-        FileType::Socket => EntryKind::Socket,
     }
 }
 
