@@ -244,6 +244,11 @@ fn a_rootfs_without_root_gives_an_empty_seed() {
         "{}",
         stderr(&out)
     );
+    assert!(
+        stdout(&out).contains("(empty: the rootfs has no /root)"),
+        "{}",
+        stdout(&out)
+    );
     let seed = t.join("custom.work-seed.ext4");
     testkit::e2fsck_clean(&seed).unwrap();
     let ls = testkit::debugfs(&seed, "ls /");
