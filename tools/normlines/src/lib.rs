@@ -21,6 +21,8 @@ use clap::Parser;
 use seedkit::json::{emit, Bytes};
 use seedkit::{quote, warn, Status};
 
+pub mod stream;
+
 const BUF_SIZE: usize = 128 * 1024;
 
 #[derive(Debug, Parser)]
