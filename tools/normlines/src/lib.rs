@@ -209,6 +209,9 @@ impl<W: Write> Entries for Json<'_, W> {
         let written = emit(self.out, &entry);
         self.entry = entry.0;
         self.entry.clear();
+        if self.entry.capacity() > stream::KEEP_CAPACITY {
+            self.entry = Vec::new();
+        }
         written
     }
 }

@@ -7,7 +7,8 @@
 //! far, held back until more content shows it is inside the entry (it is dropped at the end
 //! of the line), and at most two bytes of a character the end of a chunk cut in two, until
 //! the next chunk tells whether it is white space. The held white space grows with a run of
-//! white space inside an entry, and with nothing else.
+//! white space inside an entry, and with nothing else; a large one is freed when its line
+//! ends.
 //!
 //! The trailing carriage return that `normalize` removes first needs no step of its own
 //! here: CR is white space, at the end of what is left of the line, so the trim takes it.
@@ -17,6 +18,10 @@ use std::io;
 use memchr::{memchr, memchr2};
 
 use crate::{leading_space_len, trailing_space_len};
+
+/// Memory for held white space (or a whole entry, for `--json`) that is kept from one line for
+/// the next: more than this was a rare line, and goes back when it ends.
+pub const KEEP_CAPACITY: usize = 64 * 1024;
 
 /// Where the entries of a stream go, a piece at a time.
 pub trait Entries {
@@ -163,6 +168,10 @@ impl Normalizer {
 
     fn end_line<E: Entries + ?Sized>(&mut self, out: &mut E) -> io::Result<()> {
         self.held.clear();
+        if self.held.capacity() > KEEP_CAPACITY {
+            // A long run of inner white space is rare: give its memory back.
+            self.held = Vec::new();
+        }
         if std::mem::take(&mut self.open) {
             self.entries += 1;
             out.end()?;
@@ -450,6 +459,17 @@ mod tests {
         normalizer.finish(&mut out).unwrap();
         let want = [&b"a"[..], &[b' '; 1000], "\u{3000}b".as_bytes()].concat();
         assert_eq!(out.entries, [want]);
+    }
+
+    #[test]
+    fn a_long_run_of_inner_white_space_is_given_back_when_its_line_ends() {
+        let mut normalizer = Normalizer::default();
+        let mut out = Collected::default();
+        normalizer.feed(b"a", &mut out).unwrap();
+        normalizer.feed(&vec![b' '; 1 << 20], &mut out).unwrap();
+        assert!(normalizer.held.capacity() >= 1 << 20);
+        normalizer.feed(b"\n", &mut out).unwrap();
+        assert_eq!(normalizer.held.capacity(), 0);
     }
 
     #[test]
