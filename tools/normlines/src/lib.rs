@@ -1,11 +1,17 @@
 //! `normlines`: print the entries of list files (package lists, include lists).
 //!
-//! Reads the files named as arguments, or stdin (`-` or no argument), as bytes, line by
-//! line, with flat memory. For every line: remove one trailing `\r`, cut everything from the
-//! first `#`, trim surrounding white space exactly as Go's `strings.TrimSpace` does
-//! (Unicode White_Space, which is Rust's `char::is_whitespace`), drop lines left empty, and
-//! print the rest, one per line (`-0`: NUL-terminated; `--json`: one JSON string per line).
-//! Invalid UTF-8 passes through untouched.
+//! Reads the files named as arguments, or stdin (`-` or no argument), as bytes. For every
+//! line: remove one trailing `\r`, cut everything from the first `#`, trim surrounding white
+//! space exactly as Go's `strings.TrimSpace` does (Unicode White_Space, which is Rust's
+//! `char::is_whitespace`), drop lines left empty, and print the rest, one per line (`-0`:
+//! NUL-terminated; `--json`: one JSON string per line). Invalid UTF-8 passes through
+//! untouched.
+//!
+//! It streams ([`stream::Normalizer`]): memory does not grow with the input or with the
+//! length of a line, whose entry is written out as it is read. The one thing held is a run of
+//! white space inside an entry, until the content after it shows it is not trailing. `--json`
+//! must see a whole entry to print it as a string or as bytes, so there memory is bounded by
+//! the longest entry instead.
 //!
 //! Exit status: 0 success; 1 when some input failed (unreadable, or no entries) while others
 //! gave entries; 2 when nothing was printed and some input failed, or on a usage error. An
@@ -13,13 +19,17 @@
 
 use std::ffi::OsString;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
 use std::path::Path;
 
 use anyhow::{Context, Result};
 use clap::Parser;
 use seedkit::json::{emit, Bytes};
 use seedkit::{quote, warn, Status};
+
+pub mod stream;
+
+use stream::{Entries, Normalizer};
 
 const BUF_SIZE: usize = 128 * 1024;
 
@@ -128,29 +138,86 @@ enum Failure {
 
 /// Copy the entries of `input` to `out`; returns how many were printed.
 fn filter<R: Read, W: Write>(input: R, out: &mut W, format: Format) -> Result<u64, Failure> {
-    let mut reader = BufReader::with_capacity(BUF_SIZE, input);
-    let mut line = Vec::with_capacity(256);
-    let mut count = 0;
-    loop {
-        line.clear();
-        if reader.read_until(b'\n', &mut line).map_err(Failure::Read)? == 0 {
-            return Ok(count);
-        }
-        let entry = normalize(&line);
-        if entry.is_empty() {
-            continue;
-        }
-        count += 1;
-        match format {
-            Format::Lines => out.write_all(entry).and_then(|()| out.write_all(b"\n")),
-            Format::Null => out.write_all(entry).and_then(|()| out.write_all(b"\0")),
-            Format::Json => emit(out, &Bytes(entry.to_vec())),
-        }
-        .map_err(Failure::Write)?;
+    match format {
+        Format::Lines => normalize_into(input, &mut Terminated { out, end: b'\n' }),
+        Format::Null => normalize_into(input, &mut Terminated { out, end: b'\0' }),
+        Format::Json => normalize_into(
+            input,
+            &mut Json {
+                out,
+                entry: Vec::new(),
+            },
+        ),
     }
 }
 
-/// The entry a line holds (possibly empty). `line` may end with `\n`.
+/// Feed `input` through a normaliser to `out`; returns how many entries it printed.
+fn normalize_into<R: Read, E: Entries>(input: R, out: &mut E) -> Result<u64, Failure> {
+    let mut reader = BufReader::with_capacity(BUF_SIZE, input);
+    let mut normalizer = Normalizer::default();
+    loop {
+        let chunk = match reader.fill_buf() {
+            Ok([]) => break,
+            Ok(chunk) => chunk,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => {
+                // Part of the line may be printed already: end it, so that the entries of the
+                // next input do not run on from it.
+                normalizer.finish(out).map_err(Failure::Write)?;
+                return Err(Failure::Read(e));
+            }
+        };
+        let len = chunk.len();
+        normalizer.feed(chunk, out).map_err(Failure::Write)?;
+        reader.consume(len);
+    }
+    normalizer.finish(out).map_err(Failure::Write)?;
+    Ok(normalizer.entries())
+}
+
+/// Entries written as they come, each followed by `end`.
+struct Terminated<'a, W> {
+    out: &'a mut W,
+    end: u8,
+}
+
+impl<W: Write> Entries for Terminated<'_, W> {
+    fn extend(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.out.write_all(bytes)
+    }
+
+    fn end(&mut self) -> io::Result<()> {
+        self.out.write_all(&[self.end])
+    }
+}
+
+/// Entries as JSON strings: each is gathered whole, since whether it is valid UTF-8 (a
+/// string) or not (`{"bytes": ...}`) is known only at its end.
+struct Json<'a, W> {
+    out: &'a mut W,
+    entry: Vec<u8>,
+}
+
+impl<W: Write> Entries for Json<'_, W> {
+    fn extend(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.entry.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    fn end(&mut self) -> io::Result<()> {
+        let entry = Bytes(std::mem::take(&mut self.entry));
+        let written = emit(self.out, &entry);
+        self.entry = entry.0;
+        self.entry.clear();
+        if self.entry.capacity() > stream::KEEP_CAPACITY {
+            self.entry = Vec::new();
+        }
+        written
+    }
+}
+
+/// The entry a line holds (possibly empty). `line` may end with `\n`. The rule, line by
+/// line; [`stream::Normalizer`] applies it to a stream and must agree with it.
 pub fn normalize(line: &[u8]) -> &[u8] {
     let line = line.strip_suffix(b"\n").unwrap_or(line);
     let line = line.strip_suffix(b"\r").unwrap_or(line);
@@ -246,6 +313,33 @@ mod tests {
         assert_eq!(trim_space(b" \xff x \xc2"), b"\xff x \xc2");
         assert_eq!(trim_space(b"\xa0x"), b"\xa0x"); // a lone continuation byte
         assert_eq!(normalize(b" \xfe\xff \n"), b"\xfe\xff");
+    }
+
+    /// Gives `data`, then fails.
+    struct Failing<'a>(&'a [u8]);
+
+    impl Read for Failing<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.0.is_empty() {
+                return Err(io::Error::other("device gone"));
+            }
+            let n = self.0.read(buf)?;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_read_failure_mid_line_ends_the_entry_read_so_far() {
+        for (format, want) in [
+            (Format::Lines, &b"one\ntw\n"[..]),
+            (Format::Null, b"one\0tw\0"),
+            (Format::Json, b"\"one\"\n\"tw\"\n"),
+        ] {
+            let mut out = Vec::new();
+            let result = filter(Failing(b" one \n tw"), &mut out, format);
+            assert!(matches!(result, Err(Failure::Read(_))));
+            assert_eq!(out, want, "{format:?}");
+        }
     }
 
     #[test]
