@@ -1,0 +1,69 @@
+//! Images made by `mkfs.ext4 -d` and then patched the way a hostile image would be: each
+//! read must end in a clear error, never a crash or a runaway.
+
+use std::fs;
+
+use ext4_reader::Fs;
+use testkit::{have, mkfs_from_tree, TempDir};
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(b[at..at + 4].try_into().unwrap())
+}
+
+fn put_u32(b: &mut [u8], at: usize, v: u32) {
+    b[at..at + 4].copy_from_slice(&v.to_le_bytes());
+}
+
+#[test]
+fn xattr_value_inodes_pointing_at_each_other_do_not_overflow_the_stack() {
+    if !have("mke2fs") || !have("debugfs") {
+        testkit::skip(
+            "xattr_value_inodes_pointing_at_each_other_do_not_overflow_the_stack",
+            "e2fsprogs (mke2fs, debugfs) not found",
+        );
+        return;
+    }
+    let t = TempDir::new();
+    let tree = t.join("tree");
+    fs::create_dir(&tree).unwrap();
+    fs::write(tree.join("a"), [b'a'; 100]).unwrap();
+    fs::write(tree.join("b"), [b'b'; 100]).unwrap();
+    let image = t.join("img");
+    mkfs_from_tree(
+        &image,
+        "8M",
+        Some(&tree),
+        &[
+            "-b",
+            "4096",
+            "-I",
+            "256",
+            "-O",
+            "inline_data,^metadata_csum",
+        ],
+    );
+    let fs0 = Fs::open(fs::File::open(&image).unwrap()).unwrap();
+    let a = fs0.lookup(b"/a").unwrap();
+    let b = fs0.lookup(b"/b").unwrap();
+    let mut bytes = fs::read(&image).unwrap();
+    // Each file's inline tail (system.data) now claims to live in the other's inode, and
+    // both inodes claim to be xattr value inodes that keep their data inline.
+    for (path, other) in [("/a", b), ("/b", a)] {
+        let (block, offset) = testkit::inode_location(&image, path);
+        let at = (block * 4096 + offset) as usize;
+        let flags = u32_at(&bytes, at + 0x20) | 0x20_0000 | 0x1000_0000;
+        put_u32(&mut bytes, at + 0x20, flags);
+        let extra = usize::from(u16::from_le_bytes([bytes[at + 0x80], bytes[at + 0x81]]));
+        let area = at + 128 + extra;
+        assert_eq!(
+            u32_at(&bytes, area),
+            0xea02_0000,
+            "{path}: no in-inode xattrs"
+        );
+        put_u32(&mut bytes, area + 4 + 4, other); // e_value_inum of the first entry
+    }
+    let fs = Fs::from_bytes(bytes).unwrap();
+    let inode = fs.inode(a).unwrap();
+    assert!(fs.content(&inode).is_err());
+    assert!(fs.xattrs_lenient(&inode).1.is_some());
+}
