@@ -67,3 +67,46 @@ fn xattr_value_inodes_pointing_at_each_other_do_not_overflow_the_stack() {
     assert!(fs.content(&inode).is_err());
     assert!(fs.xattrs_lenient(&inode).1.is_some());
 }
+
+#[test]
+fn a_directory_mapping_one_block_many_times_is_refused() {
+    if !have("mke2fs") || !have("debugfs") {
+        testkit::skip(
+            "a_directory_mapping_one_block_many_times_is_refused",
+            "e2fsprogs (mke2fs, debugfs) not found",
+        );
+        return;
+    }
+    let t = TempDir::new();
+    let tree = t.join("tree");
+    fs::create_dir_all(tree.join("d")).unwrap();
+    fs::write(tree.join("d/f"), b"x").unwrap();
+    let image = t.join("img");
+    mkfs_from_tree(
+        &image,
+        "8M",
+        Some(&tree),
+        &["-t", "ext4", "-b", "4096", "-O", "^metadata_csum"],
+    );
+    let (block, offset) = testkit::inode_location(&image, "/d");
+    let at = (block * 4096 + offset) as usize;
+    let mut bytes = fs::read(&image).unwrap();
+    // The root of the extent tree: four extents, all of them the directory's one block.
+    // Extents of 32768 blocks over a sparse image make gigabytes of entries this way.
+    let root = at + 0x28;
+    assert_eq!(&bytes[root..root + 2], &0xf30au16.to_le_bytes());
+    let physical = u32_at(&bytes, root + 12 + 8);
+    bytes[root + 2..root + 4].copy_from_slice(&4u16.to_le_bytes());
+    for i in 0..4u32 {
+        let e = root + 12 + i as usize * 12;
+        put_u32(&mut bytes, e, i);
+        bytes[e + 4..e + 6].copy_from_slice(&1u16.to_le_bytes());
+        bytes[e + 6..e + 8].copy_from_slice(&0u16.to_le_bytes());
+        put_u32(&mut bytes, e + 8, physical);
+    }
+    put_u32(&mut bytes, at + 4, 4 * 4096); // i_size
+    let fs = Fs::from_bytes(bytes).unwrap();
+    let dir = fs.inode(fs.lookup(b"/d").unwrap()).unwrap();
+    let err = fs.read_dir(&dir).unwrap_err().to_string();
+    assert!(err.contains("used twice"), "{err}");
+}
