@@ -1,6 +1,6 @@
 //! The walk over the image and every host write, each relative to an open directory.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -10,7 +10,7 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use ext4_reader::{FileType, Fs, Inode, Time, Xattr as ImageXattr};
+use ext4_reader::{Backing, FileType, Fs, Inode, Time, Xattr as ImageXattr};
 use nix::errno::Errno;
 use nix::fcntl::{AtFlags, OFlag};
 use nix::sys::stat::{Mode, SFlag};
@@ -41,6 +41,11 @@ pub struct Extraction<'a> {
     links: HashMap<u32, Vec<u8>>,
     /// Directory inodes already extracted: a second visit is a cycle or a hard-linked dir.
     dirs: HashSet<u32>,
+    /// Physical blocks (start -> end, neighbours merged) of the files and directories
+    /// extracted so far. No two inodes share a block in a sound file system; a hostile
+    /// one makes many inodes name the same few blocks, which would be written out (or held
+    /// as directory entries) once per inode, up to the apparent size of a sparse image each.
+    claimed: BTreeMap<u64, u64>,
     summary: RdumpSummary,
     progress: Progress,
     entries: u64,
@@ -69,6 +74,7 @@ impl<'a> Extraction<'a> {
             manifest: BufWriter::with_capacity(1 << 16, file),
             links: HashMap::new(),
             dirs: HashSet::new(),
+            claimed: BTreeMap::new(),
             summary: RdumpSummary {
                 path: Bytes::from(tree),
                 manifest: Bytes::from(manifest),
@@ -218,8 +224,52 @@ impl<'a> Extraction<'a> {
         self.record_line(&ManifestLine::Entry(entry))
     }
 
+    /// Claim the data blocks of `inode` for this extraction: `Err` with a reason when one of
+    /// them was claimed already (by another inode or earlier in its own map).
+    fn claim(&mut self, inode: &Inode) -> Result<(), String> {
+        if inode.has_flag(ext4_reader::inode::flags::INLINE_DATA) {
+            return Ok(());
+        }
+        let claimed = &mut self.claimed;
+        let mut shared = false;
+        self.fs
+            .for_each_run(inode, &mut |run| {
+                let Backing::Data { physical: start } = run.backing else {
+                    return true;
+                };
+                let end = start + run.len;
+                let before = claimed.range(..end).next_back().map(|(&s, &e)| (s, e));
+                if before.is_some_and(|(_, e)| e > start) {
+                    shared = true;
+                    return false;
+                }
+                // Merge with the neighbours, so a sound image holds few ranges.
+                let mut new = (start, end);
+                if let Some((s, _)) = before.filter(|&(_, e)| e == start) {
+                    claimed.remove(&s);
+                    new.0 = s;
+                }
+                if let Some(e) = claimed.remove(&end) {
+                    new.1 = e;
+                }
+                claimed.insert(new.0, new.1);
+                true
+            })
+            .map_err(|e| e.to_string())?;
+        if shared {
+            return Err(
+                "data blocks used twice (by this entry or one already extracted); skipped".into(),
+            );
+        }
+        Ok(())
+    }
+
     /// Extract the entries of directory `dir` (already made and open as `fd`).
     fn children(&mut self, fd: &OwnedFd, rel: &[u8], dir: &Inode, depth: usize) -> Result<()> {
+        if let Err(why) = self.claim(dir) {
+            self.fail(rel, format_args!("reading the directory: {why}"));
+            return Ok(());
+        }
         let entries = match self.fs.read_dir(dir) {
             Ok(e) => e,
             Err(e) => {
@@ -385,6 +435,10 @@ impl<'a> Extraction<'a> {
         inode: &Inode,
         xattrs: &[ImageXattr],
     ) -> Result<()> {
+        if let Err(why) = self.claim(inode) {
+            self.fail(rel, why);
+            return Ok(());
+        }
         let fd = match sys::open_at(
             parent.as_raw_fd(),
             name,
