@@ -435,9 +435,16 @@ impl<'a> Extraction<'a> {
         inode: &Inode,
         xattrs: &[ImageXattr],
     ) -> Result<()> {
-        if let Err(why) = self.claim(inode) {
-            self.fail(rel, why);
-            return Ok(());
+        // A deduplicated image shares file blocks on purpose (directories never).
+        let dedup = self
+            .fs
+            .superblock()
+            .has_ro_compat(ext4_reader::superblock::ro_compat::SHARED_BLOCKS);
+        if !dedup {
+            if let Err(why) = self.claim(inode) {
+                self.fail(rel, why);
+                return Ok(());
+            }
         }
         let fd = match sys::open_at(
             parent.as_raw_fd(),

@@ -174,3 +174,40 @@ fn entries_sharing_data_blocks_are_extracted_once() {
     );
     assert_eq!(err.matches("data blocks used twice").count(), 3, "{err}");
 }
+
+#[test]
+fn files_sharing_blocks_under_the_shared_blocks_feature_are_all_extracted() {
+    if !have("mke2fs") || !have("debugfs") {
+        testkit::skip(
+            "files_sharing_blocks_under_the_shared_blocks_feature_are_all_extracted",
+            "e2fsprogs (mke2fs, debugfs) not found",
+        );
+        return;
+    }
+    let t = TempDir::new();
+    let tree = t.join("src");
+    fs::create_dir_all(&tree).unwrap();
+    for name in ["a", "b"] {
+        fs::write(tree.join(name), vec![b'y'; 20000]).unwrap();
+    }
+    let image = t.join("img");
+    mkfs_from_tree(
+        &image,
+        "8M",
+        Some(&tree),
+        &["-t", "ext4", "-b", "4096", "-O", "^metadata_csum"],
+    );
+    // Deduplicated images (Android's e2fsdroid -s) share file blocks and say so.
+    let mut bytes = fs::read(&image).unwrap();
+    share_blocks(&image, &mut bytes, "/a", "/b");
+    fs::write(&image, bytes).unwrap();
+    testkit::run(
+        testkit::tool("debugfs")
+            .args(["-w", "-R", "feature shared_blocks"])
+            .arg(&image),
+    );
+    let dest = t.join("out");
+    let out = common::rdump(&[image.as_os_str(), OsStr::new("-o"), dest.as_os_str()]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(fs::read(dest.join("b")).unwrap(), vec![b'y'; 20000]);
+}
