@@ -37,8 +37,15 @@ pub struct Extraction<'a> {
     args: &'a Args,
     root: OwnedFd,
     manifest: BufWriter<File>,
-    /// First staged path (relative to the tree) of each inode with several names.
-    links: HashMap<u32, Vec<u8>>,
+    /// The directories made, as (parent's index, name); 0 is the tree itself. A staged
+    /// path is rebuilt from here when needed rather than kept whole per entry: a hostile
+    /// image of 400 levels of 255-byte names and many inodes claiming two links would
+    /// otherwise hold 100 KiB per inode.
+    made: Vec<(usize, Vec<u8>)>,
+    /// The index in `made` of the directory whose entries are being extracted.
+    here: usize,
+    /// First name of each inode with several names: its directory in `made`, and the name.
+    links: HashMap<u32, (usize, Vec<u8>)>,
     /// Directory inodes already extracted: a second visit is a cycle or a hard-linked dir.
     dirs: HashSet<u32>,
     /// Physical blocks (start -> end, neighbours merged) of the files and directories
@@ -72,6 +79,8 @@ impl<'a> Extraction<'a> {
             args,
             root,
             manifest: BufWriter::with_capacity(1 << 16, file),
+            made: vec![(0, Vec::new())],
+            here: 0,
             links: HashMap::new(),
             dirs: HashSet::new(),
             claimed: BTreeMap::new(),
@@ -342,21 +351,30 @@ impl<'a> Extraction<'a> {
         name: &[u8],
         inode: &Inode,
         kind: EntryKind,
-        first: &[u8],
+        first: &(usize, Vec<u8>),
     ) -> Result<()> {
-        // The first name's directories were made by us and are never replaced, so the old
-        // path resolves inside the tree; linkat does not follow a final symlink.
-        let made = nix::unistd::linkat(
-            Some(self.root.as_raw_fd()),
-            OsStr::from_bytes(first),
-            Some(parent.as_raw_fd()),
-            OsStr::from_bytes(name),
-            AtFlags::empty(),
-        );
+        // The first name's directories were made by us and are never replaced, so they are
+        // opened one by one inside the tree (a path could pass PATH_MAX); linkat does not
+        // follow a final symlink.
+        let made = self.open_made(first.0).and_then(|dir| {
+            nix::unistd::linkat(
+                Some(dir.as_raw_fd()),
+                OsStr::from_bytes(&first.1),
+                Some(parent.as_raw_fd()),
+                OsStr::from_bytes(name),
+                AtFlags::empty(),
+            )
+            .map_err(io::Error::from)
+        });
         if let Err(e) = made {
+            let path = self.made_path(first.0, &first.1);
             self.fail(
                 rel,
-                format_args!("linking to {}: {}", quote_bytes(first), e.desc()),
+                format_args!(
+                    "linking to {}: {}",
+                    quote_bytes(&path),
+                    seedkit::cli::io_cause(&e)
+                ),
             );
             return Ok(());
         }
@@ -369,6 +387,38 @@ impl<'a> Extraction<'a> {
             None
         };
         self.record(rel, inode, kind, &xattrs, target.as_deref(), true)
+    }
+
+    /// Open directory `index` of `made` (`O_PATH`, never following a symlink).
+    fn open_made(&self, index: usize) -> io::Result<OwnedFd> {
+        let mut chain = Vec::new();
+        let mut i = index;
+        while i != 0 {
+            chain.push(i);
+            i = self.made[i].0;
+        }
+        let mut dir = self.root.try_clone()?;
+        for &i in chain.iter().rev() {
+            dir = sys::open_at(
+                dir.as_raw_fd(),
+                &self.made[i].1,
+                OFlag::O_PATH | OFlag::O_DIRECTORY,
+                0,
+            )?;
+        }
+        Ok(dir)
+    }
+
+    /// The staged path of `name` in directory `index` of `made` (for messages).
+    fn made_path(&self, index: usize, name: &[u8]) -> Vec<u8> {
+        let mut parts = vec![name];
+        let mut i = index;
+        while i != 0 {
+            parts.push(&self.made[i].1);
+            i = self.made[i].0;
+        }
+        parts.reverse();
+        parts.join(&b'/')
     }
 
     fn directory(
@@ -422,7 +472,11 @@ impl<'a> Extraction<'a> {
         };
         self.summary.directories += 1;
         self.record(rel, inode, EntryKind::Directory, xattrs, None, true)?;
-        self.children(&fd, rel, inode, depth + 1)?;
+        self.made.push((self.here, name.to_vec()));
+        let outer = std::mem::replace(&mut self.here, self.made.len() - 1);
+        let result = self.children(&fd, rel, inode, depth + 1);
+        self.here = outer;
+        result?;
         self.finish_fd(&fd, rel, inode, xattrs, 0o700);
         Ok(())
     }
@@ -475,7 +529,7 @@ impl<'a> Extraction<'a> {
         self.summary.files += 1;
         self.summary.bytes += inode.size;
         if inode.links_count > 1 {
-            self.links.insert(inode.ino, rel.to_vec());
+            self.links.insert(inode.ino, (self.here, name.to_vec()));
         }
         self.record(rel, inode, EntryKind::File, xattrs, None, true)?;
         let fd = OwnedFd::from(file);
@@ -535,7 +589,7 @@ impl<'a> Extraction<'a> {
         }
         self.summary.symlinks += 1;
         if inode.links_count > 1 {
-            self.links.insert(inode.ino, rel.to_vec());
+            self.links.insert(inode.ino, (self.here, name.to_vec()));
         }
         self.record(rel, inode, EntryKind::Symlink, xattrs, Some(&target), true)?;
         self.finish_at(parent, rel, name, inode, None);
@@ -581,7 +635,7 @@ impl<'a> Extraction<'a> {
             _ => self.summary.block_devices += 1,
         }
         if staged && inode.links_count > 1 {
-            self.links.insert(inode.ino, rel.to_vec());
+            self.links.insert(inode.ino, (self.here, name.to_vec()));
         }
         self.record(rel, inode, kind, xattrs, None, staged)?;
         if staged {

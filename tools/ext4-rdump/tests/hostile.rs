@@ -211,3 +211,49 @@ fn files_sharing_blocks_under_the_shared_blocks_feature_are_all_extracted() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(fs::read(dest.join("b")).unwrap(), vec![b'y'; 20000]);
 }
+
+#[test]
+fn hard_links_deeper_than_path_max_stay_hard_links() {
+    if !have("mke2fs") || !have("debugfs") {
+        testkit::skip(
+            "hard_links_deeper_than_path_max_stay_hard_links",
+            "e2fsprogs (mke2fs, debugfs) not found",
+        );
+        return;
+    }
+    let t = TempDir::new();
+    let image = t.join("img");
+    mkfs_from_tree(&image, "8M", None, &["-t", "ext4", "-b", "4096"]);
+    // 20 levels of 250-byte names: the first name's path is longer than PATH_MAX. (The
+    // extraction used to keep that whole path per linked inode, too: with 400 levels and
+    // many inodes claiming two links, gigabytes.)
+    let mut script = String::new();
+    let mut deep = String::new();
+    for i in 0..20 {
+        let name = format!("{i:02}{}", "d".repeat(248));
+        script.push_str("mkdir ");
+        script.push_str(&name);
+        script.push_str("\ncd ");
+        script.push_str(&name);
+        script.push('\n');
+        deep.push_str(&name);
+        deep.push('/');
+    }
+    script.push_str("write /dev/null first\nln first second\nsif first links_count 2\n");
+    fs::write(t.join("script"), script).unwrap();
+    testkit::run(
+        testkit::tool("debugfs")
+            .arg("-w")
+            .arg("-f")
+            .arg(t.join("script"))
+            .arg(&image),
+    );
+    let dest = t.join("out");
+    let out = common::rdump(&[image.as_os_str(), OsStr::new("-o"), dest.as_os_str()]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let m = common::manifest(&t.join("out.manifest.jsonl"));
+    let first = m.get(format!("{deep}first").as_bytes()).unwrap();
+    let second = m.get(format!("{deep}second").as_bytes()).unwrap();
+    assert!(first.staged && second.staged);
+    assert_eq!(first.link_group, second.link_group);
+}
