@@ -110,3 +110,43 @@ fn a_directory_mapping_one_block_many_times_is_refused() {
     let err = fs.read_dir(&dir).unwrap_err().to_string();
     assert!(err.contains("used twice"), "{err}");
 }
+
+#[test]
+fn a_lookup_through_symlinks_of_thousands_of_components_is_bounded() {
+    if !have("mke2fs") {
+        testkit::skip(
+            "a_lookup_through_symlinks_of_thousands_of_components_is_bounded",
+            "mke2fs not found",
+        );
+        return;
+    }
+    let t = TempDir::new();
+    let tree = t.join("tree");
+    fs::create_dir_all(tree.join("d")).unwrap();
+    for i in 0..200 {
+        fs::write(tree.join(format!("f{i}")), b"").unwrap();
+    }
+    // Each link climbs 1360 times from the root to the root, then names the next: 54,000
+    // components, each a read of the root directory (of 20,000 entries: 106 s).
+    for i in 0..40 {
+        let next = if i < 39 {
+            format!("s{:02}", i + 1)
+        } else {
+            "d".into()
+        };
+        let target = format!("{}{next}", "../".repeat(1360));
+        std::os::unix::fs::symlink(target, tree.join(format!("s{i:02}"))).unwrap();
+    }
+    let image = t.join("img");
+    mkfs_from_tree(&image, "8M", Some(&tree), &["-t", "ext4", "-b", "4096"]);
+    let fs = Fs::open(fs::File::open(&image).unwrap()).unwrap();
+    let start = std::time::Instant::now();
+    let err = fs.lookup(b"/s00").unwrap_err().to_string();
+    assert!(err.contains("too many levels of symbolic links"), "{err}");
+    assert!(start.elapsed().as_secs() < 10);
+    // The same climb, short enough, still resolves.
+    assert_eq!(
+        fs.lookup(b"/d/../d/../../d").unwrap(),
+        fs.lookup(b"/d").unwrap()
+    );
+}
