@@ -3,6 +3,8 @@
 //! index inside the `..` entry, so a linear read sees every name once (kernel
 //! `ext4_readdir` on a non-htree walk does the same).
 
+use std::collections::BTreeMap;
+
 use crate::crc::crc32c_le;
 use crate::error::{Checksummed, Error, Result};
 use crate::inode::{flags, FileType};
@@ -106,10 +108,26 @@ impl Fs {
             return Ok(out);
         }
         let mut buf = vec![0u8; bs];
+        // Physical ranges read so far (start -> end): a hostile map that names the same
+        // blocks again and again would make entries without bound from a few real blocks.
+        let mut read: BTreeMap<u64, u64> = BTreeMap::new();
         for run in self.data_map(dir)? {
             let Backing::Data { physical } = run.backing else {
                 continue;
             };
+            let end = physical + run.len;
+            if read
+                .range(..end)
+                .next_back()
+                .is_some_and(|(_, &last_end)| last_end > physical)
+            {
+                return Err(Error::BadBlock {
+                    ino,
+                    block: physical,
+                    reason: "directory block used twice".into(),
+                });
+            }
+            read.insert(physical, end);
             for i in 0..run.len {
                 let block = physical + i;
                 self.read_block(block, &mut buf)?;

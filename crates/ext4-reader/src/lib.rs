@@ -53,6 +53,12 @@ pub const ROOT_INO: u32 = 2;
 pub const SYMLINK_MAX: u64 = 4095;
 /// Symbolic links followed in one [`Fs::lookup`] (Linux `MAXSYMLINKS`).
 const MAX_SYMLINKS: u32 = 40;
+/// Components walked in one [`Fs::lookup`]: 40 targets of 4095 bytes could make 80,000,
+/// each a linear read of a directory that a hostile image makes large.
+const MAX_LOOKUP_STEPS: u32 = 4096;
+/// Directory entries one [`Fs::lookup`] keeps, so that `../../..` does not read the same
+/// directory again for each component.
+const LOOKUP_CACHE_ENTRIES: usize = 1 << 18;
 
 const BG_INODE_UNINIT: u16 = 0x1;
 /// The largest piece [`Fs::for_each_chunk`] hands out.
@@ -408,14 +414,32 @@ impl Fs {
         let mut current = ROOT_INO;
         let mut walked = Vec::new();
         let mut links = 0;
+        let mut steps = 0;
+        let mut listings: HashMap<u32, Vec<DirEntry>> = HashMap::new();
+        let mut cached = 0;
         while let Some(name) = todo.pop() {
+            steps += 1;
+            if steps > MAX_LOOKUP_STEPS {
+                return Err(Error::SymlinkLoop { path: walked });
+            }
             let dir = self.inode(current)?;
             if dir.file_type() != Some(FileType::Directory) {
                 return Err(Error::NotADirectory { path: walked });
             }
             walked.push(b'/');
             walked.extend_from_slice(&name);
-            let Some(entry) = self.read_dir(&dir)?.into_iter().find(|e| e.name == name) else {
+            let found = if let Some(list) = listings.get(&current) {
+                list.iter().find(|e| e.name == name).cloned()
+            } else {
+                let list = self.read_dir(&dir)?;
+                let found = list.iter().find(|e| e.name == name).cloned();
+                if cached + list.len() <= LOOKUP_CACHE_ENTRIES {
+                    cached += list.len();
+                    listings.insert(current, list);
+                }
+                found
+            };
+            let Some(entry) = found else {
                 return Err(Error::NotFound { path: walked });
             };
             let inode = self.inode(entry.ino)?;

@@ -40,6 +40,8 @@ pub mod ro_compat {
     pub const GDT_CSUM: u32 = 0x10;
     pub const BIGALLOC: u32 = 0x200;
     pub const METADATA_CSUM: u32 = 0x400;
+    /// Blocks may be shared between files (deduplicated images, Android's e2fsdroid -s).
+    pub const SHARED_BLOCKS: u32 = 0x4000;
 }
 
 /// Incompatible features this reader understands. Reading ignores none of the others: each

@@ -245,6 +245,14 @@ impl Fs {
                 reason: format!("inode {value_ino} is not an xattr value of {size} bytes"),
             });
         }
+        // The kernel keeps values in blocks; an inline value would be read through the
+        // holder's own xattrs, and two such inodes naming each other recurse without end.
+        if holder.has_flag(flags::INLINE_DATA) {
+            return Err(Error::BadInode {
+                ino,
+                reason: format!("xattr value inode {value_ino} has inline data"),
+            });
+        }
         self.read_small(&holder, u64::from(size))
     }
 }

@@ -1,6 +1,6 @@
 //! The walk over the image and every host write, each relative to an open directory.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -10,7 +10,7 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use ext4_reader::{FileType, Fs, Inode, Time, Xattr as ImageXattr};
+use ext4_reader::{Backing, FileType, Fs, Inode, Time, Xattr as ImageXattr};
 use nix::errno::Errno;
 use nix::fcntl::{AtFlags, OFlag};
 use nix::sys::stat::{Mode, SFlag};
@@ -37,10 +37,22 @@ pub struct Extraction<'a> {
     args: &'a Args,
     root: OwnedFd,
     manifest: BufWriter<File>,
-    /// First staged path (relative to the tree) of each inode with several names.
-    links: HashMap<u32, Vec<u8>>,
+    /// The directories made, as (parent's index, name); 0 is the tree itself. A staged
+    /// path is rebuilt from here when needed rather than kept whole per entry: a hostile
+    /// image of 400 levels of 255-byte names and many inodes claiming two links would
+    /// otherwise hold 100 KiB per inode.
+    made: Vec<(usize, Vec<u8>)>,
+    /// The index in `made` of the directory whose entries are being extracted.
+    here: usize,
+    /// First name of each inode with several names: its directory in `made`, and the name.
+    links: HashMap<u32, (usize, Vec<u8>)>,
     /// Directory inodes already extracted: a second visit is a cycle or a hard-linked dir.
     dirs: HashSet<u32>,
+    /// Physical blocks (start -> end, neighbours merged) of the files and directories
+    /// extracted so far. No two inodes share a block in a sound file system; a hostile
+    /// one makes many inodes name the same few blocks, which would be written out (or held
+    /// as directory entries) once per inode, up to the apparent size of a sparse image each.
+    claimed: BTreeMap<u64, u64>,
     summary: RdumpSummary,
     progress: Progress,
     entries: u64,
@@ -67,8 +79,11 @@ impl<'a> Extraction<'a> {
             args,
             root,
             manifest: BufWriter::with_capacity(1 << 16, file),
+            made: vec![(0, Vec::new())],
+            here: 0,
             links: HashMap::new(),
             dirs: HashSet::new(),
+            claimed: BTreeMap::new(),
             summary: RdumpSummary {
                 path: Bytes::from(tree),
                 manifest: Bytes::from(manifest),
@@ -218,8 +233,52 @@ impl<'a> Extraction<'a> {
         self.record_line(&ManifestLine::Entry(entry))
     }
 
+    /// Claim the data blocks of `inode` for this extraction: `Err` with a reason when one of
+    /// them was claimed already (by another inode or earlier in its own map).
+    fn claim(&mut self, inode: &Inode) -> Result<(), String> {
+        if inode.has_flag(ext4_reader::inode::flags::INLINE_DATA) {
+            return Ok(());
+        }
+        let claimed = &mut self.claimed;
+        let mut shared = false;
+        self.fs
+            .for_each_run(inode, &mut |run| {
+                let Backing::Data { physical: start } = run.backing else {
+                    return true;
+                };
+                let end = start + run.len;
+                let before = claimed.range(..end).next_back().map(|(&s, &e)| (s, e));
+                if before.is_some_and(|(_, e)| e > start) {
+                    shared = true;
+                    return false;
+                }
+                // Merge with the neighbours, so a sound image holds few ranges.
+                let mut new = (start, end);
+                if let Some((s, _)) = before.filter(|&(_, e)| e == start) {
+                    claimed.remove(&s);
+                    new.0 = s;
+                }
+                if let Some(e) = claimed.remove(&end) {
+                    new.1 = e;
+                }
+                claimed.insert(new.0, new.1);
+                true
+            })
+            .map_err(|e| e.to_string())?;
+        if shared {
+            return Err(
+                "data blocks used twice (by this entry or one already extracted); skipped".into(),
+            );
+        }
+        Ok(())
+    }
+
     /// Extract the entries of directory `dir` (already made and open as `fd`).
     fn children(&mut self, fd: &OwnedFd, rel: &[u8], dir: &Inode, depth: usize) -> Result<()> {
+        if let Err(why) = self.claim(dir) {
+            self.fail(rel, format_args!("reading the directory: {why}"));
+            return Ok(());
+        }
         let entries = match self.fs.read_dir(dir) {
             Ok(e) => e,
             Err(e) => {
@@ -292,21 +351,30 @@ impl<'a> Extraction<'a> {
         name: &[u8],
         inode: &Inode,
         kind: EntryKind,
-        first: &[u8],
+        first: &(usize, Vec<u8>),
     ) -> Result<()> {
-        // The first name's directories were made by us and are never replaced, so the old
-        // path resolves inside the tree; linkat does not follow a final symlink.
-        let made = nix::unistd::linkat(
-            Some(self.root.as_raw_fd()),
-            OsStr::from_bytes(first),
-            Some(parent.as_raw_fd()),
-            OsStr::from_bytes(name),
-            AtFlags::empty(),
-        );
+        // The first name's directories were made by us and are never replaced, so they are
+        // opened one by one inside the tree (a path could pass PATH_MAX); linkat does not
+        // follow a final symlink.
+        let made = self.open_made(first.0).and_then(|dir| {
+            nix::unistd::linkat(
+                Some(dir.as_raw_fd()),
+                OsStr::from_bytes(&first.1),
+                Some(parent.as_raw_fd()),
+                OsStr::from_bytes(name),
+                AtFlags::empty(),
+            )
+            .map_err(io::Error::from)
+        });
         if let Err(e) = made {
+            let path = self.made_path(first.0, &first.1);
             self.fail(
                 rel,
-                format_args!("linking to {}: {}", quote_bytes(first), e.desc()),
+                format_args!(
+                    "linking to {}: {}",
+                    quote_bytes(&path),
+                    seedkit::cli::io_cause(&e)
+                ),
             );
             return Ok(());
         }
@@ -319,6 +387,38 @@ impl<'a> Extraction<'a> {
             None
         };
         self.record(rel, inode, kind, &xattrs, target.as_deref(), true)
+    }
+
+    /// Open directory `index` of `made` (`O_PATH`, never following a symlink).
+    fn open_made(&self, index: usize) -> io::Result<OwnedFd> {
+        let mut chain = Vec::new();
+        let mut i = index;
+        while i != 0 {
+            chain.push(i);
+            i = self.made[i].0;
+        }
+        let mut dir = self.root.try_clone()?;
+        for &i in chain.iter().rev() {
+            dir = sys::open_at(
+                dir.as_raw_fd(),
+                &self.made[i].1,
+                OFlag::O_PATH | OFlag::O_DIRECTORY,
+                0,
+            )?;
+        }
+        Ok(dir)
+    }
+
+    /// The staged path of `name` in directory `index` of `made` (for messages).
+    fn made_path(&self, index: usize, name: &[u8]) -> Vec<u8> {
+        let mut parts = vec![name];
+        let mut i = index;
+        while i != 0 {
+            parts.push(&self.made[i].1);
+            i = self.made[i].0;
+        }
+        parts.reverse();
+        parts.join(&b'/')
     }
 
     fn directory(
@@ -372,7 +472,11 @@ impl<'a> Extraction<'a> {
         };
         self.summary.directories += 1;
         self.record(rel, inode, EntryKind::Directory, xattrs, None, true)?;
-        self.children(&fd, rel, inode, depth + 1)?;
+        self.made.push((self.here, name.to_vec()));
+        let outer = std::mem::replace(&mut self.here, self.made.len() - 1);
+        let result = self.children(&fd, rel, inode, depth + 1);
+        self.here = outer;
+        result?;
         self.finish_fd(&fd, rel, inode, xattrs, 0o700);
         Ok(())
     }
@@ -385,6 +489,17 @@ impl<'a> Extraction<'a> {
         inode: &Inode,
         xattrs: &[ImageXattr],
     ) -> Result<()> {
+        // A deduplicated image shares file blocks on purpose (directories never).
+        let dedup = self
+            .fs
+            .superblock()
+            .has_ro_compat(ext4_reader::superblock::ro_compat::SHARED_BLOCKS);
+        if !dedup {
+            if let Err(why) = self.claim(inode) {
+                self.fail(rel, why);
+                return Ok(());
+            }
+        }
         let fd = match sys::open_at(
             parent.as_raw_fd(),
             name,
@@ -414,7 +529,7 @@ impl<'a> Extraction<'a> {
         self.summary.files += 1;
         self.summary.bytes += inode.size;
         if inode.links_count > 1 {
-            self.links.insert(inode.ino, rel.to_vec());
+            self.links.insert(inode.ino, (self.here, name.to_vec()));
         }
         self.record(rel, inode, EntryKind::File, xattrs, None, true)?;
         let fd = OwnedFd::from(file);
@@ -474,7 +589,7 @@ impl<'a> Extraction<'a> {
         }
         self.summary.symlinks += 1;
         if inode.links_count > 1 {
-            self.links.insert(inode.ino, rel.to_vec());
+            self.links.insert(inode.ino, (self.here, name.to_vec()));
         }
         self.record(rel, inode, EntryKind::Symlink, xattrs, Some(&target), true)?;
         self.finish_at(parent, rel, name, inode, None);
@@ -520,7 +635,7 @@ impl<'a> Extraction<'a> {
             _ => self.summary.block_devices += 1,
         }
         if staged && inode.links_count > 1 {
-            self.links.insert(inode.ino, rel.to_vec());
+            self.links.insert(inode.ino, (self.here, name.to_vec()));
         }
         self.record(rel, inode, kind, xattrs, None, staged)?;
         if staged {

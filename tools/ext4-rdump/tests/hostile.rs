@@ -106,3 +106,154 @@ impl FifoLike for fs::FileType {
         self.is_fifo()
     }
 }
+
+/// Copy the 60 bytes of `i_block` (the block map) and `i_size` of `from` into `to`.
+fn share_blocks(image: &std::path::Path, bytes: &mut [u8], from: &str, to: &str) {
+    let at = |path: &str| {
+        let (block, offset) = testkit::inode_location(image, path);
+        (block * 4096 + offset) as usize
+    };
+    let (from, to) = (at(from), at(to));
+    let map: Vec<u8> = bytes[from + 0x28..from + 0x64].to_vec();
+    bytes[to + 0x28..to + 0x64].copy_from_slice(&map);
+    let size: Vec<u8> = bytes[from + 4..from + 8].to_vec();
+    bytes[to + 4..to + 8].copy_from_slice(&size);
+}
+
+#[test]
+fn entries_sharing_data_blocks_are_extracted_once() {
+    if !have("mke2fs") || !have("debugfs") {
+        testkit::skip(
+            "entries_sharing_data_blocks_are_extracted_once",
+            "e2fsprogs (mke2fs, debugfs) not found",
+        );
+        return;
+    }
+    let t = TempDir::new();
+    let tree = t.join("src");
+    for d in ["d1", "d2"] {
+        fs::create_dir_all(tree.join(d)).unwrap();
+    }
+    fs::write(tree.join("d1/f"), vec![b'x'; 20000]).unwrap();
+    for name in ["a", "b", "c"] {
+        fs::write(tree.join(name), vec![b'y'; 20000]).unwrap();
+    }
+    let image = t.join("img");
+    mkfs_from_tree(
+        &image,
+        "8M",
+        Some(&tree),
+        &["-t", "ext4", "-b", "4096", "-O", "^metadata_csum"],
+    );
+    // A hostile image makes many inodes (or one directory per level) name the same blocks,
+    // so that a few real blocks are written out or held in memory again and again: over a
+    // sparse image of some GiB, that fills the disk or the memory.
+    let mut bytes = fs::read(&image).unwrap();
+    share_blocks(&image, &mut bytes, "/a", "/b");
+    share_blocks(&image, &mut bytes, "/a", "/c");
+    share_blocks(&image, &mut bytes, "/d1", "/d2");
+    fs::write(&image, bytes).unwrap();
+    let dest = t.join("out");
+    let out = common::rdump(&[image.as_os_str(), OsStr::new("-o"), dest.as_os_str()]);
+    let err = stderr(&out);
+    assert_eq!(code(&out), 1, "{err}");
+    let staged = |p: &str| dest.join(p).exists();
+    // Exactly one of each group of sharers is extracted (directory order decides which).
+    assert_eq!(
+        [staged("a"), staged("b"), staged("c")]
+            .iter()
+            .filter(|&&s| s)
+            .count(),
+        1,
+        "{err}"
+    );
+    assert_eq!(
+        u32::from(staged("d1/f")) + u32::from(staged("d2/f")),
+        1,
+        "{err}"
+    );
+    assert_eq!(err.matches("data blocks used twice").count(), 3, "{err}");
+}
+
+#[test]
+fn files_sharing_blocks_under_the_shared_blocks_feature_are_all_extracted() {
+    if !have("mke2fs") || !have("debugfs") {
+        testkit::skip(
+            "files_sharing_blocks_under_the_shared_blocks_feature_are_all_extracted",
+            "e2fsprogs (mke2fs, debugfs) not found",
+        );
+        return;
+    }
+    let t = TempDir::new();
+    let tree = t.join("src");
+    fs::create_dir_all(&tree).unwrap();
+    for name in ["a", "b"] {
+        fs::write(tree.join(name), vec![b'y'; 20000]).unwrap();
+    }
+    let image = t.join("img");
+    mkfs_from_tree(
+        &image,
+        "8M",
+        Some(&tree),
+        &["-t", "ext4", "-b", "4096", "-O", "^metadata_csum"],
+    );
+    // Deduplicated images (Android's e2fsdroid -s) share file blocks and say so.
+    let mut bytes = fs::read(&image).unwrap();
+    share_blocks(&image, &mut bytes, "/a", "/b");
+    fs::write(&image, bytes).unwrap();
+    testkit::run(
+        testkit::tool("debugfs")
+            .args(["-w", "-R", "feature shared_blocks"])
+            .arg(&image),
+    );
+    let dest = t.join("out");
+    let out = common::rdump(&[image.as_os_str(), OsStr::new("-o"), dest.as_os_str()]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(fs::read(dest.join("b")).unwrap(), vec![b'y'; 20000]);
+}
+
+#[test]
+fn hard_links_deeper_than_path_max_stay_hard_links() {
+    if !have("mke2fs") || !have("debugfs") {
+        testkit::skip(
+            "hard_links_deeper_than_path_max_stay_hard_links",
+            "e2fsprogs (mke2fs, debugfs) not found",
+        );
+        return;
+    }
+    let t = TempDir::new();
+    let image = t.join("img");
+    mkfs_from_tree(&image, "8M", None, &["-t", "ext4", "-b", "4096"]);
+    // 20 levels of 250-byte names: the first name's path is longer than PATH_MAX. (The
+    // extraction used to keep that whole path per linked inode, too: with 400 levels and
+    // many inodes claiming two links, gigabytes.)
+    let mut script = String::new();
+    let mut deep = String::new();
+    for i in 0..20 {
+        let name = format!("{i:02}{}", "d".repeat(248));
+        script.push_str("mkdir ");
+        script.push_str(&name);
+        script.push_str("\ncd ");
+        script.push_str(&name);
+        script.push('\n');
+        deep.push_str(&name);
+        deep.push('/');
+    }
+    script.push_str("write /dev/null first\nln first second\nsif first links_count 2\n");
+    fs::write(t.join("script"), script).unwrap();
+    testkit::run(
+        testkit::tool("debugfs")
+            .arg("-w")
+            .arg("-f")
+            .arg(t.join("script"))
+            .arg(&image),
+    );
+    let dest = t.join("out");
+    let out = common::rdump(&[image.as_os_str(), OsStr::new("-o"), dest.as_os_str()]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let m = common::manifest(&t.join("out.manifest.jsonl"));
+    let first = m.get(format!("{deep}first").as_bytes()).unwrap();
+    let second = m.get(format!("{deep}second").as_bytes()).unwrap();
+    assert!(first.staged && second.staged);
+    assert_eq!(first.link_group, second.link_group);
+}
