@@ -527,7 +527,7 @@ impl<'a> Extraction<'a> {
             return Ok(());
         }
         self.summary.files += 1;
-        self.summary.bytes += inode.size;
+        self.summary.bytes = self.summary.bytes.saturating_add(inode.size);
         if inode.links_count > 1 {
             self.links.insert(inode.ino, (self.here, name.to_vec()));
         }

@@ -160,9 +160,9 @@ pub fn measure(root: &Path) -> Result<(Census, Status)> {
             }
             if ft.is_file() {
                 census.files += 1;
-                census.apparent_bytes += meta.size();
+                census.apparent_bytes = census.apparent_bytes.saturating_add(meta.size());
                 let allocated = meta.blocks() * 512;
-                census.allocated_bytes += allocated;
+                census.allocated_bytes = census.allocated_bytes.saturating_add(allocated);
                 census.data_blocks += allocated.div_ceil(BLOCK);
             } else if ft.is_symlink() {
                 census.symlinks += 1;
