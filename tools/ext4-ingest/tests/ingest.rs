@@ -1001,3 +1001,30 @@ fn newline_names_into_full_directory_blocks() {
         assert_eq!(cat(&img, &path), b"odd", "{n} files");
     }
 }
+
+#[test]
+fn one_second_before_the_epoch_is_written() {
+    // debugfs refuses `sif ... @-1` (-1 is its "cannot parse" value).
+    let t = TempDir::new();
+    let tree = t.join("tree");
+    fs::create_dir_all(tree.join("d")).unwrap();
+    fs::write(tree.join("m1"), b"a").unwrap();
+    fs::write(tree.join("m1ns"), b"b").unwrap();
+    fs::write(tree.join("m2"), b"c").unwrap();
+    set_times(&tree.join("m1"), -1, 0);
+    set_times(&tree.join("m1ns"), -1, 500);
+    set_times(&tree.join("m2"), -2, 7);
+    set_times(&tree.join("d"), -1, 0);
+    let img = image(&t, "16M", &[]);
+    ingest_ok(&img, &tree, &[]);
+    for (path, want) in [
+        (&b"/m1"[..], (u32::MAX, 0)),
+        (b"/m1ns", (u32::MAX, 500 << 2)),
+        (b"/m2", (u32::MAX - 1, 7 << 2)),
+        (b"/d", (u32::MAX, 0)),
+    ] {
+        let s = stat(&img, path);
+        assert_eq!(time_field(&s, "mtime:"), want, "{s}");
+        assert_eq!(time_field(&s, "atime:"), want, "{s}");
+    }
+}
