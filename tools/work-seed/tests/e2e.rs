@@ -486,3 +486,64 @@ fn a_full_disk_for_the_output_fails_cleanly() {
         "something left on the full disk"
     );
 }
+
+#[test]
+fn the_seed_depends_on_the_rootfs_content_not_its_path_nor_the_builder() {
+    let t = TempDir::new();
+    let tree = t.join("tree");
+    fs::create_dir_all(tree.join("root")).unwrap();
+    fs::write(tree.join("root/f"), b"data").unwrap();
+    // An unprivileged build records a device in the manifest only (not staged).
+    let device = testkit::is_root()
+        && nix::sys::stat::mknod(
+            &tree.join("root/null"),
+            nix::sys::stat::SFlag::S_IFCHR,
+            nix::sys::stat::Mode::from_bits_truncate(0o666),
+            nix::sys::stat::makedev(1, 3),
+        )
+        .is_ok();
+    let rootfs = rootfs_from(&t, &tree, "16M");
+    let a = t.join("a.seed");
+    assert_eq!(code(&work_seed(&[&rootfs, &a])), 0);
+    // The same bytes elsewhere, under another name.
+    let other = t.join("other dir");
+    fs::create_dir(&other).unwrap();
+    let copy = other.join("copy.ext4");
+    fs::copy(&rootfs, &copy).unwrap();
+    let b = other.join("b.seed");
+    let out = work_seed(&[&copy, &b]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        fs::read(&a).unwrap() == fs::read(&b).unwrap(),
+        "the seed depends on the path of the rootfs"
+    );
+    if !device {
+        return testkit::skip(
+            "the_seed_depends_on_the_rootfs_content_not_its_path_nor_the_builder (as nobody)",
+            "needs root to make a device and drop privilege",
+        );
+    }
+    let bins = t.join("bin");
+    fs::create_dir(&bins).unwrap();
+    for tool in ["ext4-rdump", "seed-size", "ext4-ingest"] {
+        testkit::copy_binary(bin_dir().join(tool).to_str().unwrap(), &bins);
+    }
+    let script = bins.join("work-seed");
+    fs::copy(SCRIPT, &script).unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    let tmp = t.join("tmp");
+    fs::create_dir(&tmp).unwrap();
+    t.give_to_nobody();
+    fs::set_permissions(t.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let c = t.join("c.seed");
+    let out = run(testkit::unprivileged(Command::new(&script))
+        .arg(&rootfs)
+        .arg(&c)
+        .env("TMPDIR", &tmp)
+        .env("PATH", path_with(&bins)));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        fs::read(&a).unwrap() == fs::read(&c).unwrap(),
+        "the seed depends on who builds it"
+    );
+}
