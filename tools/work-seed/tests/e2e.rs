@@ -354,6 +354,72 @@ fn an_interrupted_build_leaves_nothing() {
     );
 }
 
+/// Whether an `ext4-ingest.*` scratch directory exists in `dir` or one level below.
+fn ingest_scratch_in(dir: &Path) -> bool {
+    fs::read_dir(dir).unwrap().flatten().any(|e| {
+        let name = e.file_name();
+        name.to_string_lossy().starts_with("ext4-ingest.")
+            || (e.path().is_dir()
+                && fs::read_dir(e.path()).is_ok_and(|rd| {
+                    rd.flatten()
+                        .any(|c| c.file_name().to_string_lossy().starts_with("ext4-ingest."))
+                }))
+    })
+}
+
+#[test]
+fn an_interrupt_while_ingesting_leaves_no_scratch_in_tmpdir() {
+    let t = TempDir::new();
+    let tree = t.join("tree");
+    for d in 0..20 {
+        let dir = tree.join(format!("root/d{d}"));
+        fs::create_dir_all(&dir).unwrap();
+        for f in 0..300 {
+            fs::write(dir.join(format!("f{f}")), b"data").unwrap();
+        }
+    }
+    // Data debugfs takes a while to write, so the ingest is still running at the signal.
+    let data: Vec<u8> = (0..64u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    fs::write(tree.join("root/blob"), data).unwrap();
+    let rootfs = rootfs_from(&t, &tree, "200M");
+    let tmp = t.join("tmp");
+    fs::create_dir(&tmp).unwrap();
+    let mut child = Command::new(SCRIPT)
+        .arg(&rootfs)
+        .env("TMPDIR", &tmp)
+        .env("PATH", path_with(&bin_dir()))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while !ingest_scratch_in(&tmp) {
+        assert!(start.elapsed().as_secs() < 120, "the ingest never started");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the build ended before the signal"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    assert!(!status.success());
+    assert!(!t.join("custom.work-seed.ext4").exists());
+    assert!(temp_files_in(t.path()).is_empty());
+    let left: Vec<_> = fs::read_dir(&tmp)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(left.is_empty(), "left in TMPDIR: {left:?}");
+}
+
 #[test]
 fn fifty_thousand_small_files_fit() {
     let t = TempDir::new();
