@@ -1028,3 +1028,28 @@ fn one_second_before_the_epoch_is_written() {
         assert_eq!(time_field(&s, "atime:"), want, "{s}");
     }
 }
+
+#[test]
+fn verify_accepts_what_the_image_already_held() {
+    let t = TempDir::new();
+    // The image comes with a file and directories at the top, and no lost+found.
+    let pre = t.join("pre");
+    fs::create_dir_all(pre.join("etc/conf.d")).unwrap();
+    fs::create_dir_all(pre.join("var")).unwrap();
+    fs::write(pre.join("etc/hostname"), b"vm\n").unwrap();
+    fs::write(pre.join("version"), b"1\n").unwrap();
+    let img = t.join("seed.img");
+    testkit::mkfs_from_tree(&img, "16M", Some(&pre), &["-t", "ext4"]);
+    let w = testkit::run(
+        testkit::tool("debugfs")
+            .args(["-w", "-R", "rmdir lost+found"])
+            .arg(&img),
+    );
+    assert!(w.status.success());
+    let tree = t.join("tree");
+    fs::create_dir_all(tree.join("home/user")).unwrap();
+    fs::write(tree.join("home/user/f"), b"data").unwrap();
+    ingest_ok(&img, &tree, &[]);
+    assert_eq!(cat(&img, b"/etc/hostname"), b"vm\n");
+    assert_eq!(field(&stat(&img, b"/"), "Links:"), "5");
+}
