@@ -776,7 +776,18 @@ fn metadata(
                 quote(&display_key(idx.map_or(&[][..], |i| &p.keys[i as usize])))
             );
         }
-        if x.value.0.len() > INLINE_VALUE_MAX {
+        let len = x.value.0.len();
+        if len > INLINE_VALUE_MAX && len as u64 > setup.block_size {
+            // `ea_set -f` reads one block of the file (§3.4): the rest would be dropped,
+            // silently (an image with ea_inode takes the shortened value).
+            bail!(
+                "writing the extended attribute {} of {}: its value of {len} bytes is longer than a block ({} bytes), which debugfs's ea_set -f cannot write",
+                quote(Path::new(std::ffi::OsStr::from_bytes(name))),
+                quote(&display_key(idx.map_or(&[][..], |i| &p.keys[i as usize]))),
+                setup.block_size
+            );
+        }
+        if len > INLINE_VALUE_MAX {
             let file = setup.stage.join(format!("value{}", p.values));
             p.values += 1;
             std::fs::write(&file, &x.value.0)

@@ -1053,3 +1053,24 @@ fn verify_accepts_what_the_image_already_held() {
     assert_eq!(cat(&img, b"/etc/hostname"), b"vm\n");
     assert_eq!(field(&stat(&img, b"/"), "Links:"), "5");
 }
+
+#[test]
+fn xattr_values_longer_than_a_block_are_refused_not_truncated() {
+    // `ea_set -f` reads one block of the value file: on an image with ea_inode (where a
+    // 10000-byte value fits) the value was silently cut to the block size.
+    let t = TempDir::new();
+    let tree = t.join("tree");
+    fs::create_dir(&tree).unwrap();
+    fs::write(tree.join("f"), b"f").unwrap();
+    let mut f = entry("f", EntryKind::File, 0o644, true);
+    f.size = 1;
+    f.xattrs = vec![Xattr {
+        name: Bytes(b"user.big".to_vec()),
+        value: Bytes(vec![b'A'; 10_000]),
+    }];
+    write_manifest(&tree, &[entry(".", EntryKind::Directory, 0o755, true), f]);
+    let img = image(&t, "32M", &["-O", "ea_inode"]);
+    let out = ingest(&[img.as_os_str(), tree.as_os_str()]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains("10000 bytes"), "{}", stderr(&out));
+}
