@@ -305,6 +305,24 @@ fn an_existing_output_is_untouched_when_a_build_fails() {
 }
 
 #[test]
+fn an_output_that_is_a_directory_is_refused() {
+    // `mv` put the seed inside it, under its temporary name, and the build said "built".
+    let t = TempDir::new();
+    let rootfs = sample_rootfs(&t);
+    let dir = t.join("seed");
+    fs::create_dir(&dir).unwrap();
+    let out = work_seed(&[&rootfs, &dir]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains("Is a directory"), "{}", stderr(&out));
+    assert_eq!(
+        fs::read_dir(&dir).unwrap().count(),
+        0,
+        "something put inside"
+    );
+    assert!(temp_files_in(t.path()).is_empty());
+}
+
+#[test]
 fn an_interrupted_build_leaves_nothing() {
     let t = TempDir::new();
     // Enough entries that the build is still running when the signal comes.
