@@ -323,6 +323,26 @@ fn an_output_that_is_a_directory_is_refused() {
 }
 
 #[test]
+fn names_that_start_with_a_dash_are_paths_not_options() {
+    let t = TempDir::new();
+    let rootfs = sample_rootfs(&t);
+    fs::rename(&rootfs, t.join("-r.ext4")).unwrap();
+    fs::create_dir(t.join("-o")).unwrap();
+    let out = run(Command::new(SCRIPT)
+        .args(["--", "-r.ext4", "-o/seed.ext4"])
+        .current_dir(t.path())
+        .env("PATH", path_with(&bin_dir())));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    testkit::e2fsck_clean(&t.join("-o/seed.ext4")).unwrap();
+    let out = run(Command::new(SCRIPT)
+        .args(["--", "-r.ext4"])
+        .current_dir(t.path())
+        .env("PATH", path_with(&bin_dir())));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(t.join("-r.work-seed.ext4").is_file());
+}
+
+#[test]
 fn an_interrupted_build_leaves_nothing() {
     let t = TempDir::new();
     // Enough entries that the build is still running when the signal comes.
