@@ -343,6 +343,26 @@ fn names_that_start_with_a_dash_are_paths_not_options() {
 }
 
 #[test]
+fn the_rootfs_is_never_replaced_by_its_seed() {
+    let t = TempDir::new();
+    let rootfs = sample_rootfs(&t);
+    let before = fs::read(&rootfs).unwrap();
+    let link = t.join("same.ext4");
+    fs::hard_link(&rootfs, &link).unwrap();
+    for out in [&rootfs, &link] {
+        let res = work_seed(&[&rootfs, out]);
+        assert_eq!(code(&res), 2, "{}", stderr(&res));
+        assert!(
+            stderr(&res).contains("the rootfs itself"),
+            "{}",
+            stderr(&res)
+        );
+    }
+    assert!(fs::read(&rootfs).unwrap() == before, "the rootfs changed");
+    assert!(temp_files_in(t.path()).is_empty());
+}
+
+#[test]
 fn an_interrupted_build_leaves_nothing() {
     let t = TempDir::new();
     // Enough entries that the build is still running when the signal comes.
