@@ -632,7 +632,7 @@ pub fn run(args: &Args) -> Result<Status> {
     // Verify before the modes of unreadable files are put back: their content is compared.
     let mut verified = false;
     if args.verify {
-        verify::verify(image_path, &entries, &config, plan)?;
+        verify::verify(image_path, &entries, &config, plan, &root_names)?;
         verified = true;
     }
     // Files were put back as debugfs went (and read again by --verify); directories and

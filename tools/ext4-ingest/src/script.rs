@@ -741,19 +741,22 @@ fn metadata(
         // set (§3.2). The creation left `_extra` at 0, so 0 needs no command, and the
         // creation time's seconds need none either.
         let from_creation = matches!(field, "atime" | "mtime") && created == Some(t.sec);
+        // debugfs's string_to_time returns -1 for "cannot parse", so `@-1` is refused (§3.2):
+        // give the same low 32 bits as 2^32 - 1 and put the epoch bits right with `_extra`.
+        let minus_one = t.sec == -1;
         if !from_creation {
+            let sec = if minus_one {
+                i64::from(u32::MAX)
+            } else {
+                t.sec
+            };
             p.push(
                 idx,
-                &[
-                    b"sif",
-                    look,
-                    field.as_bytes(),
-                    format!("@{}", t.sec).as_bytes(),
-                ],
+                &[b"sif", look, field.as_bytes(), format!("@{sec}").as_bytes()],
             )?;
         }
         let extra = extra_time(t);
-        if extra != 0 {
+        if extra != 0 || minus_one {
             p.push(
                 idx,
                 &[
@@ -773,7 +776,18 @@ fn metadata(
                 quote(&display_key(idx.map_or(&[][..], |i| &p.keys[i as usize])))
             );
         }
-        if x.value.0.len() > INLINE_VALUE_MAX {
+        let len = x.value.0.len();
+        if len > INLINE_VALUE_MAX && len as u64 > setup.block_size {
+            // `ea_set -f` reads one block of the file (§3.4): the rest would be dropped,
+            // silently (an image with ea_inode takes the shortened value).
+            bail!(
+                "writing the extended attribute {} of {}: its value of {len} bytes is longer than a block ({} bytes), which debugfs's ea_set -f cannot write",
+                quote(Path::new(std::ffi::OsStr::from_bytes(name))),
+                quote(&display_key(idx.map_or(&[][..], |i| &p.keys[i as usize]))),
+                setup.block_size
+            );
+        }
+        if len > INLINE_VALUE_MAX {
             let file = setup.stage.join(format!("value{}", p.values));
             p.values += 1;
             std::fs::write(&file, &x.value.0)

@@ -36,10 +36,27 @@ pub(crate) fn verify(
     entries: &BTreeMap<Key, Entry>,
     config: &Config,
     plan: &Plan,
+    image_root: &[(Vec<u8>, u32)],
 ) -> Result<()> {
     let what = || format!("verifying {}", quote(image));
     let file = File::open(image).with_context(what)?;
     let fs = Fs::open(file).map_err(|e| anyhow::anyhow!("{}: {e}", what()))?;
+    // What the image's root held before the run and the tree does not (lost+found, or
+    // anything else the image came with) stays; its directories count in the root's links.
+    let kept: Vec<&[u8]> = image_root
+        .iter()
+        .filter(|(n, _)| !entries.contains_key(std::slice::from_ref(n)))
+        .map(|(n, _)| n.as_slice())
+        .collect();
+    let kept_dirs = image_root
+        .iter()
+        .filter(|(n, _)| kept.contains(&n.as_slice()))
+        .filter(|(_, ino)| {
+            fs.inode(*ino).is_ok_and(|i| {
+                EntryKind::from_mode(u32::from(i.mode)) == Some(EntryKind::Directory)
+            })
+        })
+        .count();
     let skipped: Vec<&Key> = plan.rejected.iter().map(|(k, _)| k).collect();
     let wanted: Vec<(&Key, &Entry)> = entries
         .iter()
@@ -127,10 +144,7 @@ pub(crate) fn verify(
                     .take_while(|(k, _)| k.starts_with(key))
                     .filter(|(k, d)| k.len() == key.len() + 1 && d.kind == EntryKind::Directory)
                     .count();
-                // lost+found is the one subdirectory of the root the tree may not hold.
-                let extra = usize::from(
-                    key.is_empty() && !entries.contains_key(&vec![b"lost+found".to_vec()]),
-                );
+                let extra = if key.is_empty() { kept_dirs } else { 0 };
                 2 + subdirs + extra
             }
             _ => link_of(e).map_or(1, |l| usize::from(names_of[&l])),
@@ -207,7 +221,7 @@ pub(crate) fn verify(
                 }
             }
             EntryKind::Directory => {
-                check_dir(&fs, &inode, key, &children, &mut inos, &mut problem);
+                check_dir(&fs, &inode, key, &children, &kept, &mut inos, &mut problem);
             }
             EntryKind::Fifo | EntryKind::Socket => {}
         }
@@ -242,6 +256,7 @@ fn check_dir(
     inode: &Inode,
     key: &Key,
     children: &HashMap<&[Vec<u8>], Vec<&[u8]>>,
+    kept: &[&[u8]],
     inos: &mut HashMap<Key, u32>,
     problem: &mut impl FnMut(String),
 ) {
@@ -263,7 +278,7 @@ fn check_dir(
             let mut k = key.clone();
             k.push(d.name);
             inos.insert(k, d.ino);
-        } else if !(key.is_empty() && d.name == b"lost+found") {
+        } else if !(key.is_empty() && kept.contains(&d.name.as_slice())) {
             problem(format!(
                 "the image holds {} here, which the tree does not",
                 quote(Path::new(std::ffi::OsStr::new(

@@ -1001,3 +1001,76 @@ fn newline_names_into_full_directory_blocks() {
         assert_eq!(cat(&img, &path), b"odd", "{n} files");
     }
 }
+
+#[test]
+fn one_second_before_the_epoch_is_written() {
+    // debugfs refuses `sif ... @-1` (-1 is its "cannot parse" value).
+    let t = TempDir::new();
+    let tree = t.join("tree");
+    fs::create_dir_all(tree.join("d")).unwrap();
+    fs::write(tree.join("m1"), b"a").unwrap();
+    fs::write(tree.join("m1ns"), b"b").unwrap();
+    fs::write(tree.join("m2"), b"c").unwrap();
+    set_times(&tree.join("m1"), -1, 0);
+    set_times(&tree.join("m1ns"), -1, 500);
+    set_times(&tree.join("m2"), -2, 7);
+    set_times(&tree.join("d"), -1, 0);
+    let img = image(&t, "16M", &[]);
+    ingest_ok(&img, &tree, &[]);
+    for (path, want) in [
+        (&b"/m1"[..], (u32::MAX, 0)),
+        (b"/m1ns", (u32::MAX, 500 << 2)),
+        (b"/m2", (u32::MAX - 1, 7 << 2)),
+        (b"/d", (u32::MAX, 0)),
+    ] {
+        let s = stat(&img, path);
+        assert_eq!(time_field(&s, "mtime:"), want, "{s}");
+        assert_eq!(time_field(&s, "atime:"), want, "{s}");
+    }
+}
+
+#[test]
+fn verify_accepts_what_the_image_already_held() {
+    let t = TempDir::new();
+    // The image comes with a file and directories at the top, and no lost+found.
+    let pre = t.join("pre");
+    fs::create_dir_all(pre.join("etc/conf.d")).unwrap();
+    fs::create_dir_all(pre.join("var")).unwrap();
+    fs::write(pre.join("etc/hostname"), b"vm\n").unwrap();
+    fs::write(pre.join("version"), b"1\n").unwrap();
+    let img = t.join("seed.img");
+    testkit::mkfs_from_tree(&img, "16M", Some(&pre), &["-t", "ext4"]);
+    let w = testkit::run(
+        testkit::tool("debugfs")
+            .args(["-w", "-R", "rmdir lost+found"])
+            .arg(&img),
+    );
+    assert!(w.status.success());
+    let tree = t.join("tree");
+    fs::create_dir_all(tree.join("home/user")).unwrap();
+    fs::write(tree.join("home/user/f"), b"data").unwrap();
+    ingest_ok(&img, &tree, &[]);
+    assert_eq!(cat(&img, b"/etc/hostname"), b"vm\n");
+    assert_eq!(field(&stat(&img, b"/"), "Links:"), "5");
+}
+
+#[test]
+fn xattr_values_longer_than_a_block_are_refused_not_truncated() {
+    // `ea_set -f` reads one block of the value file: on an image with ea_inode (where a
+    // 10000-byte value fits) the value was silently cut to the block size.
+    let t = TempDir::new();
+    let tree = t.join("tree");
+    fs::create_dir(&tree).unwrap();
+    fs::write(tree.join("f"), b"f").unwrap();
+    let mut f = entry("f", EntryKind::File, 0o644, true);
+    f.size = 1;
+    f.xattrs = vec![Xattr {
+        name: Bytes(b"user.big".to_vec()),
+        value: Bytes(vec![b'A'; 10_000]),
+    }];
+    write_manifest(&tree, &[entry(".", EntryKind::Directory, 0o755, true), f]);
+    let img = image(&t, "32M", &["-O", "ea_inode"]);
+    let out = ingest(&[img.as_os_str(), tree.as_os_str()]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains("10000 bytes"), "{}", stderr(&out));
+}

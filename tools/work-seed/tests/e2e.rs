@@ -310,6 +310,64 @@ fn an_existing_output_is_untouched_when_a_build_fails() {
 }
 
 #[test]
+fn an_output_that_is_a_directory_is_refused() {
+    // `mv` put the seed inside it, under its temporary name, and the build said "built".
+    let t = TempDir::new();
+    let rootfs = sample_rootfs(&t);
+    let dir = t.join("seed");
+    fs::create_dir(&dir).unwrap();
+    let out = work_seed(&[&rootfs, &dir]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains("Is a directory"), "{}", stderr(&out));
+    assert_eq!(
+        fs::read_dir(&dir).unwrap().count(),
+        0,
+        "something put inside"
+    );
+    assert!(temp_files_in(t.path()).is_empty());
+}
+
+#[test]
+fn names_that_start_with_a_dash_are_paths_not_options() {
+    let t = TempDir::new();
+    let rootfs = sample_rootfs(&t);
+    fs::rename(&rootfs, t.join("-r.ext4")).unwrap();
+    fs::create_dir(t.join("-o")).unwrap();
+    let out = run(Command::new(SCRIPT)
+        .args(["--", "-r.ext4", "-o/seed.ext4"])
+        .current_dir(t.path())
+        .env("PATH", path_with(&bin_dir())));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    testkit::e2fsck_clean(&t.join("-o/seed.ext4")).unwrap();
+    let out = run(Command::new(SCRIPT)
+        .args(["--", "-r.ext4"])
+        .current_dir(t.path())
+        .env("PATH", path_with(&bin_dir())));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(t.join("-r.work-seed.ext4").is_file());
+}
+
+#[test]
+fn the_rootfs_is_never_replaced_by_its_seed() {
+    let t = TempDir::new();
+    let rootfs = sample_rootfs(&t);
+    let before = fs::read(&rootfs).unwrap();
+    let link = t.join("same.ext4");
+    fs::hard_link(&rootfs, &link).unwrap();
+    for out in [&rootfs, &link] {
+        let res = work_seed(&[&rootfs, out]);
+        assert_eq!(code(&res), 2, "{}", stderr(&res));
+        assert!(
+            stderr(&res).contains("the rootfs itself"),
+            "{}",
+            stderr(&res)
+        );
+    }
+    assert!(fs::read(&rootfs).unwrap() == before, "the rootfs changed");
+    assert!(temp_files_in(t.path()).is_empty());
+}
+
+#[test]
 fn an_interrupted_build_leaves_nothing() {
     let t = TempDir::new();
     // Enough entries that the build is still running when the signal comes.
@@ -357,6 +415,72 @@ fn an_interrupted_build_leaves_nothing() {
         0,
         "stage left in TMPDIR"
     );
+}
+
+/// Whether an `ext4-ingest.*` scratch directory exists in `dir` or one level below.
+fn ingest_scratch_in(dir: &Path) -> bool {
+    fs::read_dir(dir).unwrap().flatten().any(|e| {
+        let name = e.file_name();
+        name.to_string_lossy().starts_with("ext4-ingest.")
+            || (e.path().is_dir()
+                && fs::read_dir(e.path()).is_ok_and(|rd| {
+                    rd.flatten()
+                        .any(|c| c.file_name().to_string_lossy().starts_with("ext4-ingest."))
+                }))
+    })
+}
+
+#[test]
+fn an_interrupt_while_ingesting_leaves_no_scratch_in_tmpdir() {
+    let t = TempDir::new();
+    let tree = t.join("tree");
+    for d in 0..20 {
+        let dir = tree.join(format!("root/d{d}"));
+        fs::create_dir_all(&dir).unwrap();
+        for f in 0..300 {
+            fs::write(dir.join(format!("f{f}")), b"data").unwrap();
+        }
+    }
+    // Data debugfs takes a while to write, so the ingest is still running at the signal.
+    let data: Vec<u8> = (0..64u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    fs::write(tree.join("root/blob"), data).unwrap();
+    let rootfs = rootfs_from(&t, &tree, "200M");
+    let tmp = t.join("tmp");
+    fs::create_dir(&tmp).unwrap();
+    let mut child = Command::new(SCRIPT)
+        .arg(&rootfs)
+        .env("TMPDIR", &tmp)
+        .env("PATH", path_with(&bin_dir()))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while !ingest_scratch_in(&tmp) {
+        assert!(start.elapsed().as_secs() < 120, "the ingest never started");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the build ended before the signal"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    assert!(!status.success());
+    assert!(!t.join("custom.work-seed.ext4").exists());
+    assert!(temp_files_in(t.path()).is_empty());
+    let left: Vec<_> = fs::read_dir(&tmp)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(left.is_empty(), "left in TMPDIR: {left:?}");
 }
 
 #[test]
@@ -489,5 +613,66 @@ fn a_full_disk_for_the_output_fails_cleanly() {
         fs::read_dir(mount.path()).unwrap().count(),
         0,
         "something left on the full disk"
+    );
+}
+
+#[test]
+fn the_seed_depends_on_the_rootfs_content_not_its_path_nor_the_builder() {
+    let t = TempDir::new();
+    let tree = t.join("tree");
+    fs::create_dir_all(tree.join("root")).unwrap();
+    fs::write(tree.join("root/f"), b"data").unwrap();
+    // An unprivileged build records a device in the manifest only (not staged).
+    let device = testkit::is_root()
+        && nix::sys::stat::mknod(
+            &tree.join("root/null"),
+            nix::sys::stat::SFlag::S_IFCHR,
+            nix::sys::stat::Mode::from_bits_truncate(0o666),
+            nix::sys::stat::makedev(1, 3),
+        )
+        .is_ok();
+    let rootfs = rootfs_from(&t, &tree, "16M");
+    let a = t.join("a.seed");
+    assert_eq!(code(&work_seed(&[&rootfs, &a])), 0);
+    // The same bytes elsewhere, under another name.
+    let other = t.join("other dir");
+    fs::create_dir(&other).unwrap();
+    let copy = other.join("copy.ext4");
+    fs::copy(&rootfs, &copy).unwrap();
+    let b = other.join("b.seed");
+    let out = work_seed(&[&copy, &b]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        fs::read(&a).unwrap() == fs::read(&b).unwrap(),
+        "the seed depends on the path of the rootfs"
+    );
+    if !device {
+        return testkit::skip(
+            "the_seed_depends_on_the_rootfs_content_not_its_path_nor_the_builder (as nobody)",
+            "needs root to make a device and drop privilege",
+        );
+    }
+    let bins = t.join("bin");
+    fs::create_dir(&bins).unwrap();
+    for tool in ["ext4-rdump", "seed-size", "ext4-ingest"] {
+        testkit::copy_binary(bin_dir().join(tool).to_str().unwrap(), &bins);
+    }
+    let script = bins.join("work-seed");
+    fs::copy(SCRIPT, &script).unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    let tmp = t.join("tmp");
+    fs::create_dir(&tmp).unwrap();
+    t.give_to_nobody();
+    fs::set_permissions(t.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let c = t.join("c.seed");
+    let out = run(testkit::unprivileged(Command::new(&script))
+        .arg(&rootfs)
+        .arg(&c)
+        .env("TMPDIR", &tmp)
+        .env("PATH", path_with(&bins)));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        fs::read(&a).unwrap() == fs::read(&c).unwrap(),
+        "the seed depends on who builds it"
     );
 }
