@@ -531,10 +531,9 @@ fn huge_sparse_files_fit() {
     assert!(fs::metadata(&seed).unwrap().blocks() * 512 < 1 << 30);
 }
 
-#[test]
-fn the_whole_build_runs_unprivileged() {
-    let t = TempDir::new();
-    let rootfs = sample_rootfs(&t);
+/// Run the build as `nobody` (when root), with the tools and the script copied where that
+/// user can run them and `t/tmp` as its TMPDIR; `t` is handed to `nobody`.
+fn build_as_nobody(t: &TempDir, rootfs: &Path, seed: &Path) -> Output {
     let bins = t.join("bin");
     fs::create_dir(&bins).unwrap();
     for tool in ["ext4-rdump", "seed-size", "ext4-ingest"] {
@@ -547,18 +546,29 @@ fn the_whole_build_runs_unprivileged() {
     fs::create_dir(&tmp).unwrap();
     t.give_to_nobody();
     fs::set_permissions(t.path(), fs::Permissions::from_mode(0o755)).unwrap();
-    let seed = t.join("seed.ext4");
-    let out = run(testkit::unprivileged(Command::new(&script))
-        .arg(&rootfs)
-        .arg(&seed)
+    run(testkit::unprivileged(Command::new(&script))
+        .arg(rootfs)
+        .arg(seed)
         .env("TMPDIR", &tmp)
-        .env("PATH", path_with(&bins)));
+        .env("PATH", path_with(&bins)))
+}
+
+#[test]
+fn the_whole_build_runs_unprivileged() {
+    let t = TempDir::new();
+    let rootfs = sample_rootfs(&t);
+    let seed = t.join("seed.ext4");
+    let out = build_as_nobody(&t, &rootfs, &seed);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     if testkit::is_root() {
         assert_eq!(fs::metadata(&seed).unwrap().uid(), testkit::NOBODY);
     }
     assert_seed_matches(&rootfs, &seed, &t);
-    assert_eq!(fs::read_dir(&tmp).unwrap().count(), 0, "stage left behind");
+    assert_eq!(
+        fs::read_dir(t.join("tmp")).unwrap().count(),
+        0,
+        "stage left behind"
+    );
 }
 
 #[test]
@@ -652,24 +662,8 @@ fn the_seed_depends_on_the_rootfs_content_not_its_path_nor_the_builder() {
             "needs root to make a device and drop privilege",
         );
     }
-    let bins = t.join("bin");
-    fs::create_dir(&bins).unwrap();
-    for tool in ["ext4-rdump", "seed-size", "ext4-ingest"] {
-        testkit::copy_binary(bin_dir().join(tool).to_str().unwrap(), &bins);
-    }
-    let script = bins.join("work-seed");
-    fs::copy(SCRIPT, &script).unwrap();
-    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
-    let tmp = t.join("tmp");
-    fs::create_dir(&tmp).unwrap();
-    t.give_to_nobody();
-    fs::set_permissions(t.path(), fs::Permissions::from_mode(0o755)).unwrap();
     let c = t.join("c.seed");
-    let out = run(testkit::unprivileged(Command::new(&script))
-        .arg(&rootfs)
-        .arg(&c)
-        .env("TMPDIR", &tmp)
-        .env("PATH", path_with(&bins)));
+    let out = build_as_nobody(&t, &rootfs, &c);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(
         fs::read(&a).unwrap() == fs::read(&c).unwrap(),
