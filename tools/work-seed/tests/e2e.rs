@@ -367,10 +367,12 @@ fn the_rootfs_is_never_replaced_by_its_seed() {
     assert!(temp_files_in(t.path()).is_empty());
 }
 
-#[test]
-fn an_interrupted_build_leaves_nothing() {
+/// A tree of 6,000 small files under `root/` (plus `extra` bytes in `root/blob`), made into
+/// a rootfs; the build runs with a private TMPDIR and gets SIGTERM as soon as `ready(tmp)`
+/// holds. Afterwards: the build failed, and nothing is left at the output, beside it or in
+/// TMPDIR.
+fn interrupt_build_when(extra: u32, image_size: &str, ready: impl Fn(&TempDir, &Path) -> bool) {
     let t = TempDir::new();
-    // Enough entries that the build is still running when the signal comes.
     let tree = t.join("tree");
     for d in 0..20 {
         let dir = tree.join(format!("root/d{d}"));
@@ -379,7 +381,13 @@ fn an_interrupted_build_leaves_nothing() {
             fs::write(dir.join(format!("f{f}")), b"data").unwrap();
         }
     }
-    let rootfs = rootfs_from(&t, &tree, "64M");
+    if extra > 0 {
+        let data: Vec<u8> = (0..extra)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        fs::write(tree.join("root/blob"), data).unwrap();
+    }
+    let rootfs = rootfs_from(&t, &tree, image_size);
     // A private TMPDIR: other tests' stages come and go in the shared one.
     let tmp = t.join("tmp");
     fs::create_dir(&tmp).unwrap();
@@ -391,75 +399,9 @@ fn an_interrupted_build_leaves_nothing() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // The temporary image appears before the extraction starts: signal as soon as it does.
     let start = std::time::Instant::now();
-    while temp_files_in(t.path()).is_empty() {
-        assert!(start.elapsed().as_secs() < 60, "the build never started");
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the build ended before the signal"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(2));
-    }
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
-    let status = child.wait().unwrap();
-    assert!(!status.success());
-    assert!(!t.join("custom.work-seed.ext4").exists());
-    assert!(temp_files_in(t.path()).is_empty());
-    assert_eq!(
-        fs::read_dir(&tmp).unwrap().count(),
-        0,
-        "stage left in TMPDIR"
-    );
-}
-
-/// Whether an `ext4-ingest.*` scratch directory exists in `dir` or one level below.
-fn ingest_scratch_in(dir: &Path) -> bool {
-    fs::read_dir(dir).unwrap().flatten().any(|e| {
-        let name = e.file_name();
-        name.to_string_lossy().starts_with("ext4-ingest.")
-            || (e.path().is_dir()
-                && fs::read_dir(e.path()).is_ok_and(|rd| {
-                    rd.flatten()
-                        .any(|c| c.file_name().to_string_lossy().starts_with("ext4-ingest."))
-                }))
-    })
-}
-
-#[test]
-fn an_interrupt_while_ingesting_leaves_no_scratch_in_tmpdir() {
-    let t = TempDir::new();
-    let tree = t.join("tree");
-    for d in 0..20 {
-        let dir = tree.join(format!("root/d{d}"));
-        fs::create_dir_all(&dir).unwrap();
-        for f in 0..300 {
-            fs::write(dir.join(format!("f{f}")), b"data").unwrap();
-        }
-    }
-    // Data debugfs takes a while to write, so the ingest is still running at the signal.
-    let data: Vec<u8> = (0..64u32 << 20)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
-        .collect();
-    fs::write(tree.join("root/blob"), data).unwrap();
-    let rootfs = rootfs_from(&t, &tree, "200M");
-    let tmp = t.join("tmp");
-    fs::create_dir(&tmp).unwrap();
-    let mut child = Command::new(SCRIPT)
-        .arg(&rootfs)
-        .env("TMPDIR", &tmp)
-        .env("PATH", path_with(&bin_dir()))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let start = std::time::Instant::now();
-    while !ingest_scratch_in(&tmp) {
-        assert!(start.elapsed().as_secs() < 120, "the ingest never started");
+    while !ready(&t, &tmp) {
+        assert!(start.elapsed().as_secs() < 120, "the step never started");
         assert!(
             child.try_wait().unwrap().is_none(),
             "the build ended before the signal"
@@ -481,6 +423,31 @@ fn an_interrupt_while_ingesting_leaves_no_scratch_in_tmpdir() {
         .map(|e| e.file_name())
         .collect();
     assert!(left.is_empty(), "left in TMPDIR: {left:?}");
+}
+
+#[test]
+fn an_interrupted_build_leaves_nothing() {
+    // The temporary image appears before the extraction starts: signal as soon as it does.
+    interrupt_build_when(0, "64M", |t, _| !temp_files_in(t.path()).is_empty());
+}
+
+/// Whether an `ext4-ingest.*` scratch directory exists in `dir` or one level below.
+fn ingest_scratch_in(dir: &Path) -> bool {
+    fs::read_dir(dir).unwrap().flatten().any(|e| {
+        let name = e.file_name();
+        name.to_string_lossy().starts_with("ext4-ingest.")
+            || (e.path().is_dir()
+                && fs::read_dir(e.path()).is_ok_and(|rd| {
+                    rd.flatten()
+                        .any(|c| c.file_name().to_string_lossy().starts_with("ext4-ingest."))
+                }))
+    })
+}
+
+#[test]
+fn an_interrupt_while_ingesting_leaves_no_scratch_in_tmpdir() {
+    // 64 MiB that debugfs takes a while to write, so the ingest is still running at the signal.
+    interrupt_build_when(64 << 20, "200M", |_, tmp| ingest_scratch_in(tmp));
 }
 
 #[test]
