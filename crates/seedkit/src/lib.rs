@@ -10,6 +10,7 @@
 //! - [`records`]: the record types, defined once so producers and consumers cannot drift.
 //! - [`progress`]: progress lines on stderr, only when stderr is a terminal.
 //! - [`quote`]: how paths appear in diagnostics.
+//! - [`sys`]: the descriptor-based system calls (no symlink followed), and every `unsafe`.
 
 pub mod base64;
 pub mod cli;
@@ -18,6 +19,7 @@ pub mod json;
 pub mod progress;
 pub mod quote;
 pub mod records;
+pub mod sys;
 
 pub use cli::{run, warn, Status};
 pub use quote::quote;

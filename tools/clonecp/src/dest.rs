@@ -4,14 +4,13 @@
 
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
 
 use anyhow::{Context, Result};
 use nix::errno::Errno;
-use nix::fcntl::{openat, renameat, OFlag};
-use nix::sys::stat::Mode;
+use nix::fcntl::{renameat, OFlag};
 use nix::unistd::{unlinkat, UnlinkatFlags};
 use seedkit::quote;
 
@@ -119,7 +118,7 @@ impl Drop for Output<'_> {
     }
 }
 
-/// open(2) with O_CREAT|O_EXCL|O_NOFOLLOW: never truncates, never follows a link planted at
+/// open(2) with O_CREAT|O_EXCL (and O_NOFOLLOW): never truncates, never follows a link planted at
 /// the name. Mode 0600 until the copy is complete and its own mode is set.
 fn create_exclusive(dir: &File, name: &OsStr) -> nix::Result<File> {
     let flags = OFlag::O_WRONLY
@@ -128,12 +127,7 @@ fn create_exclusive(dir: &File, name: &OsStr) -> nix::Result<File> {
         | OFlag::O_NOFOLLOW
         | OFlag::O_CLOEXEC
         | OFlag::O_NOCTTY;
-    let fd = openat(
-        Some(dir.as_raw_fd()),
-        name,
-        flags,
-        Mode::from_bits_truncate(0o600),
-    )?;
-    // SAFETY: openat just returned this descriptor and nothing else owns it.
-    Ok(File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
+    seedkit::sys::open_at(dir, name.as_bytes(), flags, 0o600)
+        .map(File::from)
+        .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(nix::libc::EIO)))
 }

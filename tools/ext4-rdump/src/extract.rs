@@ -24,8 +24,8 @@ use seedkit::records::manifest::{
 };
 use seedkit::records::{RdumpError, RdumpSummary};
 
-use crate::sys;
 use crate::Args;
+use seedkit::sys;
 
 /// Nesting deeper than this is reported and skipped (each level holds a descriptor).
 const MAX_DEPTH: usize = 400;
@@ -399,12 +399,7 @@ impl<'a> Extraction<'a> {
         }
         let mut dir = self.root.try_clone()?;
         for &i in chain.iter().rev() {
-            dir = sys::open_at(
-                dir.as_raw_fd(),
-                &self.made[i].1,
-                OFlag::O_PATH | OFlag::O_DIRECTORY,
-                0,
-            )?;
+            dir = sys::open_at(&dir, &self.made[i].1, OFlag::O_PATH | OFlag::O_DIRECTORY, 0)?;
         }
         Ok(dir)
     }
@@ -455,12 +450,7 @@ impl<'a> Extraction<'a> {
             self.fail(rel, format_args!("creating the directory: {}", e.desc()));
             return Ok(());
         }
-        let fd = match sys::open_at(
-            parent.as_raw_fd(),
-            name,
-            OFlag::O_DIRECTORY | OFlag::O_RDONLY,
-            0,
-        ) {
+        let fd = match sys::open_at(parent, name, OFlag::O_DIRECTORY | OFlag::O_RDONLY, 0) {
             Ok(fd) => fd,
             Err(e) => {
                 self.fail(
@@ -501,7 +491,7 @@ impl<'a> Extraction<'a> {
             }
         }
         let fd = match sys::open_at(
-            parent.as_raw_fd(),
+            parent,
             name,
             OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL,
             0o600,
@@ -656,7 +646,7 @@ impl<'a> Extraction<'a> {
         let raw = fd.as_raw_fd();
         for x in xattrs.iter().filter(|x| x.name.starts_with(b"user.")) {
             // Not every host file system takes user xattrs; the manifest has them all.
-            let _ = sys::set_xattr(raw, &x.name, &x.value);
+            let _ = sys::set_xattr(fd, &x.name, &x.value);
         }
         if self.args.same_owner {
             let owner = nix::unistd::fchown(

@@ -16,7 +16,6 @@
 //! behind, or a usage error.
 
 mod extract;
-mod sys;
 
 use std::ffi::OsString;
 use std::fs;
