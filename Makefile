@@ -11,7 +11,8 @@ MANDIR ?= $(PREFIX)/share/man
 CARGO ?= cargo
 TOOLS := normlines seed-size clonecp ext4-rdump ext4-ingest
 SCRIPTS := tools/work-seed/work-seed
-RELEASE := target/release
+# cargo puts its output under CARGO_TARGET_DIR when that is set (many users set it globally).
+RELEASE := $(or $(CARGO_TARGET_DIR),target)/release
 BUILD := build
 
 .PHONY: all tools sample test lint-man install uninstall bench clean
@@ -38,7 +39,7 @@ sample: tools
 
 # The work-seed of any rootfs image: `make rootfs.work-seed.ext4` from rootfs.ext4, and
 # `make X.work-seed` from any other name X.
-WORK_SEED = PATH="$(CURDIR)/$(RELEASE):$$PATH" tools/work-seed/work-seed
+WORK_SEED = PATH="$(abspath $(RELEASE)):$$PATH" tools/work-seed/work-seed
 %.work-seed.ext4: %.ext4 | tools
 	$(WORK_SEED) $< $@
 %.work-seed: % | tools
@@ -65,7 +66,7 @@ uninstall:
 	    $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(addsuffix .1,$(TOOLS) $(notdir $(SCRIPTS))))
 
 bench: tools
-	BIN=$(CURDIR)/$(RELEASE) bench/run
+	BIN=$(abspath $(RELEASE)) bench/run
 
 clean:
 	$(CARGO) clean

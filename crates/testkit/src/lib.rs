@@ -383,13 +383,26 @@ impl Drop for Mount {
     }
 }
 
-/// The man page of a tool, `man/<name>.1` at the workspace root, must mention every long
-/// option `--help` lists, and `groff -man -ww -z` must find nothing to say about it.
-pub fn check_man_page(bin: &str, name: &str) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let page_path = root.join("man").join(format!("{name}.1"));
+/// The man page `man/<name>.1` of the workspace, found from the calling crate
+/// (`tools/<tool>` or `crates/<crate>`, two levels below the root) when that crate is
+/// compiled, so that it follows the checkout the tests run from.
+#[macro_export]
+macro_rules! man_page {
+    ($name:literal) => {
+        ::std::path::Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../man/",
+            $name,
+            ".1"
+        ))
+    };
+}
+
+/// The man page of a tool (see [`man_page!`]) must mention every long option `--help`
+/// lists, and `groff -man -ww -z` must find nothing to say about it.
+pub fn check_man_page(bin: &str, page_path: &Path) {
     let page =
-        fs::read_to_string(&page_path).unwrap_or_else(|e| panic!("{}: {e}", page_path.display()));
+        fs::read_to_string(page_path).unwrap_or_else(|e| panic!("{}: {e}", page_path.display()));
     // groff escapes hyphens in option names as \-.
     let page_text = page.replace("\\-", "-");
     let help = stdout(&run(Command::new(bin).arg("--help")));
@@ -433,7 +446,7 @@ pub fn check_man_page(bin: &str, name: &str) {
     if have("groff") {
         let out = run(Command::new("groff")
             .args(["-man", "-ww", "-z"])
-            .arg(&page_path));
+            .arg(page_path));
         assert!(
             out.stdout.is_empty() && out.stderr.is_empty(),
             "groff -man -ww -z {}: {}{}",

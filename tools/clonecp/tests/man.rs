@@ -3,7 +3,7 @@
 
 #[test]
 fn man_page_documents_every_option() {
-    testkit::check_man_page(env!("CARGO_BIN_EXE_clonecp"), "clonecp");
+    testkit::check_man_page(env!("CARGO_BIN_EXE_clonecp"), testkit::man_page!("clonecp"));
 }
 
 #[test]

@@ -1,4 +1,7 @@
 #[test]
 fn man_page_documents_every_option() {
-    testkit::check_man_page(env!("CARGO_BIN_EXE_seed-size"), "seed-size");
+    testkit::check_man_page(
+        env!("CARGO_BIN_EXE_seed-size"),
+        testkit::man_page!("seed-size"),
+    );
 }

@@ -2,6 +2,6 @@
 fn man_page_documents_every_option() {
     testkit::check_man_page(
         concat!(env!("CARGO_MANIFEST_DIR"), "/work-seed"),
-        "work-seed",
+        testkit::man_page!("work-seed"),
     );
 }
