@@ -20,9 +20,12 @@
 //! What it does not do: replay the journal ([`Fs::needs_recovery`] says when one should
 //! be), use the htree index (directories are read linearly, which sees every name once), or
 //! read encrypted or compressed file systems (refused by feature name).
+//!
+//! [`dirhash`] computes the hashes that order indexed directories (legacy, half-MD4, TEA).
 
 mod crc;
 pub mod dir;
+pub mod dirhash;
 pub mod error;
 pub mod inode;
 mod le;
