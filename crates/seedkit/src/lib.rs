@@ -5,6 +5,8 @@
 //!   quiet exit 0 on a broken pipe.
 //! - [`input`]: where a tool finds the tree or file it works on: its argument, or stdin
 //!   holding a path line or a JSON record with a `path` field; `-` means stdin.
+//! - [`fields`]: `--format FIELDS`, chosen fields of a record as tab-separated text for
+//!   shell scripts.
 //! - [`json`]: how records are printed (one object per line) and the one rule for
 //!   non-UTF-8 paths.
 //! - [`records`]: the record types, defined once so producers and consumers cannot drift.
@@ -14,6 +16,7 @@
 
 pub mod base64;
 pub mod cli;
+pub mod fields;
 pub mod input;
 pub mod json;
 pub mod progress;

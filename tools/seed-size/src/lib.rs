@@ -61,8 +61,13 @@ pub struct Args {
     pub path: Option<OsString>,
 
     /// Print one JSON record: counts, apparent and allocated bytes, size and inode count.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "format")]
     pub json: bool,
+
+    /// Print only these fields of the --json record, tab-separated (for example
+    /// `size_bytes,inodes`), for shell scripts.
+    #[arg(long, value_name = "FIELDS")]
+    pub format: Option<seedkit::fields::Fields>,
 }
 
 pub fn run(args: &Args) -> Result<Status> {
@@ -80,6 +85,8 @@ pub fn run(args: &Args) -> Result<Status> {
     let mut out = io::stdout().lock();
     if args.json {
         emit(&mut out, &record)?;
+    } else if let Some(fields) = &args.format {
+        fields.write(&mut out, &record)?;
     } else {
         writeln!(out, "{}", record.size_bytes)?;
     }

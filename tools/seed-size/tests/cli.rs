@@ -211,3 +211,28 @@ fn broken_pipe_is_quiet() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(stderr(&out), "");
 }
+
+/// The fields a shell script needs, without parsing JSON: the same values as the record,
+/// tab-separated, in the order asked.
+#[test]
+fn format_prints_the_chosen_fields_of_the_record() {
+    let t = TempDir::new();
+    let tree = sample_tree(&t);
+    let record = json_of(&tree);
+    let out = run(seed_size()
+        .args(["--format", "inodes,size_bytes,files,path"])
+        .arg(&tree));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        format!(
+            "{}\t{}\t{}\t{}\n",
+            record.inodes,
+            record.size_bytes,
+            record.files,
+            tree.display()
+        )
+    );
+    let bad = run(seed_size().args(["--format", "size;rm"]).arg(&tree));
+    assert_eq!(code(&bad), 2);
+}
