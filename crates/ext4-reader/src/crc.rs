@@ -31,9 +31,31 @@ pub fn crc32c_le(mut crc: u32, data: &[u8]) -> u32 {
     crc
 }
 
+/// CRC16 (ANSI, reflected polynomial 0xa001) as the `gdt_csum` (uninit_bg) feature uses it
+/// for group descriptors without metadata_csum (e2fsprogs `ext2fs_crc16`): no inversions.
+pub fn crc16(mut crc: u16, data: &[u8]) -> u16 {
+    for &b in data {
+        crc ^= u16::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xa001
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    crc
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn crc16_check_value() {
+        // CRC-16/ARC of "123456789".
+        assert_eq!(crc16(0, b"123456789"), 0xbb3d);
+    }
 
     #[test]
     fn standard_check_value() {

@@ -31,6 +31,7 @@ pub mod inode;
 mod le;
 pub mod map;
 pub mod superblock;
+pub mod write;
 pub mod xattr;
 
 use std::collections::HashMap;

@@ -1,0 +1,485 @@
+//! Block groups: descriptors, bitmaps, allocation of blocks and inodes, and writing them
+//! back with their checksums (crc32c with metadata_csum, crc16 with gdt_csum alone).
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+
+use super::error::{corrupt, WResult, WriteError};
+use crate::crc::{crc16, crc32c_le};
+use crate::le::{u16_at, u32_at};
+use crate::superblock::{ro_compat, Superblock};
+
+pub(crate) const INODE_UNINIT: u16 = 0x1;
+pub(crate) const BLOCK_UNINIT: u16 = 0x2;
+
+/// The image file, its superblock and the state of every group.
+pub(crate) struct Groups {
+    pub file: File,
+    pub sb: Superblock,
+    /// `s_reserved_gdt_blocks`.
+    reserved_gdt: u32,
+    /// Every descriptor, `desc_size` bytes each, as on disk.
+    descs: Vec<u8>,
+    block_bitmaps: Vec<Option<Vec<u8>>>,
+    inode_bitmaps: Vec<Option<Vec<u8>>>,
+    /// Where the next block search starts (contiguous, in call order).
+    block_cursor: u64,
+    /// Whether the search wrapped around once already.
+    wrapped: bool,
+    inode_cursor: u32,
+}
+
+impl Groups {
+    pub fn open(file: File, sb: Superblock, raw_sb: &[u8]) -> WResult<Groups> {
+        let bs = u64::from(sb.block_size);
+        let desc_bytes = u64::from(sb.group_count) * u64::from(sb.desc_size);
+        let desc_blocks = desc_bytes.div_ceil(bs);
+        let first = u64::from(sb.first_data_block) + 1;
+        if first + desc_blocks > sb.blocks_count {
+            return corrupt(format!("{desc_blocks} descriptor blocks"));
+        }
+        let len = usize::try_from(desc_blocks * bs).map_err(|_| WriteError::Corrupt {
+            reason: "descriptor table too large".into(),
+        })?;
+        let mut descs = vec![0u8; len];
+        file.read_exact_at(&mut descs, first * bs)?;
+        descs.truncate(desc_bytes as usize);
+        let n = sb.group_count as usize;
+        let g = Groups {
+            file,
+            reserved_gdt: u32::from(u16_at(raw_sb, 0xce)),
+            descs,
+            block_bitmaps: vec![None; n],
+            inode_bitmaps: vec![None; n],
+            block_cursor: u64::from(sb.first_data_block),
+            wrapped: false,
+            inode_cursor: sb.first_ino,
+            sb,
+        };
+        for group in 0..g.sb.group_count {
+            g.check_group(group)?;
+        }
+        Ok(g)
+    }
+
+    fn csum_groups(&self) -> bool {
+        self.sb.metadata_csum() || self.sb.has_ro_compat(ro_compat::GDT_CSUM)
+    }
+
+    fn desc(&self, group: u32) -> &[u8] {
+        let ds = self.sb.desc_size as usize;
+        let at = group as usize * ds;
+        &self.descs[at..at + ds]
+    }
+
+    fn desc_mut(&mut self, group: u32) -> &mut [u8] {
+        let ds = self.sb.desc_size as usize;
+        let at = group as usize * ds;
+        &mut self.descs[at..at + ds]
+    }
+
+    fn wide(&self) -> bool {
+        self.sb.desc_size >= 64
+    }
+
+    fn get32(&self, group: u32, lo: usize, hi: usize) -> u64 {
+        let d = self.desc(group);
+        let mut v = u64::from(u32_at(d, lo));
+        if self.wide() {
+            v |= u64::from(u32_at(d, hi)) << 32;
+        }
+        v
+    }
+
+    fn get16(&self, group: u32, lo: usize, hi: usize) -> u32 {
+        let d = self.desc(group);
+        let mut v = u32::from(u16_at(d, lo));
+        if self.wide() {
+            v |= u32::from(u16_at(d, hi)) << 16;
+        }
+        v
+    }
+
+    fn set16(&mut self, group: u32, lo: usize, hi: usize, v: u32) {
+        let wide = self.wide();
+        let d = self.desc_mut(group);
+        d[lo..lo + 2].copy_from_slice(&(v as u16).to_le_bytes());
+        if wide {
+            d[hi..hi + 2].copy_from_slice(&((v >> 16) as u16).to_le_bytes());
+        }
+    }
+
+    pub fn block_bitmap_at(&self, group: u32) -> u64 {
+        self.get32(group, 0x0, 0x20)
+    }
+    pub fn inode_bitmap_at(&self, group: u32) -> u64 {
+        self.get32(group, 0x4, 0x24)
+    }
+    pub fn inode_table_at(&self, group: u32) -> u64 {
+        self.get32(group, 0x8, 0x28)
+    }
+    pub fn free_blocks(&self, group: u32) -> u32 {
+        self.get16(group, 0xc, 0x2c)
+    }
+    pub fn free_inodes(&self, group: u32) -> u32 {
+        self.get16(group, 0xe, 0x2e)
+    }
+    fn used_dirs(&self, group: u32) -> u32 {
+        self.get16(group, 0x10, 0x30)
+    }
+    fn itable_unused(&self, group: u32) -> u32 {
+        self.get16(group, 0x1c, 0x32)
+    }
+    pub fn flags(&self, group: u32) -> u16 {
+        u16_at(self.desc(group), 0x12)
+    }
+    fn set_flags(&mut self, group: u32, flags: u16) {
+        self.desc_mut(group)[0x12..0x14].copy_from_slice(&flags.to_le_bytes());
+    }
+
+    fn table_blocks(&self) -> u64 {
+        (u64::from(self.sb.inodes_per_group) * u64::from(self.sb.inode_size))
+            .div_ceil(u64::from(self.sb.block_size))
+    }
+
+    /// Blocks in `group` (the last one may be short).
+    fn blocks_in(&self, group: u32) -> u64 {
+        let first = self.sb.group_first_block(group);
+        (self.sb.blocks_count - first).min(u64::from(self.sb.blocks_per_group))
+    }
+
+    /// A descriptor's locations and counts must be in range before anything trusts them.
+    fn check_group(&self, group: u32) -> WResult<()> {
+        let n = self.sb.blocks_count;
+        let bad = |what: &str| {
+            corrupt(format!(
+                "descriptor of block group {group}: {what} out of range"
+            ))
+        };
+        if !(1..n).contains(&self.block_bitmap_at(group)) {
+            return bad("block bitmap");
+        }
+        if !(1..n).contains(&self.inode_bitmap_at(group)) {
+            return bad("inode bitmap");
+        }
+        let it = self.inode_table_at(group);
+        if it == 0 || it.checked_add(self.table_blocks()).is_none_or(|e| e > n) {
+            return bad("inode table");
+        }
+        if u64::from(self.free_blocks(group)) > self.blocks_in(group) {
+            return bad("free block count");
+        }
+        if self.free_inodes(group) > self.sb.inodes_per_group
+            || self.itable_unused(group) > self.sb.inodes_per_group
+        {
+            return bad("free inode count");
+        }
+        Ok(())
+    }
+
+    /// Blocks of `group` that hold metadata of any group: superblock and descriptor copies,
+    /// reserved descriptor blocks, and (with flex_bg, anyone's) bitmaps and inode tables.
+    fn metadata_in(&self, group: u32) -> Vec<(u64, u64)> {
+        let start = self.sb.group_first_block(group);
+        let end = start + self.blocks_in(group);
+        let mut out = Vec::new();
+        if self.sb.group_has_super(group) {
+            let gdt = u64::from(self.sb.group_count).div_ceil(u64::from(self.sb.descs_per_block()));
+            out.push((start, 1 + gdt + u64::from(self.reserved_gdt)));
+        }
+        let tb = self.table_blocks();
+        for g in 0..self.sb.group_count {
+            for (at, len) in [
+                (self.block_bitmap_at(g), 1),
+                (self.inode_bitmap_at(g), 1),
+                (self.inode_table_at(g), tb),
+            ] {
+                if at < end && at + len > start {
+                    let s = at.max(start);
+                    out.push((s, (at + len).min(end) - s));
+                }
+            }
+        }
+        out
+    }
+
+    fn load_block_bitmap(&mut self, group: u32) -> WResult<()> {
+        if self.block_bitmaps[group as usize].is_some() {
+            return Ok(());
+        }
+        let bs = self.sb.block_size as usize;
+        let start = self.sb.group_first_block(group);
+        let meta = self.metadata_in(group);
+        let bitmap = if self.csum_groups() && self.flags(group) & BLOCK_UNINIT != 0 {
+            let mut b = vec![0u8; bs];
+            for &(at, len) in &meta {
+                for blk in at..at + len {
+                    set_bit(&mut b, (blk - start) as usize);
+                }
+            }
+            for bit in self.blocks_in(group) as usize..bs * 8 {
+                set_bit(&mut b, bit);
+            }
+            b
+        } else {
+            let mut b = vec![0u8; bs];
+            self.file
+                .read_exact_at(&mut b, self.block_bitmap_at(group) * bs as u64)?;
+            for &(at, len) in &meta {
+                for blk in at..at + len {
+                    if !bit(&b, (blk - start) as usize) {
+                        return corrupt(format!(
+                            "block bitmap of group {group} marks metadata block {blk} free"
+                        ));
+                    }
+                }
+            }
+            b
+        };
+        self.block_bitmaps[group as usize] = Some(bitmap);
+        Ok(())
+    }
+
+    fn load_inode_bitmap(&mut self, group: u32) -> WResult<()> {
+        if self.inode_bitmaps[group as usize].is_some() {
+            return Ok(());
+        }
+        let bs = self.sb.block_size as usize;
+        let bitmap = if self.csum_groups() && self.flags(group) & INODE_UNINIT != 0 {
+            let mut b = vec![0u8; bs];
+            for bit in self.sb.inodes_per_group as usize..bs * 8 {
+                set_bit(&mut b, bit);
+            }
+            b
+        } else {
+            let mut b = vec![0u8; bs];
+            self.file
+                .read_exact_at(&mut b, self.inode_bitmap_at(group) * bs as u64)?;
+            b
+        };
+        self.inode_bitmaps[group as usize] = Some(bitmap);
+        Ok(())
+    }
+
+    /// Free blocks of the whole image.
+    pub fn total_free_blocks(&self) -> u64 {
+        (0..self.sb.group_count)
+            .map(|g| u64::from(self.free_blocks(g)))
+            .sum()
+    }
+
+    /// Allocate up to `want` contiguous blocks (at least one): the first free run at or
+    /// after the cursor, so files follow each other in call order.
+    pub fn alloc_run(&mut self, want: u64) -> WResult<(u64, u64)> {
+        let want = want.max(1);
+        loop {
+            if self.block_cursor >= self.sb.blocks_count {
+                if self.wrapped {
+                    return Err(WriteError::OutOfSpace);
+                }
+                self.wrapped = true;
+                self.block_cursor = u64::from(self.sb.first_data_block);
+            }
+            let group = ((self.block_cursor - u64::from(self.sb.first_data_block))
+                / u64::from(self.sb.blocks_per_group)) as u32;
+            let start = self.sb.group_first_block(group);
+            let end = start + self.blocks_in(group);
+            if self.free_blocks(group) == 0 {
+                self.block_cursor = end;
+                continue;
+            }
+            self.load_block_bitmap(group)?;
+            let Some(bitmap) = self.block_bitmaps[group as usize].as_mut() else {
+                return corrupt(format!("block bitmap of group {group}"));
+            };
+            let mut at = self.block_cursor;
+            while at < end && bit(bitmap, (at - start) as usize) {
+                at += 1;
+            }
+            if at == end {
+                self.block_cursor = end;
+                continue;
+            }
+            let mut len = 0;
+            while at + len < end && len < want && !bit(bitmap, (at + len - start) as usize) {
+                set_bit(bitmap, (at + len - start) as usize);
+                len += 1;
+            }
+            let free = self.free_blocks(group);
+            let Some(left) = free.checked_sub(len as u32) else {
+                return corrupt(format!("free block count of group {group}"));
+            };
+            self.set16(group, 0xc, 0x2c, left);
+            let flags = self.flags(group) & !BLOCK_UNINIT;
+            self.set_flags(group, flags);
+            self.block_cursor = at + len;
+            return Ok((at, len));
+        }
+    }
+
+    /// Give back a block (the root directory's old blocks).
+    pub fn free_block(&mut self, block: u64) -> WResult<()> {
+        if block < u64::from(self.sb.first_data_block) || block >= self.sb.blocks_count {
+            return corrupt(format!("block {block} out of range"));
+        }
+        let group = ((block - u64::from(self.sb.first_data_block))
+            / u64::from(self.sb.blocks_per_group)) as u32;
+        self.load_block_bitmap(group)?;
+        let start = self.sb.group_first_block(group);
+        if let Some(b) = self.block_bitmaps[group as usize].as_mut() {
+            let i = (block - start) as usize;
+            if bit(b, i) {
+                b[i / 8] &= !(1 << (i % 8));
+                let free = self.free_blocks(group) + 1;
+                self.set16(group, 0xc, 0x2c, free);
+            }
+        }
+        Ok(())
+    }
+
+    /// Allocate the next free inode (in number order); `dir` counts it as a directory.
+    pub fn alloc_inode(&mut self, dir: bool) -> WResult<u32> {
+        let ipg = self.sb.inodes_per_group;
+        loop {
+            let ino = self.inode_cursor.saturating_add(1);
+            if ino > self.sb.inodes_count || self.inode_cursor == u32::MAX {
+                return Err(WriteError::OutOfInodes);
+            }
+            let group = (ino - 1) / ipg;
+            let index = (ino - 1) % ipg;
+            if self.free_inodes(group) == 0 {
+                self.inode_cursor = (group + 1).saturating_mul(ipg);
+                continue;
+            }
+            self.load_inode_bitmap(group)?;
+            let Some(bitmap) = self.inode_bitmaps[group as usize].as_mut() else {
+                return corrupt(format!("inode bitmap of group {group}"));
+            };
+            self.inode_cursor = ino;
+            if bit(bitmap, index as usize) {
+                continue;
+            }
+            set_bit(bitmap, index as usize);
+            let left = self.free_inodes(group) - 1;
+            self.set16(group, 0xe, 0x2e, left);
+            if dir {
+                let dirs = self.used_dirs(group).saturating_add(1);
+                self.set16(group, 0x10, 0x30, dirs);
+            }
+            if self.csum_groups() {
+                let used = ipg - self.itable_unused(group);
+                if index >= used {
+                    self.set16(group, 0x1c, 0x32, ipg - index - 1);
+                }
+            }
+            let flags = self.flags(group) & !INODE_UNINIT;
+            self.set_flags(group, flags);
+            return Ok(ino);
+        }
+    }
+
+    /// Byte offset of inode `ino`'s record.
+    pub fn inode_offset(&self, ino: u32) -> WResult<u64> {
+        if ino == 0 || ino > self.sb.inodes_count {
+            return corrupt(format!("inode {ino} out of range"));
+        }
+        let group = (ino - 1) / self.sb.inodes_per_group;
+        let index = (ino - 1) % self.sb.inodes_per_group;
+        Ok(self.inode_table_at(group) * u64::from(self.sb.block_size)
+            + u64::from(index) * u64::from(self.sb.inode_size))
+    }
+
+    pub fn read_inode(&self, ino: u32) -> WResult<Vec<u8>> {
+        let mut raw = vec![0u8; self.sb.inode_size as usize];
+        self.file.read_exact_at(&mut raw, self.inode_offset(ino)?)?;
+        Ok(raw)
+    }
+
+    /// Write an inode record, its checksum filled in.
+    pub fn write_inode(&self, ino: u32, raw: &mut [u8]) -> WResult<()> {
+        if self.sb.metadata_csum() {
+            super::inode::set_checksum(raw, ino, self.sb.csum_seed);
+        }
+        self.file.write_all_at(raw, self.inode_offset(ino)?)?;
+        Ok(())
+    }
+
+    pub fn write_block(&self, block: u64, data: &[u8]) -> WResult<()> {
+        if block >= self.sb.blocks_count {
+            return corrupt(format!("block {block} out of range"));
+        }
+        self.file
+            .write_all_at(data, block * u64::from(self.sb.block_size))?;
+        Ok(())
+    }
+
+    /// Write every loaded bitmap and every descriptor with their checksums.
+    pub fn flush(&mut self) -> WResult<()> {
+        let bs = u64::from(self.sb.block_size);
+        let seed = self.sb.csum_seed;
+        let csum = self.sb.metadata_csum();
+        for group in 0..self.sb.group_count {
+            if let Some(b) = self.block_bitmaps[group as usize].take() {
+                if self.flags(group) & BLOCK_UNINIT == 0 {
+                    self.file
+                        .write_all_at(&b, self.block_bitmap_at(group) * bs)?;
+                }
+                if csum && self.flags(group) & BLOCK_UNINIT == 0 {
+                    let n = self.sb.blocks_per_group as usize / 8;
+                    let c = crc32c_le(seed, &b[..n.min(b.len())]);
+                    self.set16(group, 0x18, 0x38, c);
+                }
+            }
+            if let Some(b) = self.inode_bitmaps[group as usize].take() {
+                if self.flags(group) & INODE_UNINIT == 0 {
+                    self.file
+                        .write_all_at(&b, self.inode_bitmap_at(group) * bs)?;
+                }
+                if csum && self.flags(group) & INODE_UNINIT == 0 {
+                    let n = self.sb.inodes_per_group as usize / 8;
+                    let c = crc32c_le(seed, &b[..n.min(b.len())]);
+                    self.set16(group, 0x1a, 0x3a, c);
+                }
+            }
+            let sum = self.desc_checksum(group);
+            if let Some(sum) = sum {
+                self.desc_mut(group)[0x1e..0x20].copy_from_slice(&sum.to_le_bytes());
+            }
+        }
+        let first = u64::from(self.sb.first_data_block) + 1;
+        self.file.write_all_at(&self.descs, first * bs)?;
+        Ok(())
+    }
+
+    fn desc_checksum(&self, group: u32) -> Option<u16> {
+        let d = self.desc(group);
+        let g = group.to_le_bytes();
+        if self.sb.metadata_csum() {
+            let mut c = crc32c_le(self.sb.csum_seed, &g);
+            c = crc32c_le(c, &d[..0x1e]);
+            c = crc32c_le(c, &[0, 0]);
+            c = crc32c_le(c, &d[0x20..]);
+            Some((c & 0xffff) as u16)
+        } else if self.sb.has_ro_compat(ro_compat::GDT_CSUM) {
+            let mut c = crc16(!0, &self.sb.uuid);
+            c = crc16(c, &g);
+            c = crc16(c, &d[..0x1e]);
+            if d.len() > 0x20 {
+                c = crc16(c, &d[0x20..]);
+            }
+            Some(c)
+        } else {
+            None
+        }
+    }
+}
+
+fn bit(b: &[u8], i: usize) -> bool {
+    b.get(i / 8).is_none_or(|byte| byte & (1 << (i % 8)) != 0)
+}
+
+fn set_bit(b: &mut [u8], i: usize) {
+    if let Some(byte) = b.get_mut(i / 8) {
+        *byte |= 1 << (i % 8);
+    }
+}
