@@ -1,4 +1,6 @@
-//! A read-only, memory-safe reader of ext2, ext3 and ext4 images.
+//! The ext2/ext3/ext4 on-disk format, read and written: a memory-safe reader of images, and
+//! (module [`write`]) a writer that adds a tree to an image made by mkfs, over the same
+//! superblock, descriptor, inode, extent and xattr definitions and checksums.
 //!
 //! It reads an image through a [`File`] with positioned reads (no mmap, no `unsafe`) and
 //! treats every byte as hostile: each length, offset, count and block number is checked
@@ -17,7 +19,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! What it does not do: replay the journal ([`Fs::needs_recovery`] says when one should
+//! What the reader does not do: replay the journal ([`Fs::needs_recovery`] says when one should
 //! be), use the htree index (directories are read linearly, which sees every name once), or
 //! read encrypted or compressed file systems (refused by feature name).
 //!
