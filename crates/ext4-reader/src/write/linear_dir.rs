@@ -1,8 +1,8 @@
 //! A stand-in for the directory block builder (linear blocks only), until the hash-indexed
 //! one lands; same signature.
 
-use super::error::WResult;
 use crate::crc::crc32c_le;
+use crate::error::Result;
 
 /// What building a directory's blocks needs to know about the image and the directory.
 #[derive(Debug, Clone)]
@@ -19,13 +19,22 @@ pub struct DirParams {
     pub filetype: bool,
 }
 
+/// A directory's contents, ready to be written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirBlocks {
+    /// The logical blocks in order, each `block_size` bytes.
+    pub blocks: Vec<Vec<u8>>,
+    /// Block 0 is the root of a hash tree (the inode gets `EXT4_INDEX_FL`).
+    pub indexed: bool,
+}
+
 /// The logical blocks of a directory, in order, checksums filled in.
 pub fn build_dir_blocks(
     self_ino: u32,
     parent_ino: u32,
     entries: &[(Vec<u8>, u32, u8)],
     p: &DirParams,
-) -> WResult<Vec<Vec<u8>>> {
+) -> Result<DirBlocks> {
     let bs = p.block_size as usize;
     let end = if p.csum_seed.is_some() { bs - 12 } else { bs };
     let mut blocks = Vec::new();
@@ -54,7 +63,10 @@ pub fn build_dir_blocks(
     }
     finish_block(&mut cur, last, end, p);
     blocks.push(cur);
-    Ok(blocks)
+    Ok(DirBlocks {
+        blocks,
+        indexed: false,
+    })
 }
 
 fn finish_block(cur: &mut [u8], last: Option<usize>, end: usize, p: &DirParams) {

@@ -47,7 +47,7 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 
 pub use error::{WResult, WriteError};
-pub use linear_dir::{build_dir_blocks, DirParams};
+pub use linear_dir::{build_dir_blocks, DirBlocks, DirParams};
 pub use source::{Dense, Source};
 
 use crate::inode::Time;
@@ -494,13 +494,17 @@ impl Writer {
             csum_seed: sb.metadata_csum().then_some(sb.csum_seed),
             ino: dir,
             generation: u32_at(&d.record, 0x64),
-            hash_version: u8_at(&self.raw_sb, 0xfc),
+            hash_version: crate::dirhash::effective_version(
+                u8_at(&self.raw_sb, 0xfc),
+                u32_at(&self.raw_sb, 0x160),
+            ),
             hash_seed: [0, 1, 2, 3].map(|i| u32_at(&self.raw_sb, 0xec + 4 * i)),
             indexed: sb.has_compat(compat::DIR_INDEX),
             large_dir: sb.has_incompat(incompat::LARGEDIR),
             filetype: sb.has_incompat(incompat::FILETYPE),
         };
-        let blocks = build_dir_blocks(dir, d.parent, &d.entries, &params)?;
+        let built = build_dir_blocks(dir, d.parent, &d.entries, &params)?;
+        let blocks = built.blocks;
         let bs = u64::from(sb.block_size);
         let n = blocks.len() as u64;
         let mut pieces: Vec<Piece> = Vec::new();
@@ -526,7 +530,7 @@ impl Writer {
         inode::set_blocks(&mut record, d.xattr_sectors, true, sb.block_size);
         self.map_into(&mut record, dir, &pieces, n, b"")?;
         inode::set_size(&mut record, n * bs);
-        if n > 1 && is_htree_root(&blocks[0]) {
+        if built.indexed {
             inode::add_flags(&mut record, inode::INDEX_FL);
             self.summary.indexed_dirs += 1;
         }
@@ -721,13 +725,6 @@ impl Writer {
         }
         Ok(())
     }
-}
-
-/// Whether a directory's first block is an htree root: its `..` entry spans the rest of the
-/// block (hiding the index), where a full linear block has more entries after `..`.
-fn is_htree_root(block: &[u8]) -> bool {
-    let dot = usize::from(u16_at(block, 4));
-    dot == 12 && usize::from(u16_at(block, 12 + 4)) == block.len() - 12
 }
 
 fn file_type_code(t: crate::FileType) -> u8 {
