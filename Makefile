@@ -9,7 +9,7 @@ PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man
 CARGO ?= cargo
-TOOLS := normlines seed-size clonecp ext4-rdump ext4-ingest
+TOOLS := normlines seed-size clonecp ext4-rdump ext4-ingest ext4-ls
 SCRIPTS := tools/work-seed/work-seed
 # cargo puts its output under CARGO_TARGET_DIR when that is set (many users set it globally).
 RELEASE := $(or $(CARGO_TARGET_DIR),target)/release

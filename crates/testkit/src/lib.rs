@@ -332,6 +332,16 @@ impl Mount {
         Mount::attach(dir, &["-t", fstype, "-o", "loop"], Some(&image))
     }
 
+    /// An existing image loop-mounted with `mount -o loop,<options>` (`ro` to look without
+    /// touching it).
+    pub fn image(image: &Path, options: &str) -> Result<Mount, String> {
+        if !is_root() {
+            return Err("mounting an image needs root".into());
+        }
+        let opts = format!("loop,{options}");
+        Mount::attach(TempDir::new(), &["-o", &opts], Some(image))
+    }
+
     /// A tmpfs of `size` (as `mount -o size=` takes it).
     pub fn tmpfs(size: &str) -> Result<Mount, String> {
         if !is_root() {

@@ -5,12 +5,14 @@
 
 pub mod clonecp;
 pub mod ingest;
+pub mod ls;
 pub mod manifest;
 pub mod rdump;
 pub mod seed_size;
 
 pub use clonecp::{Clonecp, CopyMethod};
 pub use ingest::Ingest;
+pub use ls::{Change, LsDiff, LsEntry};
 pub use manifest::{
     EntryKind, ManifestEntry, ManifestHeader, ManifestLine, Rdev, Timestamp, Xattr,
 };

@@ -1,0 +1,66 @@
+//! What `ext4-ls --json` prints: one record per entry of an image, and with `--diff` one
+//! record per difference between two directories.
+
+use serde::{Deserialize, Serialize};
+
+use crate::json::Bytes;
+use crate::records::manifest::{EntryKind, Rdev, Timestamp};
+
+/// One entry of an image, as `ext4-ls --json` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LsEntry {
+    /// Path relative to the listed directory; `.` is that directory itself.
+    pub path: Bytes,
+    pub kind: EntryKind,
+    /// The 12 permission bits (`0o7777` at most).
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    /// The inode number in the image.
+    pub ino: u32,
+    /// Names the inode has (its link count).
+    pub links: u32,
+    /// Apparent size in bytes (files: content; symlinks: target length; directories: their
+    /// blocks).
+    pub size: u64,
+    pub atime: Timestamp,
+    pub mtime: Timestamp,
+    pub ctime: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crtime: Option<Timestamp>,
+    /// Symlink target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<Bytes>,
+    /// Device numbers of a character or block device.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rdev: Option<Rdev>,
+    /// Names of the extended attributes, sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub xattrs: Vec<Bytes>,
+    /// Lower-case hex SHA-256 of a regular file's content (`--hash`), holes read as zeros.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+}
+
+/// How an entry differs between the two sides of `ext4-ls --diff`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Change {
+    /// In the first directory only.
+    Missing,
+    /// In the second directory only.
+    Extra,
+    /// In both, with different `fields`.
+    Changed,
+}
+
+/// One difference found by `ext4-ls --diff`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LsDiff {
+    pub path: Bytes,
+    pub change: Change,
+    /// What differs, for `changed`: among `kind`, `mode`, `uid`, `gid`, `size`, `mtime`,
+    /// `target`, `rdev`, `xattrs`, `content`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<String>,
+}

@@ -1,0 +1,346 @@
+//! `ext4-ls`: list a directory of an ext2/ext3/ext4 image without mounting or extracting
+//! it, as `ls -l` and `tar -tv` do; or compare two directories of images (`--diff`).
+//!
+//! Reads IMAGE with the memory-safe `ext4_reader`, read-only. Writes to stdout one line per
+//! entry (`ls -l` columns, UTC times, names quoted for terminals), or with `--json` one
+//! [`LsEntry`] record per entry, or with `--format` chosen fields of it; with `--diff`, one
+//! line (or [`LsDiff`] record) per difference. A separate tool from `ext4-rdump` because it
+//! writes nothing: no staging tree, no manifest, no destination to guard.
+//!
+//! Exit status: 0 success (with `--diff`: the directories agree); 1 some entries could not
+//! be read, each reported (with `--diff`: differences found, each printed); 2 fatal error
+//! (not an image, DIR missing; with `--diff`, also any entry that could not be read, since
+//! then nothing can be concluded) or usage error.
+
+mod diff;
+mod sha256;
+pub mod show;
+mod walk;
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use ext4_reader::{FileType, Fs, Inode, Time};
+use seedkit::fields::Fields;
+use seedkit::json::{emit, Bytes};
+use seedkit::quote::quote_bytes;
+use seedkit::records::{EntryKind, LsEntry, Rdev, Timestamp};
+use seedkit::{quote, Status};
+
+pub use sha256::{hex, Sha256};
+use walk::{Event, Walk};
+
+/// Hole bytes hashed as zeros in one file at most: a hostile image can give a file an
+/// apparent size of many terabytes with no block behind it.
+const MAX_HASHED_HOLE_BYTES: u64 = 16 << 30;
+
+#[derive(Debug, Parser)]
+#[command(
+    version,
+    about = "List a directory of an ext2/ext3/ext4 image like ls -l, without mounting or extracting it",
+    long_about = "List the entries of DIR (default /) of an ext2/ext3/ext4 image like ls -l and \
+        tar -tv, without mounting it, without extracting it and without root: type and mode, \
+        links, owner, size (or device numbers), mtime, name and symlink target. With --json, \
+        one record per entry; with --diff, the differences between two directories.",
+    after_help = "Exit status: 0 success (--diff: no difference), 1 some entries could not be \
+        read (--diff: differences found), 2 fatal error or usage error.\n\n\
+        Examples: ext4-ls -R rootfs.ext4 /root\n          \
+        ext4-ls --diff seed.ext4 --diff-dir / --no-owner rootfs.ext4 /root"
+)]
+pub struct Args {
+    /// The image file (ext2, ext3 or ext4).
+    #[arg(value_name = "IMAGE")]
+    pub image: PathBuf,
+
+    /// The directory of the image to list (symlinks inside the image are followed).
+    #[arg(value_name = "DIR", default_value = "/")]
+    pub dir: OsString,
+
+    /// List the directories below DIR too, each entry with its path relative to DIR.
+    #[arg(short = 'R', long)]
+    pub recursive: bool,
+
+    /// List DIR itself (as `.`), not its entries.
+    #[arg(short = 'd', long, conflicts_with = "recursive")]
+    pub directory: bool,
+
+    /// Show times with seconds, nanoseconds and the zone (always UTC).
+    #[arg(long)]
+    pub full_time: bool,
+
+    /// Print one JSON record per entry instead of a line.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Print only these fields of the --json record, tab-separated (for example
+    /// `path,mode,size`), for shell scripts.
+    #[arg(long, value_name = "FIELDS", conflicts_with = "json")]
+    pub format: Option<Fields>,
+
+    /// Add the SHA-256 of each regular file's content to the records (`sha256`).
+    #[arg(long)]
+    pub hash: bool,
+
+    /// Compare DIR of IMAGE with a directory of OTHER: print each entry missing from OTHER,
+    /// extra in OTHER or changed (type, mode, owner, size, mtime, target, device, xattrs,
+    /// content); exit 1 when there is any.
+    #[arg(long, value_name = "OTHER")]
+    pub diff: Option<PathBuf>,
+
+    /// The directory of OTHER to compare with (default: DIR).
+    #[arg(long, value_name = "DIR", requires = "diff")]
+    pub diff_dir: Option<OsString>,
+
+    /// With --diff, do not compare owners and groups.
+    #[arg(long, requires = "diff")]
+    pub no_owner: bool,
+
+    /// With --diff, leave out this path (relative to the directories, as listed), on both
+    /// sides; may be repeated.
+    #[arg(long, value_name = "PATH", requires = "diff")]
+    pub exclude: Vec<OsString>,
+}
+
+/// An opened image and the directory to walk.
+pub struct Source {
+    pub image: PathBuf,
+    pub fs: Fs,
+    pub dir: Vec<u8>,
+    pub inode: Inode,
+}
+
+impl Source {
+    /// Open `image` and find `dir` in it (following symlinks, as `ls DIR/` does).
+    pub fn open(image: &Path, dir: &[u8], want_dir: bool) -> Result<Source> {
+        let file = File::open(image).with_context(|| format!("opening {}", quote(image)))?;
+        let fs = Fs::open(file).with_context(|| format!("reading {}", quote(image)))?;
+        let shown = quote_bytes(dir);
+        let ino = fs
+            .lookup(dir)
+            .with_context(|| format!("finding {shown} in {}", quote(image)))?;
+        let inode = fs
+            .inode(ino)
+            .with_context(|| format!("reading {shown} in {}", quote(image)))?;
+        if want_dir && inode.file_type() != Some(FileType::Directory) {
+            bail!("listing {shown} in {}: Not a directory", quote(image));
+        }
+        if fs.needs_recovery() {
+            seedkit::warn(format_args!(
+                "{}: the journal needs recovery; reading the file system as it is",
+                quote(image)
+            ));
+        }
+        Ok(Source {
+            image: image.to_path_buf(),
+            fs,
+            dir: dir.to_vec(),
+            inode,
+        })
+    }
+}
+
+fn timestamp(t: Time) -> Timestamp {
+    Timestamp {
+        sec: t.sec,
+        nsec: t.nsec,
+    }
+}
+
+/// Where `--hash` stands: data bytes read so far against the budget.
+pub struct HashBudget {
+    data_left: u64,
+}
+
+impl HashBudget {
+    /// Data hashed in one run at most: twice what the image holds and 1 GiB. A sound image
+    /// stores each block once; a hostile one can point every file at the same blocks.
+    pub fn for_image(fs: &Fs) -> HashBudget {
+        let image_bytes = fs
+            .superblock()
+            .blocks_count
+            .saturating_mul(u64::from(fs.block_size()));
+        HashBudget {
+            data_left: image_bytes.saturating_mul(2).saturating_add(1 << 30),
+        }
+    }
+}
+
+/// The SHA-256 of a regular file's content, holes as zeros.
+pub fn content_sha256(
+    fs: &Fs,
+    inode: &Inode,
+    budget: &mut HashBudget,
+) -> std::result::Result<[u8; 32], String> {
+    let mut h = Sha256::new();
+    let mut pos = 0u64;
+    let mut holes = 0u64;
+    let mut problem = None;
+    fs.for_each_chunk(inode, &mut |offset, bytes| {
+        if offset < pos {
+            problem = Some(format!("content out of order at byte {offset}"));
+            return false;
+        }
+        holes += offset - pos;
+        if holes > MAX_HASHED_HOLE_BYTES {
+            problem = Some(format!(
+                "more than {MAX_HASHED_HOLE_BYTES} bytes of holes: not hashed"
+            ));
+            return false;
+        }
+        let len = bytes.len() as u64;
+        if len > budget.data_left {
+            problem = Some("the image's files name more data than it holds: not hashed".into());
+            return false;
+        }
+        budget.data_left -= len;
+        h.update_zeros(offset - pos);
+        h.update(bytes);
+        pos = offset + len;
+        true
+    })
+    .map_err(|e| format!("reading the content: {e}"))?;
+    if let Some(p) = problem {
+        return Err(p);
+    }
+    let tail = inode.size.saturating_sub(pos);
+    if holes + tail > MAX_HASHED_HOLE_BYTES {
+        return Err(format!(
+            "more than {MAX_HASHED_HOLE_BYTES} bytes of holes: not hashed"
+        ));
+    }
+    h.update_zeros(tail);
+    Ok(h.finish())
+}
+
+/// The record of one entry; problems reading parts of it (target, xattrs, content) are
+/// pushed to `problems`, and the rest is kept.
+pub fn entry_record(
+    fs: &Fs,
+    path: &[u8],
+    inode: &Inode,
+    hash: Option<&mut HashBudget>,
+    problems: &mut Vec<String>,
+) -> Option<(LsEntry, Vec<ext4_reader::Xattr>)> {
+    let Some(kind) = EntryKind::from_mode(u32::from(inode.mode)) else {
+        problems.push(format!("unknown file type in mode {:o}", inode.mode));
+        return None;
+    };
+    let target = if kind == EntryKind::Symlink {
+        match fs.symlink_target(inode) {
+            Ok(t) => Some(Bytes(t)),
+            Err(e) => {
+                problems.push(format!("reading the symlink target: {e}"));
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let rdev = matches!(kind, EntryKind::CharDevice | EntryKind::BlockDevice).then(|| {
+        let (major, minor) = inode.rdev();
+        Rdev { major, minor }
+    });
+    let (xattrs, error) = fs.xattrs_lenient(inode);
+    if let Some(e) = error {
+        problems.push(format!("reading extended attributes: {e}"));
+    }
+    let sha256 = match hash {
+        Some(budget) if kind == EntryKind::File => match content_sha256(fs, inode, budget) {
+            Ok(d) => Some(hex(&d)),
+            Err(e) => {
+                problems.push(e);
+                None
+            }
+        },
+        _ => None,
+    };
+    let record = LsEntry {
+        path: Bytes(path.to_vec()),
+        kind,
+        mode: inode.permissions(),
+        uid: inode.uid,
+        gid: inode.gid,
+        ino: inode.ino,
+        links: u32::from(inode.links_count),
+        size: inode.size,
+        atime: timestamp(inode.atime),
+        mtime: timestamp(inode.mtime),
+        ctime: timestamp(inode.ctime),
+        crtime: inode.crtime.map(timestamp),
+        target,
+        rdev,
+        xattrs: xattrs.iter().map(|x| Bytes(x.name.clone())).collect(),
+        sha256,
+    };
+    Some((record, xattrs))
+}
+
+pub fn run(args: &Args) -> Result<Status> {
+    if let Some(other) = &args.diff {
+        return diff::run(args, other);
+    }
+    let source = Source::open(&args.image, args.dir.as_bytes(), false)?;
+    let listing_dir = !args.directory && source.inode.file_type() == Some(FileType::Directory);
+    let stdout = io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let mut budget = HashBudget::for_image(&source.fs);
+    let mut failures = 0u64;
+    let events: Box<dyn Iterator<Item = Event>> = if listing_dir {
+        Box::new(Walk::new(
+            &source.fs,
+            source.inode.clone(),
+            args.recursive,
+            false,
+        ))
+    } else {
+        // A single entry: DIR itself with -d, or a DIR that is not a directory, as ls does.
+        let name = if args.directory {
+            b".".to_vec()
+        } else {
+            source.dir.clone()
+        };
+        Box::new(std::iter::once(Event::Entry(name, source.inode.clone())))
+    };
+    for event in events {
+        let (path, inode) = match event {
+            Event::Entry(path, inode) => (path, inode),
+            Event::Failure(path, message) => {
+                failures += 1;
+                report(&source.image, &path, &message);
+                continue;
+            }
+        };
+        let mut problems = Vec::new();
+        let hash = args.hash.then_some(&mut budget);
+        let record = entry_record(&source.fs, &path, &inode, hash, &mut problems);
+        for p in &problems {
+            failures += 1;
+            report(&source.image, &path, p);
+        }
+        let Some((record, _)) = record else { continue };
+        if args.json {
+            emit(&mut out, &record)
+        } else if let Some(fields) = &args.format {
+            fields.write(&mut out, &record)
+        } else {
+            out.write_all(show::long_line(&record, &path, args.full_time).as_bytes())
+        }
+        .context("writing output")?;
+    }
+    out.flush().context("writing output")?;
+    Ok(Status::from_failures(failures))
+}
+
+fn report(image: &Path, path: &[u8], message: &str) {
+    let shown = if path.is_empty() { &b"."[..] } else { path };
+    seedkit::warn(format_args!(
+        "listing {} in {}: {message}",
+        quote_bytes(shown),
+        quote(image)
+    ));
+}

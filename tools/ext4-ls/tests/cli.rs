@@ -1,0 +1,158 @@
+//! ext4-ls as a user runs it: the text form, field selection, errors, and --diff.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+
+use common::{records, BIN};
+use testkit::{code, run, stderr, stdout, TempDir};
+
+fn image_of(t: &TempDir, name: &str, fill: impl FnOnce(&std::path::Path)) -> std::path::PathBuf {
+    let tree = t.join(format!("{name}.tree"));
+    fs::create_dir(&tree).unwrap();
+    fill(&tree);
+    let image = t.join(format!("{name}.ext4"));
+    testkit::mkfs_from_tree(&image, "16M", Some(&tree), &["-t", "ext4"]);
+    image
+}
+
+#[test]
+fn text_form_quotes_names_and_shows_targets_and_full_times() {
+    let t = TempDir::new();
+    let image = image_of(&t, "a", |tree| {
+        fs::write(tree.join("plain"), b"12345").unwrap();
+        fs::write(tree.join("new\nline"), b"").unwrap();
+        fs::write(tree.join("\x1b[31mred"), b"").unwrap();
+        std::os::unix::fs::symlink("plain", tree.join("link")).unwrap();
+        testkit::set_times(&tree.join("plain"), (0, 0), (1_700_000_000, 123_456_789));
+    });
+    let out = run(Command::new(BIN).arg("--full-time").arg(&image));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        // mkfs.ext4 -d keeps whole seconds only.
+        text.contains("         5 2023-11-14 22:13:20.000000000 +0000 plain\n"),
+        "{text}"
+    );
+    assert!(text.contains(" link -> plain\n"), "{text}");
+    assert!(text.contains(" 'new\\x0aline'\n"), "{text}");
+    assert!(text.contains(" '\\x1b[31mred'\n"), "{text}");
+    assert!(!text.contains('\x1b'), "{text}");
+    assert_eq!(text.lines().count(), 4 + 1, "{text} (and lost+found)");
+}
+
+#[test]
+fn format_prints_chosen_fields_and_directory_lists_dir_itself() {
+    let t = TempDir::new();
+    let image = image_of(&t, "a", |tree| {
+        fs::create_dir(tree.join("d")).unwrap();
+        fs::write(tree.join("d/f"), b"abc").unwrap();
+    });
+    let out = run(Command::new(BIN)
+        .args(["-R", "--hash", "--format", "path,kind,size,sha256"])
+        .arg(&image)
+        .arg("/d"));
+    assert_eq!(
+        stdout(&out),
+        "f\tfile\t3\tba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\n"
+    );
+    let dir = records(&image, "/d", &["-d"]);
+    assert_eq!(dir.len(), 1);
+    assert_eq!(dir[0].path.0, b".");
+}
+
+#[test]
+fn a_missing_directory_or_a_non_image_is_one_error_line_and_exit_2() {
+    let t = TempDir::new();
+    let image = image_of(&t, "a", |_| {});
+    let out = run(Command::new(BIN).arg(&image).arg("/nope"));
+    assert_eq!(code(&out), 2);
+    assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
+    assert!(
+        stderr(&out).starts_with("ext4-ls: finding '/nope' in '"),
+        "{}",
+        stderr(&out)
+    );
+    fs::write(t.join("junk"), vec![7u8; 100_000]).unwrap();
+    let out = run(Command::new(BIN).arg(t.join("junk")));
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).starts_with("ext4-ls: reading '"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// A changed file (same size), a changed mode, a changed xattr value and a missing entry are
+/// each found; an identical copy agrees.
+#[test]
+fn diff_finds_content_mode_xattr_and_missing_entries() {
+    let t = TempDir::new();
+    let base = |tree: &std::path::Path| {
+        fs::create_dir(tree.join("d")).unwrap();
+        fs::write(tree.join("d/content"), b"version 1").unwrap();
+        fs::write(tree.join("mode"), b"m").unwrap();
+        fs::write(tree.join("xattr"), b"x").unwrap();
+        fs::write(tree.join("gone"), b"g").unwrap();
+        assert!(testkit::set_xattr(&tree.join("xattr"), "user.k", b"one"));
+        for p in ["d/content", "mode", "xattr", "gone", "d", "."] {
+            testkit::set_times(&tree.join(p), (1, 0), (1_600_000_000, 5));
+        }
+    };
+    let a = image_of(&t, "a", base);
+    let same = image_of(&t, "same", base);
+    let b = image_of(&t, "b", |tree| {
+        base(tree);
+        fs::write(tree.join("d/content"), b"version 2").unwrap();
+        fs::set_permissions(tree.join("mode"), fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(testkit::set_xattr(&tree.join("xattr"), "user.k", b"two"));
+        fs::remove_file(tree.join("gone")).unwrap();
+        for p in ["d/content", "mode", "xattr", "d", "."] {
+            testkit::set_times(&tree.join(p), (1, 0), (1_600_000_000, 5));
+        }
+    });
+    let out = run(Command::new(BIN).arg("--diff").arg(&same).arg(&a));
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(stdout(&out), "");
+    let out = run(Command::new(BIN).arg("--diff").arg(&b).arg(&a));
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "changed d/content (content)\n\
+         missing gone\n\
+         changed mode (mode 0644 -> 0600)\n\
+         changed xattr (xattrs)\n"
+    );
+    let out = run(Command::new(BIN)
+        .arg("--json")
+        .arg("--diff")
+        .arg(&a)
+        .arg(&b));
+    let diffs: Vec<seedkit::records::LsDiff> = out
+        .stdout
+        .split(|&c| c == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect();
+    assert_eq!(diffs.len(), 4);
+    assert_eq!(diffs[1].change, seedkit::records::Change::Extra);
+    assert_eq!(diffs[3].fields, ["xattrs"]);
+    // --exclude leaves a path out on both sides.
+    let out = run(Command::new(BIN)
+        .args([
+            "--exclude",
+            "gone",
+            "--exclude",
+            "d",
+            "--exclude",
+            "mode",
+            "--exclude",
+            "xattr",
+            "--diff",
+        ])
+        .arg(&b)
+        .arg(&a));
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+}

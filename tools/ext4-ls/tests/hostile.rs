@@ -1,0 +1,175 @@
+//! Images made to hurt a reader: every image of the e2fsprogs corpus (most deliberately
+//! corrupt), a directory cycle, and a tree deeper than any path.
+
+mod common;
+
+use std::fs;
+use std::io::Read;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use common::BIN;
+use testkit::{code, run, stderr, stdout, TempDir};
+
+const CORPUS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../shared/corpus/e2fsprogs-images"
+);
+const LIMIT: Duration = Duration::from_secs(30);
+
+/// Run ext4-ls with a time limit; (exit code or None for a signal, stdout bytes, stderr).
+fn bounded(args: &[&std::ffi::OsStr]) -> (Option<i32>, usize, String) {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out_pipe = child.stdout.take().unwrap();
+    let mut err_pipe = child.stderr.take().unwrap();
+    let out_reader = std::thread::spawn(move || {
+        let mut n = 0usize;
+        let mut buf = vec![0u8; 65536];
+        while let Ok(k) = out_pipe.read(&mut buf) {
+            if k == 0 {
+                break;
+            }
+            n += k;
+        }
+        n
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = err_pipe.read_to_end(&mut s);
+        s
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > LIMIT {
+            let _ = child.kill();
+            panic!("ext4-ls {args:?} still running after {LIMIT:?}");
+        }
+        sleep(Duration::from_millis(20));
+    };
+    let err = String::from_utf8_lossy(&err_reader.join().unwrap()).into_owned();
+    (status.code(), out_reader.join().unwrap(), err)
+}
+
+#[test]
+fn every_corpus_image_is_listed_or_refused_without_a_crash() {
+    let dir = Path::new(CORPUS);
+    if !dir.is_dir() {
+        testkit::skip(
+            "every_corpus_image_is_listed_or_refused_without_a_crash",
+            &format!("corpus not found at {}", dir.display()),
+        );
+        return;
+    }
+    let mut images: Vec<_> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".img.gz"))
+        .collect();
+    images.sort();
+    assert!(images.len() > 100, "{} images", images.len());
+    let mut codes = [0usize; 3];
+    for gz in &images {
+        let t = TempDir::in_memory();
+        let image = t.join("image");
+        let raw = Command::new("gzip").arg("-dc").arg(gz).output().unwrap();
+        fs::write(&image, &raw.stdout).unwrap();
+        for mode in ["--json", "--full-time"] {
+            let (code, _, err) = bounded(&[
+                "-R".as_ref(),
+                "--hash".as_ref(),
+                mode.as_ref(),
+                image.as_os_str(),
+            ]);
+            let Some(code) = code else {
+                panic!("{}: killed by a signal: {err}", gz.display());
+            };
+            assert!((0..=2).contains(&code), "{}: exit {code}", gz.display());
+            assert!(!err.contains("panicked"), "{}: {err}", gz.display());
+            for line in err.lines() {
+                assert!(line.starts_with("ext4-ls: "), "{}: {line}", gz.display());
+            }
+            codes[code as usize] += 1;
+        }
+        // Comparing the image with itself finds nothing, or cannot conclude (exit 2).
+        let (code, _, err) = bounded(&["--diff".as_ref(), image.as_os_str(), image.as_os_str()]);
+        assert!(
+            matches!(code, Some(0 | 2)),
+            "{}: --diff {code:?} {err}",
+            gz.display()
+        );
+    }
+    eprintln!("corpus: {} images, exits 0/1/2: {codes:?}", images.len());
+    assert!(codes[0] > 0 && codes[2] > 0, "{codes:?}");
+}
+
+/// A debugfs script run on a fresh image.
+fn image_from_script(t: &TempDir, script: &str) -> std::path::PathBuf {
+    let image = t.join("image.ext4");
+    testkit::mkfs_from_tree(&image, "64M", None, &["-t", "ext4", "-N", "20000"]);
+    let file = t.join("script");
+    fs::write(&file, script).unwrap();
+    let out = run(testkit::tool("debugfs")
+        .arg("-w")
+        .arg("-f")
+        .arg(&file)
+        .arg(&image));
+    assert_eq!(code(&out), 0, "debugfs: {}", stderr(&out));
+    image
+}
+
+/// A directory linked into its own subdirectory: listed once, the second visit reported,
+/// and the walk ends.
+#[test]
+fn a_directory_cycle_is_reported_not_followed() {
+    let t = TempDir::new();
+    let image = image_from_script(&t, "mkdir /a\nmkdir /a/b\nln /a /a/b/back\n");
+    let (code, _, err) = bounded(&["-R".as_ref(), image.as_os_str()]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("'a/b/back'") && err.contains("cycle"), "{err}");
+    let out = run(Command::new(BIN).arg("-R").arg(&image));
+    let text = stdout(&out);
+    assert!(text.contains(" a/b/back\n"), "{text}");
+    assert_eq!(text.matches(" a/b\n").count(), 1, "{text}");
+}
+
+/// 3,000 nested directories: every level is listed (no recursion per level to overflow the
+/// stack), and the ones whose path passes 32 KiB are reported instead of entered, which
+/// keeps the output linear in the image.
+#[test]
+fn a_deep_tree_is_walked_without_recursion_and_paths_are_bounded() {
+    let t = TempDir::new();
+    let name = "directory12";
+    let mut script = String::new();
+    for _ in 0..3000 {
+        script.push_str(&"mkdir NAME\ncd NAME\n".replace("NAME", name));
+    }
+    let image = image_from_script(&t, &script);
+    let (code, bytes, err) = bounded(&["-R".as_ref(), "--json".as_ref(), image.as_os_str()]);
+    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("path longer than 32768 bytes"),
+        "{}",
+        &err[err.len() - 200..]
+    );
+    let levels = 32768 / (name.len() + 1) + 1;
+    // Each level's record holds its path: the sum of the paths bounds the output.
+    assert!(
+        bytes < levels * (levels + 1) / 2 * (name.len() + 1) + levels * 400,
+        "{bytes}"
+    );
+    let out = run(Command::new(BIN)
+        .args(["-R", "--format", "path"])
+        .arg(&image));
+    assert_eq!(stdout(&out).lines().count(), levels + 1, "{}", stderr(&out));
+}
