@@ -10,7 +10,7 @@ BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man
 CARGO ?= cargo
 TOOLS := normlines seed-size clonecp ext4-rdump ext4-ingest ext4-ls
-SCRIPTS := tools/work-seed/work-seed
+SCRIPTS := tools/work-seed/work-seed tools/work-seed/work-disk
 # cargo puts its output under CARGO_TARGET_DIR when that is set (many users set it globally).
 RELEASE := $(or $(CARGO_TARGET_DIR),target)/release
 BUILD := build

@@ -1,0 +1,163 @@
+//! `work-disk --size SIZE SEED OUTPUT`: a VM's work disk, cloned from the seed and grown.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use testkit::{code, run, stderr, TempDir};
+
+const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/work-disk");
+
+fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable");
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    assert!(dir.join("clonecp").is_file(), "clonecp is not built");
+    dir.to_path_buf()
+}
+
+fn work_disk(args: &[&std::ffi::OsStr]) -> Output {
+    let mut path = bin_dir().into_os_string();
+    path.push(":");
+    path.push(std::env::var_os("PATH").unwrap_or_default());
+    path.push(":/usr/sbin:/sbin");
+    run(Command::new(SCRIPT).args(args).env("PATH", path))
+}
+
+fn seed(t: &TempDir) -> PathBuf {
+    let tree = t.join("tree");
+    fs::create_dir(&tree).unwrap();
+    testkit::fill_sample_tree(&tree, 50);
+    let image = t.join("seed.ext4");
+    testkit::mkfs_from_tree(&image, "600M", Some(&tree), &["-t", "ext4", "-b", "4096"]);
+    image
+}
+
+fn sha256sum(path: &Path) -> String {
+    String::from_utf8(run(Command::new("sha256sum").arg(path)).stdout).unwrap()[..64].into()
+}
+
+/// Only these names are left in the directory: nothing temporary stays behind.
+fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn the_grown_disk_is_clean_holds_the_seed_and_the_kernel_sees_its_size() {
+    let t = TempDir::new();
+    let seed = seed(&t);
+    let before = sha256sum(&seed);
+    let disk = t.join("vm42.ext4");
+    let out = work_disk(&[
+        "--size".as_ref(),
+        "2G".as_ref(),
+        seed.as_os_str(),
+        disk.as_os_str(),
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(fs::metadata(&disk).unwrap().len(), 2 << 30);
+    assert_eq!(sha256sum(&seed), before, "the seed was changed");
+    testkit::e2fsck_clean(&disk).unwrap();
+    // The same entries as the seed, owners included.
+    let diff = run(Command::new(bin_dir().join("ext4-ls"))
+        .arg("--diff")
+        .arg(&disk)
+        .arg(&seed));
+    assert_eq!(
+        code(&diff),
+        0,
+        "{}{}",
+        testkit::stdout(&diff),
+        stderr(&diff)
+    );
+    assert_eq!(names(t.path()), ["seed.ext4", "tree", "vm42.ext4"]);
+
+    let mount = match testkit::Mount::image(&disk, "ro") {
+        Ok(m) => m,
+        Err(why) => {
+            testkit::skip(
+                "the_grown_disk_is_clean_holds_the_seed_and_the_kernel_sees_its_size",
+                &why,
+            );
+            return;
+        }
+    };
+    let vfs = nix::sys::statvfs::statvfs(mount.path()).unwrap();
+    let total = vfs.blocks() * vfs.fragment_size();
+    // statvfs leaves out the file system's own overhead (inode tables, journal): a few
+    // percent of the 2 GiB, but far more than the 600 MiB seed.
+    assert!(total > (2 << 30) * 9 / 10 && total <= 2 << 30, "{total}");
+    assert!(mount.join("d/sub/big").is_file());
+}
+
+#[test]
+fn a_size_smaller_than_the_seed_is_refused_and_nothing_is_left() {
+    let t = TempDir::new();
+    let seed = seed(&t);
+    let disk = t.join("vm.ext4");
+    let out = work_disk(&[
+        "--size".as_ref(),
+        "100M".as_ref(),
+        seed.as_os_str(),
+        disk.as_os_str(),
+    ]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("smaller than the seed"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(names(t.path()), ["seed.ext4", "tree"]);
+}
+
+/// A seed that is not ext4 fails at resize2fs, with its message; nothing is left, not even
+/// the scratch directory beside the output.
+#[test]
+fn a_failing_step_leaves_nothing_behind() {
+    let t = TempDir::new();
+    let junk = t.join("junk.ext4");
+    fs::write(&junk, vec![7u8; 1 << 20]).unwrap();
+    let disk = t.join("vm.ext4");
+    let out = work_disk(&[
+        "-s".as_ref(),
+        "8M".as_ref(),
+        junk.as_os_str(),
+        disk.as_os_str(),
+    ]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("work-disk: making '"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(names(t.path()), ["junk.ext4"]);
+    // An existing output is kept unless --force.
+    fs::write(&disk, b"keep").unwrap();
+    let seed = seed(&t);
+    let out = work_disk(&[
+        "-s".as_ref(),
+        "1G".as_ref(),
+        seed.as_os_str(),
+        disk.as_os_str(),
+    ]);
+    assert_eq!(code(&out), 2);
+    assert_eq!(fs::read(&disk).unwrap(), b"keep");
+    let out = work_disk(&[
+        "-f".as_ref(),
+        "-s".as_ref(),
+        "1G".as_ref(),
+        seed.as_os_str(),
+        disk.as_os_str(),
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(fs::metadata(&disk).unwrap().len(), 1 << 30);
+}
+
+#[test]
+fn man_page_documents_every_option() {
+    testkit::check_man_page(SCRIPT, testkit::man_page!("work-disk"));
+}
