@@ -363,6 +363,36 @@ fn write_tree(image: &Path, host: &Path) -> BTreeMap<String, Expect> {
         );
     }
 
+    // The image's lost+found gets an entry and new attributes; the root new attributes.
+    let lf = w.reopen_dir(b"lost+found").unwrap();
+    let m = meta(0o700, 0, 0, 14);
+    w.set_meta(lf, &m).unwrap();
+    want.insert(
+        "lost+found".into(),
+        Expect {
+            kind: Kind::Dir,
+            meta: m,
+            links: 2,
+        },
+    );
+    let fm = meta(0o600, 0, 0, 15);
+    w.add_file(
+        lf,
+        b"found",
+        &fm,
+        &mut Dense(std::io::Cursor::new(b"f".to_vec())),
+    )
+    .unwrap();
+    want.insert(
+        "lost+found/found".into(),
+        Expect {
+            kind: Kind::File(b"f".to_vec()),
+            meta: fm,
+            links: 1,
+        },
+    );
+    w.set_root(&meta(0o1777, 3, 4, 16)).unwrap();
+
     // Refused entries leave nothing behind.
     assert!(w.mkdir(ROOT, b"d", &meta(0o755, 0, 0, 0)).is_err());
     assert!(w.mkdir(ROOT, b"a/b", &meta(0o755, 0, 0, 0)).is_err());
@@ -405,7 +435,7 @@ fn check_with_reader(image: &Path, want: &BTreeMap<String, Expect>) {
     while let Some((ino, prefix)) = todo.pop() {
         let dir = fs.inode(ino).unwrap();
         for e in fs.read_dir(&dir).unwrap() {
-            if e.name == b"." || e.name == b".." || e.name == b"lost+found" {
+            if e.name == b"." || e.name == b".." {
                 continue;
             }
             let name = String::from_utf8(e.name.clone()).unwrap();
@@ -446,6 +476,12 @@ fn check_with_reader(image: &Path, want: &BTreeMap<String, Expect>) {
         xs.sort();
         assert_eq!(fs.xattrs(inode).unwrap(), xs, "{path}: xattrs");
     }
+    let root = fs.inode(ROOT_INO).unwrap();
+    assert_eq!(
+        (root.permissions(), root.uid, root.gid),
+        (0o1777, 3, 4),
+        "root"
+    );
     // The holes stay holes: the 5 MiB sparse file holds a few blocks only.
     let sparse = &seen["d/sparse"];
     assert!(

@@ -121,20 +121,23 @@ struct Dir {
     subdirs: u32,
     /// Extra 512-byte sectors the record already counts (its xattr block).
     xattr_sectors: u64,
+    /// An existing directory's blocks and its record as found (`i_block`, flags).
+    old: Option<(Vec<u64>, Vec<u8>)>,
 }
 
 /// An image being written; see the module documentation.
 pub struct Writer {
     g: Groups,
+    /// The image as opened, for the directories it already holds.
+    reader: Fs,
     raw_sb: Vec<u8>,
     open_dirs: BTreeMap<u32, Dir>,
     closed_dirs: HashSet<u32>,
+    existing: Vec<(Vec<u8>, u32, u8)>,
     /// File type (`EXT2_FT_*`) of every non-directory inode created, for hard links.
     kinds: HashMap<u32, u8>,
     extra_links: BTreeMap<u32, u32>,
     xattr_blocks: HashMap<Vec<Stored>, (u64, u32)>,
-    /// Blocks of the root directory as mkfs left it, freed when it is rewritten.
-    old_root_blocks: Vec<u64>,
     summary: Summary,
 }
 
@@ -192,72 +195,46 @@ impl Writer {
             ));
         }
         let reader = Fs::open(file.try_clone()?)?;
-        let root = reader.inode(ROOT)?;
-        if root.file_type() != Some(crate::FileType::Directory) {
-            return corrupt("the root inode is not a directory".into());
-        }
-        if root.has_flag(crate::inode::flags::INLINE_DATA) || root.file_acl != 0 {
-            return unsupported("root directory with inline data or an xattr block");
-        }
-        let runs = reader.data_map(&root)?;
-        let data_runs: Vec<(u64, u64)> = runs
-            .iter()
-            .filter_map(|r| match r.backing {
-                crate::Backing::Data { physical } => Some((physical, r.len)),
-                _ => None,
-            })
-            .collect();
-        let count = data_runs
-            .iter()
-            .try_fold(0u64, |n, &(_, len)| n.checked_add(len));
-        let sectors = u64::from(sb.block_size / 512);
-        if count.and_then(|n| n.checked_mul(sectors)) != Some(root.blocks_512) {
-            return unsupported("root directory with an extent tree or indirect blocks");
-        }
-        let old_root_blocks: Vec<u64> = data_runs
-            .iter()
-            .flat_map(|&(physical, len)| physical..physical.saturating_add(len))
-            .collect();
-        let mut root_dir = Dir {
-            parent: ROOT,
-            record: Vec::new(),
-            entries: Vec::new(),
-            names: HashSet::new(),
-            subdirs: 0,
-            xattr_sectors: 0,
-        };
-        for e in reader.read_dir(&root)? {
-            if e.name == b"." || e.name == b".." {
-                continue;
-            }
-            let ft = match reader.inode(e.ino)?.file_type() {
-                Some(t) => file_type_code(t),
-                None => return corrupt(format!("inode {} has no type", e.ino)),
-            };
-            if ft == 2 {
-                root_dir.subdirs += 1;
-            }
-            if !root_dir.names.insert(e.name.clone()) {
-                return corrupt("the root directory holds a name twice".into());
-            }
-            root_dir.entries.push((e.name, e.ino, ft));
-        }
-        drop(reader);
         let g = Groups::open(file, sb, &raw_sb)?;
-        root_dir.record = g.read_inode(ROOT)?;
+        let root = load_dir(&reader, &g, ROOT, ROOT)?;
+        let existing = root.entries.clone();
         let mut open_dirs = BTreeMap::new();
-        open_dirs.insert(ROOT, root_dir);
+        open_dirs.insert(ROOT, root);
         Ok(Writer {
             g,
+            reader,
             raw_sb,
             open_dirs,
             closed_dirs: HashSet::new(),
+            existing,
             kinds: HashMap::new(),
             extra_links: BTreeMap::new(),
             xattr_blocks: HashMap::new(),
-            old_root_blocks,
             summary: Summary::default(),
         })
+    }
+
+    /// The entries of the image's root directory as it was opened (name, inode,
+    /// `EXT2_FT_*` type), `.` and `..` left out.
+    pub fn root_entries(&self) -> &[(Vec<u8>, u32, u8)] {
+        &self.existing
+    }
+
+    /// Open a directory the image's root already holds (its `lost+found`) to add entries
+    /// to it; returns its inode number. Its other entries are kept.
+    pub fn reopen_dir(&mut self, name: &[u8]) -> WResult<u32> {
+        let Some(&(_, ino, ft)) = self.existing.iter().find(|(n, _, _)| n == name) else {
+            return refused(name, "the image's root holds no such entry");
+        };
+        if ft != 2 {
+            return refused(name, "the image holds it, and not as a directory");
+        }
+        if self.open_dirs.contains_key(&ino) || self.closed_dirs.contains(&ino) {
+            return refused(name, "directory opened twice");
+        }
+        let dir = load_dir(&self.reader, &self.g, ino, ROOT)?;
+        self.open_dirs.insert(ino, dir);
+        Ok(ino)
     }
 
     /// The block size of the image.
@@ -267,19 +244,25 @@ impl Writer {
 
     /// Give the root directory these owner, permissions, times and xattrs.
     pub fn set_root(&mut self, meta: &Meta) -> WResult<()> {
-        let set = self.stored_xattrs(b"/", meta)?;
-        let Some(root) = self.open_dirs.get(&ROOT) else {
-            return refused(b"/", "the root directory is already closed");
+        self.set_meta(ROOT, meta)
+    }
+
+    /// Give an open directory (the root, a reopened or a new one) these owner, permissions,
+    /// times and xattrs, in place of what it had.
+    pub fn set_meta(&mut self, dir: u32, meta: &Meta) -> WResult<()> {
+        let set = self.stored_xattrs(b".", meta)?;
+        let Some(d) = self.open_dirs.get(&dir) else {
+            return refused(b".", format!("inode {dir} is not an open directory"));
         };
-        let old = root.record.clone();
-        let mut record = self.record(b"/", 0o040_000, meta, &set)?;
+        let old = d.record.clone();
+        let mut record = self.record(b".", 0o040_000, meta, &set)?;
         // Keep what mkfs set beyond ours (flags, generation).
         record[0x20..0x24].copy_from_slice(&old[0x20..0x24]);
         record[0x64..0x68].copy_from_slice(&old[0x64..0x68]);
         let sectors = inode::blocks(&record);
-        if let Some(root) = self.open_dirs.get_mut(&ROOT) {
-            root.record = record;
-            root.xattr_sectors = sectors;
+        if let Some(d) = self.open_dirs.get_mut(&dir) {
+            d.record = record;
+            d.xattr_sectors = sectors;
         }
         Ok(())
     }
@@ -301,6 +284,7 @@ impl Writer {
                 names: HashSet::new(),
                 subdirs: 0,
                 xattr_sectors,
+                old: None,
             },
         );
         self.summary.inodes += 1;
@@ -483,11 +467,6 @@ impl Writer {
             return refused(b"", format!("inode {dir} is not an open directory"));
         };
         self.closed_dirs.insert(dir);
-        if dir == ROOT {
-            for b in std::mem::take(&mut self.old_root_blocks) {
-                self.g.free_block(b)?;
-            }
-        }
         let sb = self.g.sb.clone();
         let params = DirParams {
             block_size: sb.block_size,
@@ -506,29 +485,51 @@ impl Writer {
         let built = build_dir_blocks(dir, d.parent, &d.entries, &params)?;
         let blocks = built.blocks;
         let bs = u64::from(sb.block_size);
-        let n = blocks.len() as u64;
-        let mut pieces: Vec<Piece> = Vec::new();
-        let mut logical = 0u64;
-        while logical < n {
-            let (physical, len) = self.g.alloc_run(n - logical)?;
-            for i in 0..len {
-                self.g
-                    .write_block(physical + i, &blocks[(logical + i) as usize])?;
-            }
-            pieces.push(Piece {
-                logical,
-                physical,
-                len,
-            });
-            logical += len;
-        }
+        let mut n = blocks.len() as u64;
         let mut record = d.record;
-        // Drop the old mapping (the root's), keep the xattr block count.
-        inode::set_i_block(&mut record, &[0; 60]);
-        let flags = u32_at(&record, 0x20) & !(inode::EXTENTS_FL | inode::INDEX_FL);
-        inode::put32(&mut record, 0x20, flags);
-        inode::set_blocks(&mut record, d.xattr_sectors, true, sb.block_size);
-        self.map_into(&mut record, dir, &pieces, n, b"")?;
+        let reuse = d
+            .old
+            .as_ref()
+            .filter(|(old, _)| !built.indexed && blocks.len() <= old.len());
+        if let Some((old, found)) = reuse {
+            // Fits where it was (an empty lost+found keeps its spare blocks for e2fsck).
+            let empty = empty_dir_block(&params);
+            for (i, &b) in old.iter().enumerate() {
+                self.g.write_block(b, blocks.get(i).unwrap_or(&empty))?;
+            }
+            n = old.len() as u64;
+            record[0x28..0x64].copy_from_slice(&found[0x28..0x64]);
+            record[0x20..0x24].copy_from_slice(&found[0x20..0x24]);
+            let sectors = d.xattr_sectors + n * (bs / 512);
+            inode::set_blocks(&mut record, sectors, true, sb.block_size);
+        } else {
+            if let Some((old, _)) = &d.old {
+                for &b in old {
+                    self.g.free_block(b)?;
+                }
+            }
+            let mut pieces: Vec<Piece> = Vec::new();
+            let mut logical = 0u64;
+            while logical < n {
+                let (physical, len) = self.g.alloc_run(n - logical)?;
+                for i in 0..len {
+                    self.g
+                        .write_block(physical + i, &blocks[(logical + i) as usize])?;
+                }
+                pieces.push(Piece {
+                    logical,
+                    physical,
+                    len,
+                });
+                logical += len;
+            }
+            // Drop any old mapping, keep the xattr block count.
+            inode::set_i_block(&mut record, &[0; 60]);
+            let flags = u32_at(&record, 0x20) & !(inode::EXTENTS_FL | inode::INDEX_FL);
+            inode::put32(&mut record, 0x20, flags);
+            inode::set_blocks(&mut record, d.xattr_sectors, true, sb.block_size);
+            self.map_into(&mut record, dir, &pieces, n, b"")?;
+        }
         inode::set_size(&mut record, n * bs);
         if built.indexed {
             inode::add_flags(&mut record, inode::INDEX_FL);
@@ -632,6 +633,12 @@ impl Writer {
             }
         }
         xattr::sort(&mut set);
+        if !set.is_empty() && !self.g.sb.has_compat(0x8) {
+            return refused(
+                name,
+                "extended attributes, and the image lacks the ext_attr feature",
+            );
+        }
         if !set.is_empty() && !self.fits_inode(&set) {
             if !xattr::fits_block(self.g.sb.block_size as usize, &set) {
                 return refused(name, "extended attributes larger than a block");
@@ -725,6 +732,75 @@ impl Writer {
         }
         Ok(())
     }
+}
+
+/// An existing directory of the image, read to be rewritten with more entries: its blocks
+/// must be plain data blocks (no extent tree or indirect block, no inline data, no xattr
+/// block).
+fn load_dir(reader: &Fs, g: &Groups, ino: u32, parent: u32) -> WResult<Dir> {
+    let inode = reader.inode(ino)?;
+    if inode.file_type() != Some(crate::FileType::Directory) {
+        return corrupt(format!("inode {ino} is not a directory"));
+    }
+    if inode.has_flag(crate::inode::flags::INLINE_DATA) || inode.file_acl != 0 {
+        return unsupported("existing directory with inline data or an xattr block");
+    }
+    let mut blocks = Vec::new();
+    for r in reader.data_map(&inode)? {
+        if let crate::Backing::Data { physical } = r.backing {
+            if blocks.len() as u64 + r.len > 1 << 16 {
+                return unsupported("existing directory of over 65536 blocks");
+            }
+            blocks.extend(physical..physical.saturating_add(r.len));
+        }
+    }
+    let sectors = u64::from(g.sb.block_size / 512);
+    if blocks.len() as u64 * sectors != inode.blocks_512 {
+        return unsupported("existing directory with an extent tree or indirect blocks");
+    }
+    let mut dir = Dir {
+        parent,
+        record: g.read_inode(ino)?,
+        entries: Vec::new(),
+        names: HashSet::new(),
+        subdirs: 0,
+        xattr_sectors: 0,
+        old: None,
+    };
+    for e in reader.read_dir(&inode)? {
+        if e.name == b"." || e.name == b".." {
+            continue;
+        }
+        let ft = match reader.inode(e.ino)?.file_type() {
+            Some(t) => file_type_code(t),
+            None => return corrupt(format!("inode {} has no type", e.ino)),
+        };
+        if ft == 2 {
+            dir.subdirs += 1;
+        }
+        if !dir.names.insert(e.name.clone()) {
+            return corrupt(format!("directory inode {ino} holds a name twice"));
+        }
+        dir.entries.push((e.name, e.ino, ft));
+    }
+    dir.old = Some((blocks, dir.record.clone()));
+    Ok(dir)
+}
+
+/// A directory block holding no entry (one unused record spanning it), checksummed.
+fn empty_dir_block(p: &DirParams) -> Vec<u8> {
+    let bs = p.block_size as usize;
+    let mut b = vec![0u8; bs];
+    let end = if p.csum_seed.is_some() { bs - 12 } else { bs };
+    b[4..6].copy_from_slice(&(end as u16).to_le_bytes());
+    if let Some(seed) = p.csum_seed {
+        b[bs - 12 + 4..bs - 12 + 6].copy_from_slice(&12u16.to_le_bytes());
+        b[bs - 12 + 7] = 0xde;
+        let s = inode::inode_seed(seed, p.ino, p.generation);
+        let c = crate::crc32c_le(s, &b[..bs - 12]);
+        b[bs - 4..].copy_from_slice(&c.to_le_bytes());
+    }
+    b
 }
 
 fn file_type_code(t: crate::FileType) -> u8 {

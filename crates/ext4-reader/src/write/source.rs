@@ -4,7 +4,7 @@
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::fs::FileExt;
 
 use nix::errno::Errno;
@@ -31,7 +31,22 @@ fn shrank() -> io::Error {
 
 impl Source for &File {
     fn size(&mut self) -> io::Result<u64> {
-        Ok(self.metadata()?.len())
+        self.as_fd().size()
+    }
+
+    fn next_data(&mut self, from: u64, size: u64) -> io::Result<Option<(u64, u64)>> {
+        self.as_fd().next_data(from, size)
+    }
+
+    fn copy_to(&mut self, offset: u64, len: u64, dst: &File, dst_offset: u64) -> io::Result<()> {
+        self.as_fd().copy_to(offset, len, dst, dst_offset)
+    }
+}
+
+/// A descriptor of a regular file (as a tree walk opens them).
+impl Source for BorrowedFd<'_> {
+    fn size(&mut self) -> io::Result<u64> {
+        Ok(nix::sys::stat::fstat(self.as_raw_fd())?.st_size as u64)
     }
 
     fn next_data(&mut self, from: u64, size: u64) -> io::Result<Option<(u64, u64)>> {
@@ -83,7 +98,7 @@ impl Source for &File {
                     | Errno::EOPNOTSUPP
                     | Errno::EBADF
                     | Errno::EPERM,
-                ) => return pread_copy(self, offset + done, len - done, dst, dst_offset + done),
+                ) => return pread_copy(*self, offset + done, len - done, dst, dst_offset + done),
                 Err(e) => return Err(e.into()),
             }
         }
@@ -91,12 +106,18 @@ impl Source for &File {
     }
 }
 
-fn pread_copy(src: &File, offset: u64, len: u64, dst: &File, dst_offset: u64) -> io::Result<()> {
+fn pread_copy(
+    src: BorrowedFd<'_>,
+    offset: u64,
+    len: u64,
+    dst: &File,
+    dst_offset: u64,
+) -> io::Result<()> {
     let mut buf = vec![0u8; len.min(1 << 20) as usize];
     let mut done = 0u64;
     while done < len {
         let n = (len - done).min(buf.len() as u64) as usize;
-        let got = src.read_at(&mut buf[..n], offset + done)?;
+        let got = nix::sys::uio::pread(src, &mut buf[..n], (offset + done) as i64)?;
         if got == 0 {
             return Err(shrank());
         }
