@@ -13,6 +13,7 @@
 //! - [`progress`]: progress lines on stderr, only when stderr is a terminal.
 //! - [`quote`]: how paths appear in diagnostics.
 //! - [`sys`]: the descriptor-based system calls (no symlink followed), and every `unsafe`.
+//! - [`walk`]: the tree walk built on them (any depth, few descriptors, nothing followed).
 
 pub mod base64;
 pub mod cli;
@@ -23,6 +24,7 @@ pub mod progress;
 pub mod quote;
 pub mod records;
 pub mod sys;
+pub mod walk;
 
 pub use cli::{run, warn, Status};
 pub use quote::quote;

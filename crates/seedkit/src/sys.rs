@@ -16,7 +16,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use nix::fcntl::OFlag;
-use nix::sys::stat::{Mode, SFlag};
+use nix::sys::stat::{FileStat, Mode, SFlag};
 use nix::sys::time::TimeSpec;
 
 /// `openat(dir, name, flags | O_NOFOLLOW | O_CLOEXEC, mode)` as an owned descriptor. `name`
@@ -39,6 +39,18 @@ pub fn open_dir(path: &Path) -> io::Result<OwnedFd> {
     let fd = nix::fcntl::open(
         path,
         OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
+    // SAFETY: open has just returned this descriptor, open; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// An `O_PATH` descriptor of `path` (a symlink as the last component is refused): it names
+/// the file without opening it, for [`reopen`] or [`chmod_fd`].
+pub fn open_path(path: &Path) -> io::Result<OwnedFd> {
+    let fd = nix::fcntl::open(
+        path,
+        OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
         Mode::empty(),
     )?;
     // SAFETY: open has just returned this descriptor, open; nothing else owns it.
@@ -249,6 +261,139 @@ pub fn seek_hole(fd: impl AsFd, from: u64) -> io::Result<u64> {
         nix::unistd::Whence::SeekHole,
     )?;
     Ok(o as u64)
+}
+
+/// `fstatat(dir, name, AT_SYMLINK_NOFOLLOW)`: what is at `name` now, a symlink as itself.
+pub fn stat_at(dir: impl AsFd, name: &[u8]) -> io::Result<FileStat> {
+    Ok(nix::sys::stat::fstatat(
+        Some(dir.as_fd().as_raw_fd()),
+        OsStr::from_bytes(name),
+        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+    )?)
+}
+
+/// `fstat(fd)`.
+pub fn stat(fd: impl AsFd) -> io::Result<FileStat> {
+    Ok(nix::sys::stat::fstat(fd.as_fd().as_raw_fd())?)
+}
+
+/// `readlinkat(dir, name)`: the target of the symlink `name` (`EINVAL` if it is not one).
+pub fn read_link_at(dir: impl AsFd, name: &[u8]) -> io::Result<Vec<u8>> {
+    let t = nix::fcntl::readlinkat(Some(dir.as_fd().as_raw_fd()), OsStr::from_bytes(name))?;
+    Ok(t.into_encoded_bytes())
+}
+
+/// The names a directory holds (`.` and `..` left out), in the order the file system gives.
+/// Read through a second descriptor of `dir`, so `dir`'s own offset is untouched.
+pub fn read_names(dir: impl AsFd) -> io::Result<Vec<Vec<u8>>> {
+    let mut d = nix::dir::Dir::from(reopen_dir(dir)?)?;
+    let mut names = Vec::new();
+    for entry in d.iter() {
+        let entry = entry?;
+        let name = entry.file_name().to_bytes();
+        if name != b"." && name != b".." {
+            names.push(name.to_vec());
+        }
+    }
+    Ok(names)
+}
+
+/// The `/proc/self/fd/N` path of a descriptor (the kernel resolves it to the open file
+/// itself, whatever has been renamed since), with `name` appended when not empty.
+fn proc_path(fd: impl AsFd, name: &[u8]) -> io::Result<CString> {
+    let mut p = format!("/proc/self/fd/{}", fd.as_fd().as_raw_fd()).into_bytes();
+    if !name.is_empty() {
+        p.push(b'/');
+        p.extend_from_slice(name);
+    }
+    CString::new(p).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+}
+
+/// Open again the file behind `fd` (an `O_PATH` descriptor, say) with `flags`, through its
+/// `/proc/self/fd/N` link: the same inode, never one reached by a name. The permission
+/// check is made again, against the file's mode now.
+pub fn reopen(fd: impl AsFd, flags: OFlag) -> io::Result<OwnedFd> {
+    let path = proc_path(fd, b"")?;
+    let raw = nix::fcntl::open(path.as_c_str(), flags | OFlag::O_CLOEXEC, Mode::empty())?;
+    // SAFETY: open has just returned this descriptor, open; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+/// `chmod` of the file behind `fd`, which may be an `O_PATH` descriptor (where `fchmod`
+/// fails), through its `/proc/self/fd/N` link. Refused for a symlink, which the link would
+/// not stop at.
+pub fn chmod_fd(fd: impl AsFd, mode: u32) -> io::Result<()> {
+    if Kind::from_mode(stat(fd.as_fd())?.st_mode) == Some(Kind::Symlink) {
+        return Err(io::Error::from_raw_os_error(libc::ELOOP));
+    }
+    let path = proc_path(fd, b"")?;
+    nix::sys::stat::fchmodat(
+        None,
+        path.as_c_str(),
+        Mode::from_bits_truncate(mode as nix::libc::mode_t),
+        nix::sys::stat::FchmodatFlags::FollowSymlink,
+    )?;
+    Ok(())
+}
+
+/// Put back the access time of an open file (its mtime untouched), as reading moved it.
+pub fn set_atime(fd: impl AsFd, atime: (i64, u32)) -> io::Result<()> {
+    let at = TimeSpec::new(atime.0, i64::from(atime.1));
+    nix::sys::stat::futimens(fd.as_fd().as_raw_fd(), &at, &TimeSpec::UTIME_OMIT)?;
+    Ok(())
+}
+
+/// Put back the access time of `name` in `dir` (a symlink as itself).
+pub fn set_atime_at(dir: impl AsFd, name: &[u8], atime: (i64, u32)) -> io::Result<()> {
+    let at = TimeSpec::new(atime.0, i64::from(atime.1));
+    nix::sys::stat::utimensat(
+        Some(dir.as_fd().as_raw_fd()),
+        OsStr::from_bytes(name),
+        &at,
+        &TimeSpec::UTIME_OMIT,
+        nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+    )?;
+    Ok(())
+}
+
+/// The xattr names of `name` in `dir`, a symlink as itself (`llistxattr` through the
+/// directory's `/proc/self/fd/N` link: for entries that cannot be opened, fifos and
+/// devices among them). A file system without xattrs has none.
+pub fn list_xattrs_at(dir: impl AsFd, name: &[u8]) -> io::Result<Vec<Vec<u8>>> {
+    let path = proc_path(dir, name)?;
+    let list = sized_read(|buf| {
+        // SAFETY: `path` is NUL-terminated and outlives the call; the pointer and length
+        // describe `buf`, writable for the whole call.
+        unsafe { libc::llistxattr(path.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) }
+    });
+    match list {
+        Ok(list) => Ok(list
+            .split(|&b| b == 0)
+            .filter(|n| !n.is_empty())
+            .map(<[u8]>::to_vec)
+            .collect()),
+        Err(e) if e.raw_os_error() == Some(libc::ENOTSUP) => Ok(Vec::new()),
+        Err(e) => Err(e),
+    }
+}
+
+/// The value of xattr `xname` of `name` in `dir`, a symlink as itself (see
+/// [`list_xattrs_at`]).
+pub fn get_xattr_at(dir: impl AsFd, name: &[u8], xname: &[u8]) -> io::Result<Vec<u8>> {
+    let path = proc_path(dir, name)?;
+    let xname = CString::new(xname).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    sized_read(|buf| {
+        // SAFETY: `path` and `xname` are NUL-terminated and outlive the call; the pointer
+        // and length describe `buf`, writable for the whole call.
+        unsafe {
+            libc::lgetxattr(
+                path.as_ptr(),
+                xname.as_ptr(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+            )
+        }
+    })
 }
 
 #[cfg(test)]

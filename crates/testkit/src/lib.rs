@@ -71,8 +71,48 @@ impl Drop for TempDir {
             return;
         }
         make_removable(&self.path);
-        let _ = fs::remove_dir_all(&self.path);
+        if fs::remove_dir_all(&self.path).is_err() {
+            // A chain deeper than std's removal can go (one descriptor per level): rm's
+            // walk has no such limit.
+            let _ = Command::new("rm").arg("-rf").arg(&self.path).status();
+        }
     }
+}
+
+/// `exe` run with at most `files` open descriptors and a main-thread stack of `stack`
+/// bytes (`prlimit`): a walk that holds a descriptor or a stack frame per directory level
+/// fails under it on a deep chain.
+pub fn limited(exe: impl AsRef<OsStr>, files: u32, stack: u32) -> Command {
+    let mut cmd = Command::new("prlimit");
+    cmd.arg(format!("--nofile={files}"))
+        .arg(format!("--stack={stack}"))
+        .arg("--")
+        .arg(exe);
+    cmd
+}
+
+/// A chain of `levels` directories named `d` under `top` (which exists), built through
+/// descriptors since its path is far longer than PATH_MAX, with a file `f` holding
+/// `bottom` at its end.
+pub fn deep_chain(top: &Path, levels: usize) {
+    use nix::fcntl::OFlag;
+    use seedkit::sys;
+    use std::os::fd::AsRawFd;
+    let mut dir = sys::open_dir(top).expect("open the top of the chain");
+    for _ in 0..levels {
+        nix::sys::stat::mkdirat(
+            Some(dir.as_raw_fd()),
+            "d",
+            nix::sys::stat::Mode::from_bits_truncate(0o755),
+        )
+        .expect("mkdir");
+        dir = sys::open_dir_at(&dir, b"d").expect("open");
+    }
+    let f = sys::open_at(&dir, b"f", OFlag::O_WRONLY | OFlag::O_CREAT, 0o644)
+        .expect("create the file at the bottom");
+    fs::File::from(f)
+        .write_all(b"bottom")
+        .expect("write the file at the bottom");
 }
 
 fn make_removable(path: &Path) {

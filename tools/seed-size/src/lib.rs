@@ -2,8 +2,9 @@
 //!
 //! Reads the tree named as argument, or from stdin (a path line, or a JSON record with a
 //! `path` field, as `ext4-rdump --json` prints), `-` meaning stdin. Walks it without
-//! following symlinks and without descending into other file systems. Prints the image size in bytes
-//! on stdout, or with `--json` one [`SeedSize`] record.
+//! following symlinks and without descending into other file systems, through directory
+//! descriptors ([`seedkit::walk`]: any depth, a bounded number of descriptors). Prints the
+//! image size in bytes on stdout, or with `--json` one [`SeedSize`] record.
 //!
 //! The byte figure keeps the established rule: used = the sum of the apparent sizes of the
 //! regular files (each hard-linked inode once); size = max(2 x used + 256 MiB, 512 MiB),
@@ -22,20 +23,18 @@
 
 use std::collections::HashSet;
 use std::ffi::OsString;
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::{self, BufRead, BufReader, Write};
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::Parser;
-use seedkit::cli::io_cause;
 use seedkit::json::{emit, Bytes};
 use seedkit::progress::Progress;
 use seedkit::records::manifest::{manifest_path, ManifestLine};
 use seedkit::records::{EntryKind, SeedSize};
-use seedkit::{quote, warn, Status};
+use seedkit::sys::Kind;
+use seedkit::{quote, walk, warn, Status};
 
 const MIB: u64 = 1 << 20;
 /// Block size of every image this rule makes: mkfs.ext4 picks 4 KiB from 512 MiB up.
@@ -115,76 +114,92 @@ pub struct Census {
 /// Walk `root` and count. An unreadable directory, or any error of the walk, is fatal: a
 /// silent undercount would make an image that does not hold the tree.
 ///
-/// The walk is std's `read_dir`, whose entries are stat'ed relative to their open directory
-/// (statx on the directory fd), which is what keeps it beside `du`; a path-based lstat of
-/// every entry costs a third more.
+/// The walk is [`seedkit::walk`]: entries are stat'ed relative to their open directory,
+/// directories are opened without following symlinks, and a chain of any depth is measured
+/// with a bounded number of descriptors.
 pub fn measure(root: &Path) -> Result<(Census, Status)> {
-    let top = fs::metadata(root).with_context(|| format!("reading {}", quote(root)))?;
-    if !top.is_dir() {
-        bail!("measuring {}: not a directory", quote(root));
-    }
-    let mut census = Census {
-        directories: 1,
-        ..Census::default()
+    let mut count = Counter {
+        census: Census::default(),
+        top_dev: None,
+        seen_links: HashSet::new(),
+        skipped_mounts: 0,
+        progress: Progress::new(),
+        entries: 0,
     };
-    let mut seen_links: HashSet<(u64, u64)> = HashSet::new();
-    let mut skipped_mounts = 0u64;
-    let mut progress = Progress::new();
-    let mut entries = 0u64;
-    let mut pending = vec![root.to_path_buf()];
+    walk::walk(root, walk::Options::default(), &mut count)?;
+    count.progress.finish();
+    let mut census = count.census;
+    census.add_unstaged(root)?;
+    Ok((census, Status::from_failures(count.skipped_mounts)))
+}
 
-    while let Some(dir) = pending.pop() {
-        let reading = |e: io::Error| anyhow!("reading directory {}: {}", quote(&dir), io_cause(&e));
-        // `.` and `..` take 12 bytes each.
-        let mut dirent_bytes = 24;
-        for item in fs::read_dir(&dir).map_err(reading)? {
-            let entry = item.map_err(reading)?;
-            let name = entry.file_name();
-            dirent_bytes += dirent_size(name.as_bytes().len());
-            let meta = entry
-                .metadata()
-                .map_err(|e| anyhow!("reading {}: {}", quote(&dir.join(&name)), io_cause(&e)))?;
-            entries += 1;
-            progress.update(|| format!("seed-size: {entries} entries"));
+/// The walk's visitor: counts every entry, enters the directories of the root's file system.
+struct Counter {
+    census: Census,
+    top_dev: Option<u64>,
+    seen_links: HashSet<(u64, u64)>,
+    skipped_mounts: u64,
+    progress: Progress,
+    entries: u64,
+}
 
-            let ft = meta.file_type();
-            if ft.is_dir() {
-                census.directories += 1;
-                if meta.dev() == top.dev() {
-                    pending.push(dir.join(&name));
-                } else {
-                    warn(format_args!(
-                        "not descending into {}: another file system",
-                        quote(&dir.join(&name))
-                    ));
-                    skipped_mounts += 1;
-                }
-                continue;
+impl walk::Visit for Counter {
+    fn entry(&mut self, e: &walk::Entry<'_>) -> Result<bool> {
+        let st = e.stat;
+        let census = &mut self.census;
+        let Some(top) = self.top_dev else {
+            // The root.
+            self.top_dev = Some(st.st_dev);
+            census.directories += 1;
+            return Ok(true);
+        };
+        self.entries += 1;
+        let entries = self.entries;
+        self.progress
+            .update(|| format!("seed-size: {entries} entries"));
+        let kind = e.kind();
+        if kind == Some(Kind::Directory) {
+            census.directories += 1;
+            if st.st_dev == top {
+                return Ok(true);
             }
-            if meta.nlink() > 1 && !seen_links.insert((meta.dev(), meta.ino())) {
-                census.extra_hard_links += 1;
-                continue;
-            }
-            if ft.is_file() {
+            warn(format_args!(
+                "not descending into {}: another file system",
+                quote(e.path)
+            ));
+            self.skipped_mounts += 1;
+            return Ok(false);
+        }
+        if st.st_nlink > 1 && !self.seen_links.insert((st.st_dev, st.st_ino)) {
+            census.extra_hard_links += 1;
+            return Ok(false);
+        }
+        let size = st.st_size.max(0) as u64;
+        match kind {
+            Some(Kind::File) => {
                 census.files += 1;
-                census.apparent_bytes = census.apparent_bytes.saturating_add(meta.size());
-                let allocated = meta.blocks() * 512;
+                census.apparent_bytes = census.apparent_bytes.saturating_add(size);
+                let allocated = (st.st_blocks.max(0) as u64).saturating_mul(512);
                 census.allocated_bytes = census.allocated_bytes.saturating_add(allocated);
                 census.data_blocks += allocated.div_ceil(BLOCK);
-            } else if ft.is_symlink() {
+            }
+            Some(Kind::Symlink) => {
                 census.symlinks += 1;
-                if meta.size() >= 60 {
+                if size >= 60 {
                     census.long_symlinks += 1;
                 }
-            } else {
-                census.specials += 1;
             }
+            _ => census.specials += 1,
         }
-        census.close_directory(dirent_bytes);
+        Ok(false)
     }
-    progress.finish();
-    census.add_unstaged(root)?;
-    Ok((census, Status::from_failures(skipped_mounts)))
+
+    fn enter(&mut self, dir: &mut walk::Dir<'_>) -> Result<()> {
+        // `.` and `..` take 12 bytes each.
+        let bytes = 24 + dir.names.iter().map(|n| dirent_size(n.len())).sum::<u64>();
+        self.census.close_directory(bytes);
+        Ok(())
+    }
 }
 
 /// Size of an ext4 directory entry holding a name of `len` bytes.

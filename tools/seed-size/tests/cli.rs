@@ -236,3 +236,19 @@ fn format_prints_the_chosen_fields_of_the_record() {
     let bad = run(seed_size().args(["--format", "size;rm"]).arg(&tree));
     assert_eq!(code(&bad), 2);
 }
+
+#[test]
+fn a_chain_of_ten_thousand_directories_is_measured_with_few_descriptors() {
+    // Deeper than PATH_MAX by far: a walk by paths fails, one holding a descriptor or a
+    // stack frame per level runs out under the limits.
+    let t = TempDir::new();
+    let tree = t.join("tree");
+    fs::create_dir(&tree).unwrap();
+    testkit::deep_chain(&tree, 10_000);
+    let out = run(testkit::limited(BIN, 64, 256 << 10)
+        .arg("--json")
+        .arg(&tree));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let r: SeedSize = serde_json::from_slice(&out.stdout).expect("one JSON record");
+    assert_eq!((r.directories, r.files, r.apparent_bytes), (10_001, 1, 6));
+}
