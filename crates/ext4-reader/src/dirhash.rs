@@ -3,11 +3,12 @@
 //!
 //! A file system picks one algorithm for all its directories (`s_def_hash_version`) and a
 //! 128-bit seed (`s_hash_seed`; all zeros means the fixed default seed). Which char
-//! signedness applies is a superblock flag: images made by `mkfs.ext4` on x86 and arm64 say
-//! "unsigned". The hash of a name is a pair: the major hash, which orders the index (its
-//! low bit is always clear, because the index uses that bit to mark a run of equal hashes
-//! continued from the previous leaf), and a minor hash, which only orders names within a
-//! major hash when directories are read in hash order.
+//! signedness applies is a superblock flag, which `mkfs.ext4` sets from the `char` of the
+//! machine it ran on (signed on x86, unsigned on arm64). The hash of a name is a pair: the
+//! major hash, which orders the index (its low bit is always clear, because the index uses
+//! that bit to mark a run of equal hashes continued from the previous leaf), and a minor
+//! hash, which only orders names within a major hash when directories are read in hash
+//! order.
 //!
 //! The kernel never hands out the largest major hash, `0xffff_fffe` (twice its 32-bit
 //! end-of-directory cookie): such a name hashes to `0xffff_fffc` instead, and the index

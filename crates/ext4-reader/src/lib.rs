@@ -24,6 +24,8 @@
 //! read encrypted or compressed file systems (refused by feature name).
 //!
 //! [`dirhash`] computes the hashes that order indexed directories (legacy, half-MD4, TEA).
+//! [`write::dir`] builds a new directory's blocks, linear or hash-indexed; the layout rules
+//! it follows are written down in `docs/ext4-htree.md`.
 
 mod crc;
 pub mod dir;

@@ -34,11 +34,11 @@
 //! After any error other than [`WriteError::EntryRefused`] the image is inconsistent and
 //! must be thrown away; an entry refused leaves nothing of itself behind.
 
+pub mod dir;
 mod error;
 mod extent;
 mod group;
 mod inode;
-mod linear_dir;
 mod source;
 mod xattr;
 
@@ -46,8 +46,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 
+pub use dir::{build_dir_blocks, DirBlocks, DirParams};
 pub use error::{WResult, WriteError};
-pub use linear_dir::{build_dir_blocks, DirBlocks, DirParams};
 pub use source::{Dense, Source};
 
 use crate::inode::Time;

@@ -1,0 +1,835 @@
+//! Directory blocks for a new directory: one linear block while everything fits, beyond that
+//! a hash tree (htree) when the file system has `dir_index`, else linear blocks.
+//!
+//! The layout facts relied on are written down in `docs/ext4-htree.md`.
+
+use crate::crc::crc32c_le;
+use crate::dirhash::{dirhash, version, DirHash};
+use crate::error::{Error, Result};
+
+/// What the builder needs to know about the file system and the directory's inode.
+#[derive(Debug, Clone)]
+pub struct DirParams {
+    pub block_size: u32,
+    /// The file system's checksum seed when metadata_csum is on (`None` when it is off).
+    pub csum_seed: Option<u32>,
+    /// The directory's inode number (the one the checksums are computed for).
+    pub ino: u32,
+    /// The directory inode's `i_generation` (part of every block checksum).
+    pub generation: u32,
+    /// `s_def_hash_version` with the superblock's unsigned-char flag applied (0..=5, see
+    /// [`crate::dirhash::effective_version`]).
+    pub hash_version: u8,
+    /// `s_hash_seed` as four little-endian words.
+    pub hash_seed: [u32; 4],
+    /// The `dir_index` feature: multi-block directories get a hash tree.
+    pub indexed: bool,
+    /// The `large_dir` feature: a third tree level, and directories over 4 GiB.
+    pub large_dir: bool,
+    /// The `filetype` feature: entries carry their type (else the byte is 0).
+    pub filetype: bool,
+}
+
+/// A directory's contents, ready to be written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirBlocks {
+    /// The logical blocks 0, 1, ... in order, each `block_size` bytes; the directory's
+    /// `i_size` is their total.
+    pub blocks: Vec<Vec<u8>>,
+    /// Block 0 is the root of a hash tree: the writer must set `EXT4_INDEX_FL` (0x1000,
+    /// [`crate::inode::flags::INDEX`]) on the directory's inode, and must leave it clear
+    /// when this is false.
+    pub indexed: bool,
+}
+
+/// `EXT2_FT_DIR`, the type of `.` and `..`.
+const FT_DIR: u8 = 2;
+/// The dirent tail that holds a leaf's checksum: a 12-byte fake entry.
+const LEAF_TAIL: usize = 12;
+/// The dx_tail that holds an index block's checksum.
+const DX_TAIL: usize = 8;
+/// The root's `.` and `..` entries, then `dx_root_info` (8 bytes): where the entries start.
+const ROOT_ENTRIES: usize = 32;
+/// An interior node's fake entry spanning the block: where its entries start.
+const NODE_ENTRIES: usize = 8;
+
+/// Build the blocks of directory `self_ino` whose parent is `parent_ino`, holding `entries`
+/// (name, inode, `EXT2_FT_*` type) besides `.` and `..`.
+///
+/// Linear when `.`, `..` and every entry fit one block; otherwise a hash tree when
+/// `p.indexed` (root in block 0, interior nodes next, then the leaves in hash order), or
+/// linear blocks in the order given when not. The same input gives the same bytes.
+/// [`DirBlocks::indexed`] says whether the inode must carry `EXT4_INDEX_FL`.
+///
+/// Refused: a name empty, over 255 bytes, containing `/` or NUL, or `.`/`..`; a name given
+/// twice; inode 0; a hash version this crate does not compute; a tree deeper than the file
+/// system allows (two levels, three with `large_dir`); a block size that is not a power of
+/// two from 1024 to 65536; `p.ino` other than `self_ino`.
+///
+/// Work is linear in the entries except for one sort by hash (n log n).
+pub fn build_dir_blocks(
+    self_ino: u32,
+    parent_ino: u32,
+    entries: &[(Vec<u8>, u32, u8)],
+    p: &DirParams,
+) -> Result<DirBlocks> {
+    let refuse = |what: &'static str| Error::Unsupported {
+        ino: self_ino,
+        what,
+    };
+    if !p.block_size.is_power_of_two() || !(1024..=65536).contains(&p.block_size) {
+        return Err(refuse("a directory block size outside 1024..=65536"));
+    }
+    if p.ino != self_ino {
+        return Err(refuse("directory parameters for another inode"));
+    }
+    if self_ino == 0 || parent_ino == 0 {
+        return Err(refuse("a directory entry for inode 0"));
+    }
+    for (name, ino, _) in entries {
+        check_name(name).map_err(refuse)?;
+        if *ino == 0 {
+            return Err(refuse("a directory entry for inode 0"));
+        }
+    }
+    let b = Builder::new(self_ino, p);
+    let bs = b.bs;
+    let dots = 2 * rec_size(2);
+    let total = entries
+        .iter()
+        .try_fold(dots, |sum, (name, _, _)| {
+            sum.checked_add(rec_size(name.len()))
+        })
+        .ok_or_else(|| refuse("a directory too large"))?;
+    if !p.indexed || total <= b.leaf_room() {
+        no_duplicates(entries.iter().map(|(n, _, _)| n.as_slice()))
+            .map_err(|()| refuse("a name given twice in one directory"))?;
+        let blocks = b.linear(parent_ino, entries);
+        if !p.large_dir && (blocks.len() as u64) * (bs as u64) >= 1 << 32 {
+            return Err(refuse("a directory of 4 GiB or more without large_dir"));
+        }
+        return Ok(DirBlocks {
+            blocks,
+            indexed: false,
+        });
+    }
+    let mut order: Vec<(DirHash, usize)> = Vec::with_capacity(entries.len());
+    for (i, (name, _, _)) in entries.iter().enumerate() {
+        let h = dirhash(p.hash_version, &p.hash_seed, name)
+            .ok_or_else(|| refuse("a directory hash other than legacy, half_md4 or tea"))?;
+        order.push((h, i));
+    }
+    order.sort_unstable_by(|x, y| (x.0, &entries[x.1].0).cmp(&(y.0, &entries[y.1].0)));
+    no_duplicates(order.iter().map(|&(_, i)| entries[i].0.as_slice()))
+        .map_err(|()| refuse("a name given twice in one directory"))?;
+    let leaves = b.pack_leaves(entries, &order);
+    let tree = b.plan_tree(leaves.len()).ok_or_else(|| {
+        refuse(if p.large_dir {
+            "a directory too large for a three-level hash tree"
+        } else {
+            "a directory too large for a two-level hash tree (large_dir is off)"
+        })
+    })?;
+    let count = 1 + tree.nodes.iter().map(Vec::len).sum::<usize>() + leaves.len();
+    if !p.large_dir && (count as u64) * (bs as u64) >= 1 << 32 {
+        return Err(refuse("a directory of 4 GiB or more without large_dir"));
+    }
+    if u32::try_from(count).is_err() {
+        return Err(refuse("a directory of more than 2^32 blocks"));
+    }
+    let blocks = b.indexed(parent_ino, entries, &order, &leaves, &tree);
+    Ok(DirBlocks {
+        blocks,
+        indexed: true,
+    })
+}
+
+fn check_name(name: &[u8]) -> Result<(), &'static str> {
+    if name.is_empty() {
+        Err("an empty name in a directory")
+    } else if name.len() > 255 {
+        Err("a name over 255 bytes")
+    } else if name.contains(&b'/') || name.contains(&0) {
+        Err("a name containing '/' or NUL")
+    } else if name == b"." || name == b".." {
+        Err("an entry named '.' or '..'")
+    } else {
+        Ok(())
+    }
+}
+
+/// Err when a name appears twice. Sorts references (n log n); adjacent equal names in an
+/// already sorted sequence are caught either way.
+fn no_duplicates<'a>(names: impl Iterator<Item = &'a [u8]>) -> Result<(), ()> {
+    let mut v: Vec<&[u8]> = names.collect();
+    v.sort_unstable();
+    if v.windows(2).any(|w| w[0] == w[1]) {
+        Err(())
+    } else {
+        Ok(())
+    }
+}
+
+/// The bytes an entry with a name of `len` bytes takes: 8 of header, the name, rounded up
+/// to 4.
+fn rec_size(len: usize) -> usize {
+    (8 + len + 3) & !3
+}
+
+/// `rec_len` as stored: 65536 does not fit 16 bits, so 64 KiB blocks fold the high bits
+/// into the two low ones (always zero, lengths being multiples of 4).
+fn rec_len_disk(len: usize, bs: usize) -> u16 {
+    if bs < 65536 {
+        len as u16
+    } else if len >= 65536 {
+        0xffff
+    } else {
+        ((len & 0xfffc) | ((len >> 16) & 3)) as u16
+    }
+}
+
+/// One planned leaf: the entries (indexes into `order`) and its key in the index.
+struct Leaf {
+    range: std::ops::Range<usize>,
+    /// The smallest major hash in the leaf, with the low bit set when that hash also ends
+    /// the previous leaf (a run of equal hashes continued).
+    key: u32,
+}
+
+/// The index blocks below the root.
+struct Tree {
+    /// Interior levels below the root, top first: each node is a range of the next level
+    /// down (the last level's ranges are leaf ranges).
+    nodes: Vec<Vec<std::ops::Range<usize>>>,
+}
+
+struct Builder<'p> {
+    p: &'p DirParams,
+    bs: usize,
+    ino: u32,
+    /// crc32c of the fs seed, inode number and generation: where every block's sum starts.
+    inode_seed: Option<u32>,
+}
+
+impl<'p> Builder<'p> {
+    fn new(ino: u32, p: &'p DirParams) -> Builder<'p> {
+        let inode_seed = p.csum_seed.map(|seed| {
+            let c = crc32c_le(seed, &ino.to_le_bytes());
+            crc32c_le(c, &p.generation.to_le_bytes())
+        });
+        Builder {
+            p,
+            bs: p.block_size as usize,
+            ino,
+            inode_seed,
+        }
+    }
+
+    /// Bytes of a leaf available to entries.
+    fn leaf_room(&self) -> usize {
+        self.bs
+            - if self.inode_seed.is_some() {
+                LEAF_TAIL
+            } else {
+                0
+            }
+    }
+
+    fn dx_limit(&self, start: usize) -> usize {
+        let tail = if self.inode_seed.is_some() {
+            DX_TAIL
+        } else {
+            0
+        };
+        (self.bs - start - tail) / 8
+    }
+
+    fn file_type(&self, t: u8) -> u8 {
+        if self.p.filetype {
+            t
+        } else {
+            0
+        }
+    }
+
+    /// Append an entry at `at`; its rec_len is its own size (fixed up by `close_leaf` for
+    /// the last one).
+    fn put(&self, block: &mut [u8], at: usize, ino: u32, name: &[u8], ft: u8) -> usize {
+        let size = rec_size(name.len());
+        block[at..at + 4].copy_from_slice(&ino.to_le_bytes());
+        block[at + 4..at + 6].copy_from_slice(&rec_len_disk(size, self.bs).to_le_bytes());
+        block[at + 6] = name.len() as u8;
+        block[at + 7] = self.file_type(ft);
+        block[at + 8..at + 8 + name.len()].copy_from_slice(name);
+        size
+    }
+
+    /// Stretch the last entry (at `last`) to the end of the room, and add the checksum tail.
+    fn close_leaf(&self, block: &mut [u8], last: usize) {
+        let room = self.leaf_room();
+        block[last + 4..last + 6]
+            .copy_from_slice(&rec_len_disk(room - last, self.bs).to_le_bytes());
+        if let Some(seed) = self.inode_seed {
+            let t = room;
+            block[t + 4..t + 6].copy_from_slice(&(LEAF_TAIL as u16).to_le_bytes());
+            block[t + 7] = 0xde;
+            let crc = crc32c_le(seed, &block[..t]);
+            block[t + 8..t + 12].copy_from_slice(&crc.to_le_bytes());
+        }
+    }
+
+    /// Linear blocks: `.` and `..` first, then the entries in the order given.
+    fn linear(&self, parent: u32, entries: &[(Vec<u8>, u32, u8)]) -> Vec<Vec<u8>> {
+        let room = self.leaf_room();
+        let mut blocks = Vec::new();
+        let mut block = vec![0u8; self.bs];
+        let mut at = self.put(&mut block, 0, self.ino, b".", FT_DIR);
+        let mut last = at;
+        at += self.put(&mut block, at, parent, b"..", FT_DIR);
+        for (name, ino, ft) in entries {
+            if at + rec_size(name.len()) > room {
+                self.close_leaf(&mut block, last);
+                blocks.push(std::mem::replace(&mut block, vec![0u8; self.bs]));
+                at = 0;
+            }
+            last = at;
+            at += self.put(&mut block, at, *ino, name, *ft);
+        }
+        self.close_leaf(&mut block, last);
+        blocks.push(block);
+        blocks
+    }
+
+    /// Split the hash-ordered entries into leaves, filling each: a run of equal major
+    /// hashes that does not fit what is left of a leaf starts a new one when it fits a
+    /// whole leaf, so a hash run is split only when it is longer than a leaf.
+    fn pack_leaves(&self, entries: &[(Vec<u8>, u32, u8)], order: &[(DirHash, usize)]) -> Vec<Leaf> {
+        let room = self.leaf_room();
+        let size = |k: usize| rec_size(entries[order[k].1].0.len());
+        let mut leaves: Vec<Leaf> = Vec::new();
+        let mut start = 0;
+        let mut used = 0;
+        let mut run_start = 0;
+        while run_start < order.len() {
+            let major = order[run_start].0.major;
+            let mut run_end = run_start;
+            let mut run_bytes = 0;
+            while run_end < order.len() && order[run_end].0.major == major {
+                run_bytes += size(run_end);
+                run_end += 1;
+            }
+            if used + run_bytes > room && used > 0 && run_bytes <= room {
+                leaves.push(Leaf {
+                    range: start..run_start,
+                    key: 0,
+                });
+                start = run_start;
+                used = 0;
+            }
+            for k in run_start..run_end {
+                if used + size(k) > room {
+                    leaves.push(Leaf {
+                        range: start..k,
+                        key: 0,
+                    });
+                    start = k;
+                    used = 0;
+                }
+                used += size(k);
+            }
+            run_start = run_end;
+        }
+        leaves.push(Leaf {
+            range: start..order.len(),
+            key: 0,
+        });
+        for i in 1..leaves.len() {
+            let first = order[leaves[i].range.start].0.major;
+            let prev_last = order[leaves[i - 1].range.end - 1].0.major;
+            leaves[i].key = first | u32::from(first == prev_last);
+        }
+        leaves
+    }
+
+    /// How many interior levels `leaves` leaves need, and their nodes; `None` when more
+    /// than the file system allows.
+    fn plan_tree(&self, leaves: usize) -> Option<Tree> {
+        let root_limit = self.dx_limit(ROOT_ENTRIES);
+        let node_limit = self.dx_limit(NODE_ENTRIES);
+        let max_levels = if self.p.large_dir { 2 } else { 1 };
+        let mut nodes: Vec<Vec<std::ops::Range<usize>>> = Vec::new();
+        let mut width = leaves;
+        while width > root_limit {
+            if nodes.len() == max_levels {
+                return None;
+            }
+            let level: Vec<_> = (0..width)
+                .step_by(node_limit)
+                .map(|s| s..(s + node_limit).min(width))
+                .collect();
+            width = level.len();
+            nodes.push(level);
+        }
+        nodes.reverse();
+        Some(Tree { nodes })
+    }
+
+    /// Root, interior nodes (top level first), then leaves.
+    fn indexed(
+        &self,
+        parent: u32,
+        entries: &[(Vec<u8>, u32, u8)],
+        order: &[(DirHash, usize)],
+        leaves: &[Leaf],
+        tree: &Tree,
+    ) -> Vec<Vec<u8>> {
+        let interior: usize = tree.nodes.iter().map(Vec::len).sum();
+        let mut blocks = Vec::with_capacity(1 + interior + leaves.len());
+        // The keys and block numbers of each level, bottom (leaves) first.
+        let first_leaf = 1 + interior;
+        let mut keys: Vec<u32> = leaves.iter().map(|l| l.key).collect();
+        let mut numbers: Vec<u32> = (0..leaves.len()).map(|i| (first_leaf + i) as u32).collect();
+        let mut next_block = first_leaf;
+        let mut levels: Vec<Vec<Vec<u8>>> = Vec::with_capacity(tree.nodes.len());
+        for level in tree.nodes.iter().rev() {
+            next_block -= level.len();
+            let mut made = Vec::with_capacity(level.len());
+            let mut level_keys = Vec::with_capacity(level.len());
+            for range in level {
+                let mut block = vec![0u8; self.bs];
+                // A fake empty entry spanning the block hides the index from linear readers.
+                block[4..6].copy_from_slice(&rec_len_disk(self.bs, self.bs).to_le_bytes());
+                self.put_index(
+                    &mut block,
+                    NODE_ENTRIES,
+                    &keys[range.clone()],
+                    &numbers[range.clone()],
+                );
+                made.push(block);
+                level_keys.push(keys[range.start]);
+            }
+            numbers = (next_block..next_block + level.len())
+                .map(|n| n as u32)
+                .collect();
+            keys = level_keys;
+            levels.push(made);
+        }
+        let mut root = vec![0u8; self.bs];
+        self.put(&mut root, 0, self.ino, b".", FT_DIR);
+        self.put(&mut root, 12, parent, b"..", FT_DIR);
+        root[16..18].copy_from_slice(&rec_len_disk(self.bs - 12, self.bs).to_le_bytes());
+        // dx_root_info: reserved word, hash version as stored (the signedness is the
+        // superblock's), its own length, the interior levels, flags.
+        root[28] = if self.p.hash_version >= version::LEGACY_UNSIGNED {
+            self.p.hash_version - 3
+        } else {
+            self.p.hash_version
+        };
+        root[29] = 8;
+        root[30] = tree.nodes.len() as u8;
+        self.put_index(&mut root, ROOT_ENTRIES, &keys, &numbers);
+        blocks.push(root);
+        blocks.extend(levels.into_iter().rev().flatten());
+        for leaf in leaves {
+            let mut block = vec![0u8; self.bs];
+            let mut at = 0;
+            let mut last = 0;
+            for &(_, i) in &order[leaf.range.clone()] {
+                let (name, ino, ft) = &entries[i];
+                last = at;
+                at += self.put(&mut block, at, *ino, name, *ft);
+            }
+            self.close_leaf(&mut block, last);
+            blocks.push(block);
+        }
+        blocks
+    }
+
+    /// Write an index (count/limit header, then hash/block pairs, the first pair's hash
+    /// replaced by the header) at `start`, and its dx_tail checksum.
+    fn put_index(&self, block: &mut [u8], start: usize, keys: &[u32], numbers: &[u32]) {
+        let limit = self.dx_limit(start);
+        let count = keys.len();
+        block[start..start + 2].copy_from_slice(&(limit as u16).to_le_bytes());
+        block[start + 2..start + 4].copy_from_slice(&(count as u16).to_le_bytes());
+        for (i, (&key, &number)) in keys.iter().zip(numbers).enumerate() {
+            let at = start + 8 * i;
+            if i > 0 {
+                block[at..at + 4].copy_from_slice(&key.to_le_bytes());
+            }
+            block[at + 4..at + 8].copy_from_slice(&number.to_le_bytes());
+        }
+        if let Some(seed) = self.inode_seed {
+            let tail = start + 8 * limit;
+            let mut crc = crc32c_le(seed, &block[..start + 8 * count]);
+            crc = crc32c_le(crc, &block[tail..tail + 4]);
+            crc = crc32c_le(crc, &[0; 4]);
+            block[tail + 4..tail + 8].copy_from_slice(&crc.to_le_bytes());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dir::{parse_entries, DirEntry};
+    use crate::le::{u16_at, u32_at, u8_at};
+
+    fn params(block_size: u32, csum: bool) -> DirParams {
+        DirParams {
+            block_size,
+            csum_seed: csum.then_some(0x1234_5678),
+            ino: 12,
+            generation: 0xdead_beef,
+            hash_version: version::HALF_MD4_UNSIGNED,
+            hash_seed: [1, 2, 3, 4],
+            indexed: true,
+            large_dir: false,
+            filetype: true,
+        }
+    }
+
+    fn named(n: usize, len: impl Fn(usize) -> usize) -> Vec<(Vec<u8>, u32, u8)> {
+        (0..n)
+            .map(|i| {
+                let mut name = format!("{i}-").into_bytes();
+                name.resize(len(i).max(name.len()), b'x' + (i % 3) as u8);
+                (name, 100 + i as u32, 1)
+            })
+            .collect()
+    }
+
+    fn rec(b: &[u8], at: usize) -> usize {
+        let raw = u16_at(b, at + 4);
+        if b.len() < 65536 {
+            usize::from(raw)
+        } else if raw == 0xffff {
+            65536
+        } else {
+            usize::from(raw & 0xfffc) | (usize::from(raw & 3) << 16)
+        }
+    }
+
+    /// A leaf's entries, after checking its record chain and checksum tail.
+    fn leaf(b: &[u8], p: &DirParams) -> Vec<DirEntry> {
+        let bs = b.len();
+        let room = if p.csum_seed.is_some() { bs - 12 } else { bs };
+        if let Some(seed) = p.csum_seed {
+            assert_eq!(u32_at(b, room), 0);
+            assert_eq!((u16_at(b, room + 4), u8_at(b, room + 7)), (12, 0xde));
+            let mut c = crc32c_le(seed, &p.ino.to_le_bytes());
+            c = crc32c_le(c, &p.generation.to_le_bytes());
+            assert_eq!(crc32c_le(c, &b[..room]), u32_at(b, room + 8));
+        }
+        let mut out = Vec::new();
+        parse_entries(&b[..room], bs, p.filetype, &mut out).unwrap();
+        out
+    }
+
+    fn dx_csum_ok(b: &[u8], start: usize, p: &DirParams) {
+        let Some(seed) = p.csum_seed else { return };
+        let limit = usize::from(u16_at(b, start));
+        let count = usize::from(u16_at(b, start + 2));
+        let tail = start + 8 * limit;
+        assert!(tail + 8 <= b.len());
+        let mut c = crc32c_le(seed, &p.ino.to_le_bytes());
+        c = crc32c_le(c, &p.generation.to_le_bytes());
+        c = crc32c_le(c, &b[..start + 8 * count]);
+        c = crc32c_le(c, &[0; 8]);
+        assert_eq!(c, u32_at(b, tail + 4));
+    }
+
+    /// What a walk of the index needs and collects.
+    struct Walk<'a> {
+        blocks: &'a [Vec<u8>],
+        p: &'a DirParams,
+        seen: Vec<bool>,
+        /// (leaf block, low key, high key) for every leaf.
+        leaves: Vec<(usize, u32, u64)>,
+    }
+
+    impl Walk<'_> {
+        /// Walk the index at `start` of block `b`, whose keys lie in `lo..hi`.
+        fn node(&mut self, b: usize, start: usize, depth: u8, lo: u32, hi: u64) {
+            let blk = &self.blocks[b];
+            dx_csum_ok(blk, start, self.p);
+            let count = usize::from(u16_at(blk, start + 2));
+            assert!(count >= 1 && count <= usize::from(u16_at(blk, start)));
+            for i in 0..count {
+                let key = if i == 0 {
+                    lo
+                } else {
+                    u32_at(blk, start + 8 * i)
+                };
+                let next = if i + 1 < count {
+                    u64::from(u32_at(blk, start + 8 * (i + 1)))
+                } else {
+                    hi
+                };
+                assert!(u64::from(key) < next, "keys increase");
+                let child = u32_at(blk, start + 8 * i + 4) as usize;
+                assert!(!self.seen[child], "block {child} referenced twice");
+                self.seen[child] = true;
+                if depth == 0 {
+                    self.leaves.push((child, key, next));
+                } else {
+                    let c = &self.blocks[child];
+                    assert_eq!((u32_at(c, 0), rec(c, 0)), (0, c.len()));
+                    self.node(child, 8, depth - 1, key, next);
+                }
+            }
+        }
+    }
+
+    /// Check every layout rule, and that the names and inodes are exactly `.`, `..` and
+    /// `entries`. Returns the number of interior levels (None when linear).
+    fn check(d: &DirBlocks, entries: &[(Vec<u8>, u32, u8)], p: &DirParams) -> Option<u8> {
+        let bs = p.block_size as usize;
+        assert!(d.blocks.iter().all(|b| b.len() == bs));
+        let mut got: Vec<(Vec<u8>, u32, u8)> = Vec::new();
+        let levels = if d.indexed {
+            let root = &d.blocks[0];
+            assert_eq!(
+                (u32_at(root, 0), rec(root, 0), &root[8..10]),
+                (p.ino, 12, &b".\0"[..])
+            );
+            assert_eq!(rec(root, 12), bs - 12);
+            assert_eq!(
+                (u32_at(root, 24), root[28], root[29], root[31]),
+                (0, p.hash_version % 3, 8, 0)
+            );
+            let depth = root[30];
+            assert!(depth <= if p.large_dir { 2 } else { 1 });
+            let mut w = Walk {
+                blocks: &d.blocks,
+                p,
+                seen: vec![false; d.blocks.len()],
+                leaves: Vec::new(),
+            };
+            w.seen[0] = true;
+            w.node(0, 32, depth, 0, 1 << 32);
+            assert!(w.seen.iter().all(|&s| s), "every block is in the tree");
+            for (b, lo, hi) in w.leaves {
+                for e in leaf(&d.blocks[b], p) {
+                    let h = dirhash(p.hash_version, &p.hash_seed, &e.name)
+                        .unwrap()
+                        .major;
+                    // In range: from the key (continuation bit aside) up to the next key,
+                    // which it may equal only when the next leaf continues its run.
+                    assert!(h >= lo & !1, "hash {h:x} below leaf {b}'s key {lo:x}");
+                    assert!(
+                        u64::from(h) < hi & !1 || (u64::from(h) == hi & !1 && hi & 1 == 1),
+                        "hash {h:x} of leaf {b} reaches {hi:x}"
+                    );
+                    got.push((e.name, e.ino, e.file_type));
+                }
+            }
+            got.sort();
+            Some(depth)
+        } else {
+            for b in &d.blocks {
+                got.extend(leaf(b, p).into_iter().map(|e| (e.name, e.ino, e.file_type)));
+            }
+            let ft = if p.filetype { 2 } else { 0 };
+            assert_eq!(got[0], (b".".to_vec(), p.ino, ft));
+            assert_eq!(got[1].0, b"..");
+            got.drain(..2);
+            None
+        };
+        let mut want: Vec<_> = entries
+            .iter()
+            .map(|(n, i, t)| (n.clone(), *i, if p.filetype { *t } else { 0 }))
+            .collect();
+        if d.indexed {
+            want.sort();
+        }
+        assert!(got == want, "names differ");
+        levels
+    }
+
+    #[test]
+    fn small_directories_are_one_linear_block() {
+        for csum in [false, true] {
+            let p = params(4096, csum);
+            for n in [0, 1, 50] {
+                let e = named(n, |_| 20);
+                let d = build_dir_blocks(12, 2, &e, &p).unwrap();
+                assert_eq!((d.blocks.len(), d.indexed), (1, false));
+                assert_eq!(check(&d, &e, &p), None);
+            }
+        }
+    }
+
+    #[test]
+    fn a_full_block_stays_linear_and_one_more_entry_makes_a_tree() {
+        for csum in [false, true] {
+            let p = params(1024, csum);
+            let room = if csum { 1012 } else { 1024 };
+            // 24 bytes of dots, 20-byte records (12-byte names), then one record of 20 to
+            // 36 bytes that ends exactly at the end of the room.
+            let fit = (room - 24) / 20 - 1;
+            let mut e = named(fit, |_| 12);
+            let last = room - 24 - 20 * fit;
+            e.push((vec![b'z'; last - 8], 7, 1));
+            let d = build_dir_blocks(12, 2, &e, &p).unwrap();
+            assert_eq!((d.blocks.len(), d.indexed), (1, false));
+            check(&d, &e, &p);
+            e.push((b"one-more".to_vec(), 8, 1));
+            let d = build_dir_blocks(12, 2, &e, &p).unwrap();
+            assert!(d.indexed);
+            assert_eq!(check(&d, &e, &p), Some(0));
+        }
+    }
+
+    #[test]
+    fn trees_of_one_and_two_levels_in_every_geometry() {
+        for bs in [1024, 2048, 4096, 65536] {
+            for csum in [false, true] {
+                for filetype in [true, false] {
+                    let p = DirParams {
+                        filetype,
+                        ..params(bs, csum)
+                    };
+                    let sizes: &[usize] = if bs == 1024 { &[3000, 20_000] } else { &[3000] };
+                    for &n in sizes {
+                        let e = named(n, |i| 1 + i % 255);
+                        let d = build_dir_blocks(12, 2, &e, &p).unwrap();
+                        let depth = check(&d, &e, &p).unwrap();
+                        if bs == 1024 && n == 20_000 {
+                            assert_eq!(depth, 1);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn three_levels_only_with_large_dir() {
+        // 1 KiB blocks hold three 255-byte names a leaf, and two levels index at most
+        // 124 x 127 leaves: 50,000 such names need a third level.
+        let p = params(1024, false);
+        let e = named(50_000, |_| 255);
+        let err = build_dir_blocks(12, 2, &e, &p).unwrap_err();
+        assert!(err.to_string().contains("large_dir"), "{err}");
+        let p = DirParams {
+            large_dir: true,
+            ..p
+        };
+        let d = build_dir_blocks(12, 2, &e, &p).unwrap();
+        assert_eq!(check(&d, &e, &p), Some(2));
+    }
+
+    #[test]
+    fn hash_versions_are_stored_without_their_signedness() {
+        for v in 0..6 {
+            let p = DirParams {
+                hash_version: v,
+                ..params(1024, true)
+            };
+            let e = named(200, |_| 30);
+            let d = build_dir_blocks(12, 2, &e, &p).unwrap();
+            assert_eq!(d.blocks[0][28], v % 3);
+            check(&d, &e, &p);
+        }
+    }
+
+    fn leaves_for(majors: &[u32], name_len: usize, p: &DirParams) -> Vec<Leaf> {
+        let entries: Vec<_> = (0..majors.len())
+            .map(|i| (vec![b'a'; name_len], i as u32 + 1, 1))
+            .collect();
+        let order: Vec<_> = majors
+            .iter()
+            .enumerate()
+            .map(|(i, &major)| (DirHash { major, minor: 0 }, i))
+            .collect();
+        Builder::new(12, p).pack_leaves(&entries, &order)
+    }
+
+    #[test]
+    fn a_hash_run_longer_than_a_leaf_continues_with_the_collision_bit() {
+        // 255-byte names: three a 1 KiB leaf. Ten names of one hash need four leaves.
+        let p = params(1024, true);
+        let mut majors = vec![0x10];
+        majors.extend([0x20; 10]);
+        majors.push(0x30);
+        let leaves = leaves_for(&majors, 255, &p);
+        let shape: Vec<_> = leaves.iter().map(|l| (l.range.clone(), l.key)).collect();
+        assert_eq!(
+            shape,
+            vec![(0..3, 0), (3..6, 0x21), (6..9, 0x21), (9..12, 0x21)]
+        );
+    }
+
+    #[test]
+    fn a_hash_run_that_fits_a_leaf_is_not_split() {
+        // Two names fill two thirds of a leaf; a run of two more would fit only one of
+        // them, so it starts the next leaf whole.
+        let p = params(1024, true);
+        let leaves = leaves_for(&[0x10, 0x18, 0x20, 0x20, 0x30], 255, &p);
+        let shape: Vec<_> = leaves.iter().map(|l| (l.range.clone(), l.key)).collect();
+        assert_eq!(shape, vec![(0..2, 0), (2..5, 0x20)]);
+    }
+
+    #[test]
+    fn the_same_input_gives_the_same_bytes() {
+        let p = params(4096, true);
+        let entries = named(5000, |i| 1 + i % 200);
+        let first = build_dir_blocks(12, 2, &entries, &p).unwrap();
+        assert!(build_dir_blocks(12, 2, &entries, &p).unwrap() == first);
+        // Indexed blocks do not depend on the order the names came in.
+        let mut reversed = entries.clone();
+        reversed.reverse();
+        assert!(build_dir_blocks(12, 2, &reversed, &p).unwrap() == first);
+    }
+
+    #[test]
+    fn without_dir_index_big_directories_are_linear() {
+        for csum in [false, true] {
+            let p = DirParams {
+                indexed: false,
+                ..params(1024, csum)
+            };
+            let e = named(3000, |i| 1 + i % 255);
+            let d = build_dir_blocks(12, 2, &e, &p).unwrap();
+            assert!(!d.indexed && d.blocks.len() > 100);
+            assert_eq!(check(&d, &e, &p), None);
+        }
+    }
+
+    #[test]
+    fn impossible_inputs_are_errors() {
+        let p = params(4096, true);
+        let one = |name: &[u8], ino: u32| vec![(name.to_vec(), ino, 1u8)];
+        for (e, why) in [
+            (one(&[b'a'; 256], 5), "over 255"),
+            (one(b"", 5), "empty"),
+            (one(b"a/b", 5), "'/'"),
+            (one(b"a\0b", 5), "NUL"),
+            (one(b".", 5), "'.'"),
+            (one(b"..", 5), "'.'"),
+            (one(b"ok", 0), "inode 0"),
+            (vec![(b"x".to_vec(), 5, 1), (b"x".to_vec(), 6, 1)], "twice"),
+        ] {
+            let err = build_dir_blocks(12, 2, &e, &p).unwrap_err().to_string();
+            assert!(err.contains(why), "{err}");
+        }
+        // A name given twice in a directory big enough to be indexed.
+        let mut e = named(3000, |_| 40);
+        e.push(e[1234].clone());
+        let err = build_dir_blocks(12, 2, &e, &p).unwrap_err().to_string();
+        assert!(err.contains("twice"), "{err}");
+        for v in [version::SIPHASH, 7, 255] {
+            let q = DirParams {
+                hash_version: v,
+                ..params(4096, true)
+            };
+            let e = named(3000, |_| 40);
+            assert!(build_dir_blocks(12, 2, &e, &q).is_err());
+        }
+        for bs in [0, 512, 3000, 131_072] {
+            assert!(build_dir_blocks(12, 2, &[], &params(bs, true)).is_err());
+        }
+        assert!(build_dir_blocks(13, 2, &[], &p).is_err());
+    }
+}
