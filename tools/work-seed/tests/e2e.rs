@@ -4,55 +4,14 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use seedkit::records::manifest::{manifest_path, ManifestEntry, ManifestLine};
 use testkit::{code, run, stderr, stdout, TempDir};
 
-const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/work-seed");
-const MAKE_ROOTFS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../sample/make-rootfs");
-
-/// The directory of this build's binaries (target/debug): the test executable is in deps/.
-fn bin_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target dir")
-        .to_path_buf();
-    for tool in ["ext4-rdump", "seed-size", "ext4-ingest", "clonecp"] {
-        assert!(
-            dir.join(tool).is_file(),
-            "{} is not built: run `cargo test --workspace` (or `make test`)",
-            dir.join(tool).display()
-        );
-    }
-    dir
-}
-
-fn path_with(dir: &Path) -> std::ffi::OsString {
-    let mut p = dir.as_os_str().to_owned();
-    p.push(":");
-    p.push(std::env::var_os("PATH").unwrap_or_default());
-    p.push(":/usr/sbin:/sbin");
-    p
-}
-
-fn work_seed(args: &[&Path]) -> Output {
-    run(Command::new(SCRIPT)
-        .args(args)
-        .env("PATH", path_with(&bin_dir())))
-}
-
-fn sample_rootfs(t: &TempDir) -> PathBuf {
-    let image = t.join("rootfs.ext4");
-    let out = run(Command::new(MAKE_ROOTFS)
-        .arg(&image)
-        .env("PATH", path_with(&bin_dir())));
-    assert_eq!(code(&out), 0, "make-rootfs: {}", stderr(&out));
-    image
-}
+mod common;
+use common::{bin_dir, path_with, rootfs_from, sample_rootfs, temp_files_in, work_seed, SCRIPT};
 
 /// Extract DIR of an image with ext4-rdump and read its manifest, keyed by path.
 fn extract(image: &Path, dir: &str, dest: &Path) -> BTreeMap<Vec<u8>, ManifestEntry> {
@@ -129,15 +88,6 @@ fn assert_seed_matches(rootfs: &Path, seed: &Path, t: &TempDir) {
         }
     }
     assert_eq!(link_groups(&want), link_groups(&got), "hard-link groups");
-}
-
-fn temp_files_in(dir: &Path) -> Vec<String> {
-    fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with(".work-seed."))
-        .collect()
 }
 
 #[test]
@@ -222,13 +172,6 @@ fn default_output_names_follow_the_pattern() {
     fs::rename(&rootfs, &plain).unwrap();
     assert_eq!(code(&work_seed(&[&plain])), 0);
     assert!(t.join("rootfs-image.work-seed").is_file());
-}
-
-/// A rootfs built from `tree` with mkfs.ext4 -d.
-fn rootfs_from(t: &TempDir, tree: &Path, size: &str) -> PathBuf {
-    let image = t.join("custom.ext4");
-    testkit::mkfs_from_tree(&image, size, Some(tree), &["-t", "ext4"]);
-    image
 }
 
 #[test]

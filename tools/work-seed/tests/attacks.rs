@@ -1,0 +1,185 @@
+//! work-seed under attack: whoever else can change OUTPUT's directory, or signals the build,
+//! never gets the seed written anywhere but OUTPUT, nor anything left behind.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use testkit::{code, run, stderr, TempDir};
+
+mod common;
+use common::{bin_dir, sample_rootfs, temp_files_in, SCRIPT};
+
+/// A directory holding an `e2fsck` that runs the real one, then does `swap` to OUTPUT (in
+/// `$SWAP_OUTPUT`, aiming at `$SWAP_TARGET`): the last step before work-seed's rename, so
+/// the swap lands exactly in the window an attacker would aim for.
+fn e2fsck_that_swaps(t: &TempDir, swap: &str) -> PathBuf {
+    let dir = t.join("wrap");
+    fs::create_dir(&dir).unwrap();
+    let real = PathBuf::from(testkit::tool("e2fsck").get_program());
+    let script = format!(
+        "#!/bin/sh\n'{}' \"$@\"; rc=$?\nrm -f \"$SWAP_OUTPUT\"\n{swap}\nexit $rc\n",
+        real.display()
+    );
+    let path = dir.join("e2fsck");
+    fs::write(&path, script).unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+fn path_with_both(wrap: &Path) -> std::ffi::OsString {
+    let mut p = wrap.as_os_str().to_owned();
+    p.push(":");
+    p.push(common::path_with(&bin_dir()));
+    p
+}
+
+#[test]
+fn an_output_swapped_for_a_symlink_to_a_directory_is_replaced_not_followed() {
+    // mv -f moved the seed into the directory the symlink named, and the build said "built".
+    let t = TempDir::new();
+    let rootfs = sample_rootfs(&t);
+    let victim = t.join("victim");
+    fs::create_dir(&victim).unwrap();
+    let seed = t.join("seed.ext4");
+    let wrap = e2fsck_that_swaps(&t, "ln -s \"$SWAP_TARGET\" \"$SWAP_OUTPUT\"");
+    let out = run(Command::new(SCRIPT)
+        .arg(&rootfs)
+        .arg(&seed)
+        .env("PATH", path_with_both(&wrap))
+        .env("SWAP_OUTPUT", &seed)
+        .env("SWAP_TARGET", &victim));
+    let left: Vec<_> = fs::read_dir(&victim).unwrap().flatten().collect();
+    assert!(
+        left.is_empty(),
+        "the seed went into the directory: {left:?}"
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let meta = fs::symlink_metadata(&seed).unwrap();
+    assert!(meta.is_file(), "OUTPUT is not the seed: {meta:?}");
+    testkit::e2fsck_clean(&seed).unwrap();
+    assert!(temp_files_in(t.path()).is_empty());
+}
+
+#[test]
+fn an_output_swapped_for_a_directory_fails_and_leaves_it_alone() {
+    let t = TempDir::new();
+    let rootfs = sample_rootfs(&t);
+    let seed = t.join("seed.ext4");
+    let wrap = e2fsck_that_swaps(&t, "mkdir \"$SWAP_OUTPUT\"");
+    let out = run(Command::new(SCRIPT)
+        .arg(&rootfs)
+        .arg(&seed)
+        .env("PATH", path_with_both(&wrap))
+        .env("SWAP_OUTPUT", &seed));
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("work-seed: building"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(seed.is_dir());
+    let left: Vec<_> = fs::read_dir(&seed).unwrap().flatten().collect();
+    assert!(
+        left.is_empty(),
+        "the seed went into the directory: {left:?}"
+    );
+    assert!(temp_files_in(t.path()).is_empty());
+}
+
+/// The first `program` on PATH.
+fn on_path(program: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{program} is not on PATH"))
+}
+
+#[test]
+fn a_temporary_image_in_a_world_writable_directory_cannot_be_swapped_for_a_symlink() {
+    // In a directory anyone may write (no sticky bit), another user swapped the temporary
+    // image for a symlink: truncate, mkfs.ext4 and ext4-ingest then wrote through it.
+    let t = TempDir::new();
+    let rootfs = sample_rootfs(&t);
+    let victim = t.join("victim");
+    fs::write(&victim, b"precious").unwrap();
+    let shared = t.join("shared");
+    fs::create_dir(&shared).unwrap();
+    fs::set_permissions(&shared, fs::Permissions::from_mode(0o777)).unwrap();
+    // The other user's move, made deterministic: just before the first write by name.
+    let wrap = t.join("wrap");
+    fs::create_dir(&wrap).unwrap();
+    let truncate = wrap.join("truncate");
+    fs::write(
+        &truncate,
+        format!(
+            "#!/bin/sh\nfor last; do :; done\nrm -f \"$last\"\nln -s \"$VICTIM\" \"$last\"\nexec '{}' \"$@\"\n",
+            on_path("truncate").display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&truncate, fs::Permissions::from_mode(0o755)).unwrap();
+    let seed = shared.join("seed.ext4");
+    let out = run(Command::new(SCRIPT)
+        .arg(&rootfs)
+        .arg(&seed)
+        .env("PATH", path_with_both(&wrap))
+        .env("VICTIM", &victim));
+    let victim_now = fs::read(&victim).unwrap();
+    assert!(
+        victim_now == b"precious",
+        "written through the symlink: now {} bytes",
+        victim_now.len()
+    );
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("writable by everyone and not sticky"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!seed.exists());
+    assert!(temp_files_in(&shared).is_empty());
+}
+
+#[test]
+fn a_sticky_world_writable_directory_is_accepted() {
+    let t = TempDir::new();
+    let rootfs = sample_rootfs(&t);
+    let shared = t.join("shared");
+    fs::create_dir(&shared).unwrap();
+    fs::set_permissions(&shared, fs::Permissions::from_mode(0o1777)).unwrap();
+    let seed = shared.join("seed.ext4");
+    let out = common::work_seed(&[&rootfs, &seed]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    testkit::e2fsck_clean(&seed).unwrap();
+}
+
+#[test]
+fn an_mv_without_dash_t_is_refused_before_anything_is_built() {
+    // POSIX mv cannot rename onto a name without following a directory there.
+    let t = TempDir::new();
+    let rootfs = sample_rootfs(&t);
+    let wrap = t.join("wrap");
+    fs::create_dir(&wrap).unwrap();
+    let mv = wrap.join("mv");
+    fs::write(
+        &mv,
+        format!(
+            "#!/bin/sh\nfor a; do [ \"$a\" = -T ] && {{ echo \"mv: invalid option -- 'T'\" >&2; exit 1; }}; done\nexec '{}' \"$@\"\n",
+            on_path("mv").display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&mv, fs::Permissions::from_mode(0o755)).unwrap();
+    let seed = t.join("seed.ext4");
+    let out = run(Command::new(SCRIPT)
+        .arg(&rootfs)
+        .arg(&seed)
+        .env("PATH", path_with_both(&wrap)));
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains("has no -T"), "{}", stderr(&out));
+    assert!(!seed.exists());
+    assert!(temp_files_in(t.path()).is_empty());
+}
