@@ -7,15 +7,21 @@ SHELL := bash
 
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
-MANDIR ?= $(PREFIX)/share/man
+DATADIR ?= $(PREFIX)/share
+MANDIR ?= $(DATADIR)/man
 CARGO ?= cargo
 TOOLS := normlines seed-size clonecp ext4-rdump ext4-ingest ext4-ls
 SCRIPTS := tools/work-seed/work-seed tools/work-seed/work-disk
 # cargo puts its output under CARGO_TARGET_DIR when that is set (many users set it globally).
 RELEASE := $(or $(CARGO_TARGET_DIR),target)/release
 BUILD := build
+NAMES := $(TOOLS) $(notdir $(SCRIPTS))
+# Where each shell looks for completions, under DATADIR.
+BASH_COMPLETIONS := bash-completion/completions
+ZSH_COMPLETIONS := zsh/site-functions
+FISH_COMPLETIONS := fish/vendor_completions.d
 
-.PHONY: all tools sample test lint-man install uninstall bench clean
+.PHONY: all tools sample test lint-man completions install uninstall deb bench clean
 
 all: tools sample
 
@@ -56,14 +62,58 @@ lint-man:
 	    if [ -n "$$out" ]; then echo "$$page: $$out" >&2; exit 1; fi; \
 	done; echo "man pages: groff -man -ww -z clean"
 
-install: tools
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
+# bash, zsh and fish completions of every tool, generated from the tools' own clap
+# definitions (crates/completions) into $(BUILD)/completions/<the directories under share/>.
+completions: tools
+	rm -rf $(BUILD)/completions
+	$(RELEASE)/gen-completions $(BUILD)/completions
+
+install: tools completions
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(DATADIR)/$(BASH_COMPLETIONS) \
+	    $(DESTDIR)$(DATADIR)/$(ZSH_COMPLETIONS) $(DESTDIR)$(DATADIR)/$(FISH_COMPLETIONS)
 	install -m 755 $(addprefix $(RELEASE)/,$(TOOLS)) $(SCRIPTS) $(DESTDIR)$(BINDIR)/
-	install -m 644 $(addprefix man/,$(addsuffix .1,$(TOOLS) $(notdir $(SCRIPTS)))) $(DESTDIR)$(MANDIR)/man1/
+	install -m 644 $(addprefix man/,$(addsuffix .1,$(NAMES))) $(DESTDIR)$(MANDIR)/man1/
+	install -m 644 $(addprefix $(BUILD)/completions/$(BASH_COMPLETIONS)/,$(NAMES)) \
+	    $(DESTDIR)$(DATADIR)/$(BASH_COMPLETIONS)/
+	install -m 644 $(addprefix $(BUILD)/completions/$(ZSH_COMPLETIONS)/_,$(NAMES)) \
+	    $(DESTDIR)$(DATADIR)/$(ZSH_COMPLETIONS)/
+	install -m 644 $(addsuffix .fish,$(addprefix $(BUILD)/completions/$(FISH_COMPLETIONS)/,$(NAMES))) \
+	    $(DESTDIR)$(DATADIR)/$(FISH_COMPLETIONS)/
 
 uninstall:
-	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(TOOLS) $(notdir $(SCRIPTS))) \
-	    $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(addsuffix .1,$(TOOLS) $(notdir $(SCRIPTS))))
+	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(NAMES)) \
+	    $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(addsuffix .1,$(NAMES))) \
+	    $(addprefix $(DESTDIR)$(DATADIR)/$(BASH_COMPLETIONS)/,$(NAMES)) \
+	    $(addprefix $(DESTDIR)$(DATADIR)/$(ZSH_COMPLETIONS)/_,$(NAMES)) \
+	    $(addsuffix .fish,$(addprefix $(DESTDIR)$(DATADIR)/$(FISH_COMPLETIONS)/,$(NAMES)))
+
+# A Debian package of what `make install PREFIX=/usr` installs (man pages gzipped, as
+# Debian has them), built with dpkg-deb alone: $(BUILD)/work-seed-toolkit_<version>_<arch>.deb.
+DEB_VERSION = $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+DEB_ARCH = $(shell dpkg --print-architecture)
+DEB_ROOT = $(BUILD)/deb
+DEB_COMPRESS ?= xz
+deb: tools completions
+	rm -rf $(DEB_ROOT)
+	$(MAKE) --no-print-directory -o tools -o completions install \
+	    DESTDIR=$(abspath $(DEB_ROOT)) PREFIX=/usr RELEASE=$(RELEASE) BUILD=$(BUILD)
+	gzip -9n $(DEB_ROOT)/usr/share/man/man1/*.1
+	mkdir -p $(DEB_ROOT)/DEBIAN
+	{ echo 'Package: work-seed-toolkit'; \
+	  echo 'Version: $(DEB_VERSION)'; \
+	  echo 'Architecture: $(DEB_ARCH)'; \
+	  echo 'Maintainer: work-seed toolkit developers <work-seed@localhost>'; \
+	  echo "Installed-Size: $$(du -sk --exclude=DEBIAN $(DEB_ROOT) | cut -f1)"; \
+	  echo 'Depends: e2fsprogs'; \
+	  echo 'Section: utils'; \
+	  echo 'Priority: optional'; \
+	  echo 'Description: build ext4 work-seed images for microVMs, unprivileged'; \
+	  echo ' work-seed, work-disk, ext4-ls, ext4-rdump, ext4-ingest, seed-size, clonecp and'; \
+	  echo ' normlines: extract, list, size, build, check and clone ext4 images without'; \
+	  echo ' mount, loop devices, FUSE or root.'; \
+	} > $(DEB_ROOT)/DEBIAN/control
+	dpkg-deb --root-owner-group -Z$(DEB_COMPRESS) --build $(DEB_ROOT) \
+	    $(BUILD)/work-seed-toolkit_$(DEB_VERSION)_$(DEB_ARCH).deb
 
 bench: tools
 	BIN=$(abspath $(RELEASE)) bench/run
