@@ -22,6 +22,7 @@ pub mod image;
 pub mod script;
 pub mod tree;
 pub mod verify;
+pub mod write;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;

@@ -237,6 +237,14 @@ impl Writer {
         Ok(ino)
     }
 
+    /// Free blocks and free inodes, as the group descriptors count them now.
+    pub fn free(&self) -> (u64, u64) {
+        let inodes = (0..self.g.sb.group_count)
+            .map(|g| u64::from(self.g.free_inodes(g)))
+            .sum();
+        (self.g.total_free_blocks(), inodes)
+    }
+
     /// The block size of the image.
     pub fn block_size(&self) -> u32 {
         self.g.sb.block_size

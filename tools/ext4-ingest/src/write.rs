@@ -1,0 +1,322 @@
+//! Writing the walked entries into the image with the workspace's ext4 writer
+//! ([`ext4_reader::write`]): entries arrive in walk order (parents first, siblings sorted),
+//! each directory is closed (its blocks written) as soon as the walk has left it, so memory
+//! follows the widest directory rather than the tree.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::Path;
+
+use anyhow::{bail, Result};
+use ext4_reader::write::{Meta, Source, Special, WriteError, Writer, ROOT};
+use ext4_reader::{Time, Xattr};
+use seedkit::quote;
+use seedkit::records::{EntryKind, Timestamp};
+
+use crate::tree::{display_key, Entry, Key, LinkKey};
+
+/// How owners are chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner {
+    /// Every entry gets this uid and gid (root:root by default).
+    Fixed(u32, u32),
+    /// Owners from the manifest or the tree.
+    Preserve,
+}
+
+/// Counts for the summary.
+#[derive(Debug, Clone, Default)]
+pub struct Counts {
+    pub files: u64,
+    pub directories: u64,
+    pub symlinks: u64,
+    pub fifos: u64,
+    pub sockets: u64,
+    pub char_devices: u64,
+    pub block_devices: u64,
+    pub extra_hard_links: u64,
+    pub bytes: u64,
+    /// New inodes written.
+    pub inodes: u64,
+}
+
+/// What the image can take, and the entries written so far.
+pub struct ImageWriter<'a> {
+    image: &'a Path,
+    w: Writer,
+    owner: Owner,
+    /// The fixed time for a ctime or crtime the source does not give.
+    time: i64,
+    /// The directories on the walk's current path: (key, inode), the root first.
+    open: Vec<(Key, u32)>,
+    /// First inode of each hard-linked group.
+    links: HashMap<LinkKey, u32>,
+    pub counts: Counts,
+    /// Entries refused by the writer (and every entry below a refused directory).
+    pub rejected: Vec<(Key, String)>,
+    /// Inodes free when the run began, for messages.
+    free_inodes: u64,
+    free_blocks: u64,
+}
+
+fn time(t: Timestamp) -> Time {
+    Time {
+        sec: t.sec,
+        nsec: t.nsec,
+    }
+}
+
+impl<'a> ImageWriter<'a> {
+    pub fn new(image: &'a Path, file: File, owner: Owner, fixed_time: i64) -> Result<Self> {
+        let w = Writer::open(file).map_err(|e| opening(image, &e))?;
+        let (free_blocks, free_inodes) = w.free();
+        Ok(ImageWriter {
+            image,
+            w,
+            owner,
+            time: fixed_time,
+            open: Vec::new(),
+            links: HashMap::new(),
+            counts: Counts::default(),
+            rejected: Vec::new(),
+            free_inodes,
+            free_blocks,
+        })
+    }
+
+    /// The names the image's root held before the run.
+    pub fn image_root(&self) -> Vec<Vec<u8>> {
+        self.w
+            .root_entries()
+            .iter()
+            .map(|(n, _, _)| n.clone())
+            .collect()
+    }
+
+    fn meta(&self, e: &Entry) -> Meta {
+        let (uid, gid) = match self.owner {
+            Owner::Fixed(u, g) => (u, g),
+            Owner::Preserve => (e.uid, e.gid),
+        };
+        // Without a recorded ctime or crtime, both are the entry's mtime (whole seconds)
+        // when that is a plain positive time, else the run's fixed time.
+        let created = Time {
+            sec: if (1..=i64::from(i32::MAX)).contains(&e.mtime.sec) {
+                e.mtime.sec
+            } else {
+                self.time
+            },
+            nsec: 0,
+        };
+        Meta {
+            mode: (e.mode & 0o7777) as u16,
+            uid,
+            gid,
+            atime: time(e.atime),
+            mtime: time(e.mtime),
+            ctime: e.ctime.map_or(created, time),
+            crtime: e.crtime.map_or(created, time),
+            xattrs: e
+                .xattrs
+                .iter()
+                .map(|x| Xattr {
+                    name: x.name.0.clone(),
+                    value: x.value.0.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Close the directories the walk has left: every open one that is not an ancestor of
+    /// `key`.
+    fn leave_to(&mut self, key: &Key) -> Result<()> {
+        while let Some((k, ino)) = self.open.last() {
+            if k.len() < key.len() && key.starts_with(k) {
+                break;
+            }
+            let (k, ino) = (k.clone(), *ino);
+            self.open.pop();
+            self.w.close_dir(ino).map_err(|e| self.failed(&k, &e))?;
+        }
+        Ok(())
+    }
+
+    fn rejected_under(&self, key: &Key) -> bool {
+        self.rejected
+            .iter()
+            .any(|(r, _)| key.len() > r.len() && key.starts_with(r))
+    }
+
+    /// Write one entry; a regular file's bytes come from `content` (an empty file without).
+    pub fn add(&mut self, key: &Key, e: &Entry, content: Option<&mut dyn Source>) -> Result<()> {
+        let meta = self.meta(e);
+        if key.is_empty() {
+            self.w
+                .set_root(&meta)
+                .map_err(|err| self.failed(key, &err))?;
+            self.open.push((Vec::new(), ROOT));
+            return Ok(());
+        }
+        self.leave_to(key)?;
+        if self.rejected_under(key) {
+            return Ok(());
+        }
+        let Some((parent_key, parent)) = self.open.last().cloned() else {
+            bail!(
+                "writing {}: its directory was not written",
+                quote(&display_key(key))
+            );
+        };
+        if parent_key.len() + 1 != key.len() {
+            bail!(
+                "writing {}: its directory was not written",
+                quote(&display_key(key))
+            );
+        }
+        let name = key[key.len() - 1].as_slice();
+        if key.len() == 1 {
+            let found = self
+                .w
+                .root_entries()
+                .iter()
+                .find(|(n, _, _)| n == name)
+                .cloned();
+            if let Some((_, _, ft)) = found {
+                if name == b"lost+found" && ft == 2 && e.kind == EntryKind::Directory {
+                    let ino = self
+                        .w
+                        .reopen_dir(name)
+                        .map_err(|err| self.failed(key, &err))?;
+                    self.w
+                        .set_meta(ino, &meta)
+                        .map_err(|err| self.failed(key, &err))?;
+                    self.counts.directories += 1;
+                    self.open.push((key.clone(), ino));
+                    return Ok(());
+                }
+                bail!(
+                    "writing {} into {}: the image already holds an entry of that name (refusing to overwrite it)",
+                    quote(&display_key(key)),
+                    quote(self.image)
+                );
+            }
+        }
+        let linked = e.link.filter(|_| e.kind != EntryKind::Directory);
+        if let Some(&ino) = linked.and_then(|k| self.links.get(&k)) {
+            return match self.w.link(parent, name, ino) {
+                Ok(()) => {
+                    self.counts.extra_hard_links += 1;
+                    Ok(())
+                }
+                Err(err) => self.refuse(key, err),
+            };
+        }
+        let made = match e.kind {
+            EntryKind::Directory => self.w.mkdir(parent, name, &meta),
+            EntryKind::File => match content {
+                Some(src) => self.w.add_file(parent, name, &meta, src),
+                None => self.w.add_file(
+                    parent,
+                    name,
+                    &meta,
+                    &mut ext4_reader::write::Dense(std::io::Cursor::new(Vec::new())),
+                ),
+            },
+            EntryKind::Symlink => {
+                let target = e.target.as_deref().unwrap_or_default();
+                self.w.symlink(parent, name, target, &meta)
+            }
+            EntryKind::Fifo => self.w.special(parent, name, Special::Fifo, &meta),
+            EntryKind::Socket => self.w.special(parent, name, Special::Socket, &meta),
+            EntryKind::CharDevice | EntryKind::BlockDevice => {
+                let dev = e
+                    .rdev
+                    .unwrap_or(seedkit::records::Rdev { major: 0, minor: 0 });
+                let kind = if e.kind == EntryKind::CharDevice {
+                    Special::CharDevice {
+                        major: dev.major,
+                        minor: dev.minor,
+                    }
+                } else {
+                    Special::BlockDevice {
+                        major: dev.major,
+                        minor: dev.minor,
+                    }
+                };
+                self.w.special(parent, name, kind, &meta)
+            }
+        };
+        let ino = match made {
+            Ok(ino) => ino,
+            Err(err) => return self.refuse(key, err),
+        };
+        self.counts.inodes += 1;
+        let c = &mut self.counts;
+        match e.kind {
+            EntryKind::Directory => c.directories += 1,
+            EntryKind::File => {
+                c.files += 1;
+                c.bytes += e.size;
+            }
+            EntryKind::Symlink => c.symlinks += 1,
+            EntryKind::Fifo => c.fifos += 1,
+            EntryKind::Socket => c.sockets += 1,
+            EntryKind::CharDevice => c.char_devices += 1,
+            EntryKind::BlockDevice => c.block_devices += 1,
+        }
+        if let Some(k) = linked {
+            self.links.insert(k, ino);
+        }
+        if e.kind == EntryKind::Directory {
+            self.open.push((key.clone(), ino));
+        }
+        Ok(())
+    }
+
+    /// An entry the writer refused is reported and left out; anything else ends the run.
+    fn refuse(&mut self, key: &Key, err: WriteError) -> Result<()> {
+        if let WriteError::EntryRefused { why, .. } = err {
+            self.rejected.push((key.clone(), why));
+            return Ok(());
+        }
+        Err(self.failed(key, &err))
+    }
+
+    /// The error line for a failure while writing `key`.
+    fn failed(&self, key: &Key, err: &WriteError) -> anyhow::Error {
+        let shown = display_key(key);
+        let what = quote(&shown);
+        let image = quote(self.image);
+        let rebuild = "the image is unusable, rebuild it";
+        match err {
+            WriteError::OutOfSpace => anyhow::anyhow!(
+                "writing {what} into {image}: out of space: the image had {} free blocks; {rebuild} larger",
+                self.free_blocks
+            ),
+            WriteError::OutOfInodes => anyhow::anyhow!(
+                "writing {what} into {image}: out of inodes: the image had {} free; {rebuild} with more (mkfs.ext4 -N)",
+                self.free_inodes
+            ),
+            other => anyhow::anyhow!("writing {what} into {image}: {other}; {rebuild}"),
+        }
+    }
+
+    /// Close every directory, write the link counts, bitmaps, descriptors and superblock.
+    pub fn finish(mut self) -> Result<Counts> {
+        while let Some((k, ino)) = self.open.pop() {
+            self.w.close_dir(ino).map_err(|e| self.failed(&k, &e))?;
+        }
+        let image = self.image;
+        self.w.finish().map_err(|e| {
+            anyhow::anyhow!(
+                "writing {}: {e}; the image is unusable, rebuild it",
+                quote(image)
+            )
+        })?;
+        Ok(self.counts)
+    }
+}
+
+fn opening(image: &Path, e: &WriteError) -> anyhow::Error {
+    anyhow::anyhow!("opening the image {}: {e}", quote(image))
+}
