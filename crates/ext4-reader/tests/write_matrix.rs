@@ -499,6 +499,17 @@ fn check_with_debugfs(image: &Path, want: &BTreeMap<String, Expect>, scratch: &P
     ] {
         assert!(ls.contains(name), "debugfs ls -l /d lacks {name}: {ls}");
     }
+    // A directory of more than one block is hash-indexed where the image has dir_index.
+    let features = debugfs(image, "features");
+    let htree = debugfs(image, "htree /many");
+    if features.contains("dir_index") {
+        assert!(
+            htree.contains("Root node dump"),
+            "/many not indexed: {htree}"
+        );
+    } else {
+        assert!(!htree.contains("Root node dump"), "{htree}");
+    }
     let stat = debugfs(image, "stat /d/small");
     assert!(stat.contains("Links: 3"), "{stat}");
     assert!(stat.contains("User: 70000"), "{stat}");
