@@ -98,7 +98,8 @@ pub struct Fs {
 /// The contents of a regular file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Content {
-    /// Stored in the inode (inline_data): these bytes, exactly the file's size.
+    /// Stored in the inode (inline_data): these bytes, at most the file's size. A size
+    /// past them is valid: the rest of the file reads as zeros, as the kernel reads it.
     Inline(Vec<u8>),
     /// Stored in blocks: runs covering the size rounded up to whole blocks.
     Runs(Vec<Run>),
@@ -293,13 +294,9 @@ impl Fs {
         if inode.size > data.len() as u64 {
             data.extend(self.inline_data_tail(inode)?);
         }
-        if inode.size > data.len() as u64 {
-            return Err(Error::BadInode {
-                ino: inode.ino,
-                reason: format!("size {} beyond its {} inline bytes", inode.size, data.len()),
-            });
-        }
-        data.truncate(inode.size as usize);
+        // A size past the stored bytes is valid (mke2fs -d stores a file of zeros so, and
+        // e2fsck accepts it): the kernel reads the rest as zeros, and so do we.
+        data.truncate(usize::try_from(inode.size).unwrap_or(usize::MAX));
         Ok(data)
     }
 
@@ -351,7 +348,7 @@ impl Fs {
         let want = inode.size.min(limit);
         let runs = match self.content(inode)? {
             Content::Inline(mut data) => {
-                data.truncate(want as usize);
+                data.resize(want as usize, 0);
                 return Ok(data);
             }
             Content::Runs(runs) => runs,

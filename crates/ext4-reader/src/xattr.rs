@@ -116,6 +116,11 @@ impl Fs {
                 tail = value.to_vec();
             }
         })?;
+        // An attribute that could not be read may be the tail itself: the bytes past the
+        // inline ones are unknown, not zeros.
+        if let Some(e) = skipped {
+            return Err(e);
+        }
         Ok(tail)
     }
 
