@@ -7,19 +7,23 @@
 //! true mode, owner, times, device numbers, symlink target, hard-link group, xattrs), then
 //! prints the tree's path (or, with `--json`, a summary record). Every host write is relative
 //! to an open directory, with validated names, `O_NOFOLLOW` and `O_EXCL`: nothing is ever
-//! replaced or written outside the tree. Directories are kept u+rwx and files u+rw on the
-//! host so the tree stays readable and removable; the manifest holds the true modes.
+//! replaced or written outside the tree. The tree holds content only: no set-ID or sticky
+//! bit, no device node, its top 0700; directories are kept u+rwx and files u+rw on the host
+//! so the tree stays readable and removable; the manifest holds the true modes. An inode is
+//! staged once whatever the names reaching it, and the tree plus the manifest are bounded by
+//! a budget (`--budget`, default 8 times the image's size plus 256 MiB).
 //!
 //! Exit status: 0 every entry reproduced or fully recorded; 1 some entries could not be
 //! (each reported on stderr and in `--json`); 2 fatal error (not an ext4 image, DIR missing
-//! or not a directory, destination not empty, manifest not writable) with nothing left
-//! behind, or a usage error.
+//! or not a directory, destination not empty or not safe, budget passed, manifest not
+//! writable) with nothing left behind, or a usage error.
 
 mod extract;
 
 use std::ffi::OsString;
 use std::fs;
 use std::io::{self, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
@@ -28,17 +32,18 @@ use clap::Parser;
 use ext4_reader::{FileType, Fs};
 use seedkit::json::{emit, Bytes};
 use seedkit::records::manifest::manifest_path;
-use seedkit::{quote, Status};
+use seedkit::{quote, sys, Status};
 
 #[derive(Debug, Parser)]
 #[command(
     version,
     about = "Extract a directory of an ext2/ext3/ext4 image into a staging tree and a manifest, without root",
     long_about = "Extract DIR (default /) of an ext2/ext3/ext4 image into a fresh staging tree \
-        without mounting and without root, and print the tree's path. Everything the host \
-        tree cannot hold for an unprivileged user (true modes, owners, devices, xattrs, exact \
+        without mounting and without root, and print the tree's path. The tree holds \
+        content; the metadata (true modes with set-ID bits, owners, devices, xattrs, exact \
         times) is recorded in the manifest TREE.manifest.jsonl beside it. Holes stay holes, \
-        hard links stay hard links, and nothing is ever written outside the tree.",
+        hard links stay hard links, no device node or set-ID bit reaches the host, and \
+        nothing is ever written outside the tree.",
     after_help = "Exit status: 0 success, 1 some entries could not be reproduced (each \
         reported), 2 fatal error (nothing left behind) or usage error.\n\n\
         Example: ext4-rdump rootfs.ext4 /root | seed-size"
@@ -75,14 +80,44 @@ pub struct Args {
     #[arg(long)]
     pub same_owner: bool,
 
-    /// List each extracted entry on stderr.
+    /// List each extracted entry on stderr (quoted, control bytes escaped).
     #[arg(short, long)]
     pub verbose: bool,
+
+    /// Stop (exit 2, nothing left behind) once the staged files and the manifest pass
+    /// BYTES (suffixes K, M, G, T: powers of 1024); default: 8 times the image's size plus
+    /// 256 MiB.
+    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    pub budget: Option<u64>,
+}
+
+/// The default budget: what a sound image can need, with room (hard links and shared
+/// xattr blocks are recorded once per name; a deep directory chain's paths grow with depth).
+pub fn default_budget(image_bytes: u64) -> u64 {
+    image_bytes.saturating_mul(8).saturating_add(256 << 20)
+}
+
+/// `1234`, `64K`, `300M`, `2G`, `1T` (powers of 1024).
+fn parse_size(s: &str) -> Result<u64, String> {
+    let (digits, shift) = match s.as_bytes().last() {
+        Some(b'K' | b'k') => (&s[..s.len() - 1], 10),
+        Some(b'M' | b'm') => (&s[..s.len() - 1], 20),
+        Some(b'G' | b'g') => (&s[..s.len() - 1], 30),
+        Some(b'T' | b't') => (&s[..s.len() - 1], 40),
+        _ => (s, 0),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("not a size in bytes (digits, then K, M, G or T): {s}"))?;
+    n.checked_mul(1 << shift)
+        .ok_or_else(|| format!("too large: {s}"))
 }
 
 /// Where the tree goes and how to take it back on a fatal error.
 struct Staging {
     tree: PathBuf,
+    /// The tree, open (the extraction works through it, never through the path again).
+    fd: OwnedFd,
     manifest: PathBuf,
     /// Remove this whole directory (ours); `None`: empty `tree`, which was the user's.
     remove: Option<PathBuf>,
@@ -100,13 +135,21 @@ impl Staging {
                     .map_err(io::Error::from)
                     .with_context(|| format!("creating a staging directory in {}", quote(&base)))?;
                 let tree = dir.join("tree");
-                if let Err(e) = fs::create_dir(&tree) {
-                    let _ = fs::remove_dir(&dir);
-                    return Err(e).with_context(|| format!("creating {}", quote(&tree)));
-                }
+                let made = fs::create_dir(&tree)
+                    .and_then(|()| sys::open_dir(&tree))
+                    .with_context(|| format!("creating {}", quote(&tree)));
+                let fd = match made {
+                    Ok(fd) => fd,
+                    Err(e) => {
+                        let _ = fs::remove_dir(&tree);
+                        let _ = fs::remove_dir(&dir);
+                        return Err(e);
+                    }
+                };
                 Ok(Staging {
                     manifest: manifest_path(&tree),
                     tree,
+                    fd,
                     remove: Some(dir),
                 })
             }
@@ -120,8 +163,16 @@ impl Staging {
                     Err(e) if e.kind() == io::ErrorKind::NotFound => {
                         fs::create_dir(&dest)
                             .with_context(|| format!("creating {}", quote(&dest)))?;
+                        let fd = match sys::open_dir(&dest) {
+                            Ok(fd) => fd,
+                            Err(e) => {
+                                let _ = fs::remove_dir(&dest);
+                                return Err(e).with_context(|| format!("opening {}", quote(&dest)));
+                            }
+                        };
                         Ok(Staging {
                             tree: dest.clone(),
+                            fd,
                             manifest,
                             remove: Some(dest),
                         })
@@ -131,13 +182,26 @@ impl Staging {
                         bail!("using {} as destination: Not a directory", quote(&dest))
                     }
                     Ok(_) => {
+                        let fd = sys::open_dir(&dest)
+                            .with_context(|| format!("opening {}", quote(&dest)))?;
+                        check_owned(&fd, &dest)?;
                         let mut entries = fs::read_dir(&dest)
                             .with_context(|| format!("reading {}", quote(&dest)))?;
                         if entries.next().is_some() {
                             bail!("using {} as destination: Directory not empty", quote(&dest));
                         }
+                        // The name still leads to the directory checked.
+                        let again = sys::open_dir(&dest)
+                            .with_context(|| format!("opening {}", quote(&dest)))?;
+                        if sys::Identity::of(&again)? != sys::Identity::of(&fd)? {
+                            bail!(
+                                "using {} as destination: replaced while being checked",
+                                quote(&dest)
+                            );
+                        }
                         Ok(Staging {
                             tree: dest,
+                            fd,
                             manifest,
                             remove: None,
                         })
@@ -163,6 +227,32 @@ impl Staging {
     }
 }
 
+/// An existing DEST must be the caller's and writable by no one else: whoever else can
+/// write in it could swap the names being made for symlinks while they are made.
+fn check_owned(fd: &OwnedFd, dest: &Path) -> Result<()> {
+    let st = nix::sys::stat::fstat(fd.as_raw_fd())
+        .map_err(io::Error::from)
+        .with_context(|| format!("reading {}", quote(dest)))?;
+    let me = nix::unistd::geteuid().as_raw();
+    if st.st_uid != me {
+        bail!(
+            "using {} as destination: owned by uid {}, not by this user (uid {me}); \
+             give a directory of your own or a new name",
+            quote(dest),
+            st.st_uid
+        );
+    }
+    if st.st_mode & 0o022 != 0 {
+        bail!(
+            "using {} as destination: writable by others (mode {:04o}); \
+             give a directory only you can write, or a new name",
+            quote(dest),
+            st.st_mode & 0o7777
+        );
+    }
+    Ok(())
+}
+
 /// `rm -rf`, first giving the owner rwx on directories (the tree keeps u+rwx anyway).
 fn remove_tree(path: &Path) {
     use std::os::unix::fs::PermissionsExt;
@@ -182,6 +272,14 @@ fn remove_tree(path: &Path) {
             let _ = fs::remove_file(path);
         }
     }
+}
+
+/// The image's size in bytes (a block device's too); 0 when it cannot be told.
+fn image_size(image: &Path) -> u64 {
+    use std::io::Seek;
+    fs::File::open(image)
+        .and_then(|mut f| f.seek(io::SeekFrom::End(0)))
+        .unwrap_or(0)
 }
 
 /// An absolute path without trailing slashes or `.` components, so that
@@ -231,8 +329,20 @@ pub fn run(args: &Args) -> Result<Status> {
         ));
     }
 
+    let budget = match args.budget {
+        Some(b) => b,
+        None => default_budget(image_size(image)),
+    };
     let staging = Staging::prepare(args.output.as_deref())?;
-    let extraction = extract::Extraction::new(&fs, args, image, &staging.tree, &staging.manifest);
+    let fd = staging.fd.try_clone().context("duplicating a descriptor")?;
+    let extraction = extract::Extraction::new(
+        &fs,
+        args,
+        image,
+        (&staging.tree, fd),
+        &staging.manifest,
+        budget,
+    );
     let outcome = match &source {
         Some((ino, root)) => extraction.and_then(|x| x.run(*ino, root)),
         None => extraction.and_then(extract::Extraction::run_missing),
