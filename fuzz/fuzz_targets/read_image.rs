@@ -1,62 +1,10 @@
-//! Any bytes as an image: open it and read everything reachable from the root (directories,
-//! inodes, xattrs, symlink targets, data maps and a bounded amount of data). The reader must
-//! return a value or an error, never panic, loop or allocate without bound.
+//! Any bytes as an image: open it and read everything reachable from the root. The body is
+//! `ext4_reader::fuzzing::read_image`, which `crates/ext4-reader/tests/fuzz_replay.rs` also
+//! runs on the corpus and on every kept crash input, on stable.
 #![no_main]
 
-use std::collections::HashSet;
-
-use ext4_reader::{Backing, Content, FileType, Fs, ROOT_INO};
 use libfuzzer_sys::fuzz_target;
 
-/// Entries visited per input, so one input stays fast.
-const BUDGET: usize = 4096;
-
 fuzz_target!(|data: &[u8]| {
-    let Ok(fs) = Fs::from_bytes(data.to_vec()) else {
-        return;
-    };
-    let _ = fs.lookup(b"/a/b/../c");
-    let mut seen = HashSet::new();
-    let mut todo = vec![ROOT_INO];
-    let mut budget = BUDGET;
-    let mut buf = vec![0u8; 1 << 16];
-    while let Some(ino) = todo.pop() {
-        if !seen.insert(ino) {
-            continue;
-        }
-        let Ok(dir) = fs.inode(ino) else { continue };
-        let Ok(entries) = fs.read_dir(&dir) else {
-            continue;
-        };
-        for e in entries {
-            budget = match budget.checked_sub(1) {
-                Some(b) => b,
-                None => return,
-            };
-            let Ok(inode) = fs.inode(e.ino) else { continue };
-            let _ = fs.xattrs(&inode);
-            match inode.file_type() {
-                Some(FileType::Directory) => todo.push(e.ino),
-                Some(FileType::Symlink) => {
-                    let _ = fs.symlink_target(&inode);
-                }
-                Some(FileType::Regular) => {
-                    if let Ok(Content::Runs(runs)) = fs.content(&inode) {
-                        for r in runs.iter().take(64) {
-                            if let Backing::Data { physical } = r.backing {
-                                let _ = fs.read_blocks(physical, &mut buf[..1024]);
-                            }
-                        }
-                    }
-                    // At most 4 chunks (4 MiB) of data per file.
-                    let mut chunks = 0;
-                    let _ = fs.for_each_chunk(&inode, &mut |_, _| {
-                        chunks += 1;
-                        chunks < 4
-                    });
-                }
-                _ => {}
-            }
-        }
-    }
+    ext4_reader::fuzzing::read_image(data);
 });

@@ -31,6 +31,8 @@ mod crc;
 pub mod dir;
 pub mod dirhash;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod inode;
 mod le;
 pub mod map;
