@@ -446,7 +446,7 @@ fn huge_sparse_files_fit() {
 fn build_as_nobody(t: &TempDir, rootfs: &Path, seed: &Path) -> Output {
     let bins = t.join("bin");
     fs::create_dir(&bins).unwrap();
-    for tool in ["ext4-rdump", "seed-size", "ext4-ingest"] {
+    for tool in ["ext4-rdump", "seed-size", "ext4-ingest", "ext4-ls"] {
         testkit::copy_binary(bin_dir().join(tool).to_str().unwrap(), &bins);
     }
     let script = bins.join("work-seed");
