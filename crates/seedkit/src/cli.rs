@@ -5,7 +5,8 @@
 //! prints the error once, as `<tool>: <chain joined by ": ">`, and exits 2. Items that fail
 //! while the tool goes on are reported with [`warn`] and the run returns
 //! [`Status::Partial`] (exit 1). A broken pipe on stdout ends the tool quietly with exit 0,
-//! as `head` users expect. Usage errors are clap's, which exits 2 as well.
+//! as `head` users expect. Usage errors are clap's, which exits 2 as well. A run that failed
+//! after SIGINT, SIGTERM or SIGHUP (see [`crate::interrupt`]) exits 128 + the signal number.
 
 use std::fmt::Display;
 use std::io::{self, Write};
@@ -114,7 +115,8 @@ where
         Err(err) if is_broken_pipe(&err) => EXIT_SUCCESS,
         Err(err) => {
             warn(error_line(&err));
-            EXIT_FATAL
+            // A run stopped by a signal says so in its status, whatever error it ended with.
+            crate::interrupt::received().map_or(EXIT_FATAL, crate::interrupt::exit_status)
         }
     };
     process::exit(code)

@@ -3,6 +3,7 @@
 //! - [`cli`]: the `main` wrapper: one error line `<tool>: <what> '<path>': <cause>` on
 //!   stderr, exit codes 0 (success), 1 (partial failure), 2 (usage or fatal error), and a
 //!   quiet exit 0 on a broken pipe.
+//! - [`interrupt`]: SIGINT, SIGTERM and SIGHUP: stop at the next check, undo, exit 128 + N.
 //! - [`input`]: where a tool finds the tree or file it works on: its argument, or stdin
 //!   holding a path line or a JSON record with a `path` field; `-` means stdin.
 //! - [`fields`]: `--format FIELDS`, chosen fields of a record as tab-separated text for
@@ -19,6 +20,7 @@ pub mod base64;
 pub mod cli;
 pub mod fields;
 pub mod input;
+pub mod interrupt;
 pub mod json;
 pub mod progress;
 pub mod quote;

@@ -396,6 +396,32 @@ pub fn get_xattr_at(dir: impl AsFd, name: &[u8], xname: &[u8]) -> io::Result<Vec
     })
 }
 
+/// Call `handler` on each of `signals`, except those whose disposition is "ignore" (as
+/// `nohup` leaves SIGHUP): a tool started that way must keep ignoring them. `SA_RESTART`,
+/// so that a system call the signal lands in is resumed rather than failing with `EINTR`.
+pub fn catch_signals(
+    signals: &[nix::sys::signal::Signal],
+    handler: extern "C" fn(nix::libc::c_int),
+) {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet};
+    let catch = SigAction::new(
+        SigHandler::Handler(handler),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    for &signal in signals {
+        // SAFETY: the caller's handler is an `extern "C" fn`; callers give one that only
+        // touches atomics, which is async-signal-safe.
+        let old = unsafe { sigaction(signal, &catch) };
+        if let Ok(old) = old {
+            if old.handler() == SigHandler::SigIgn {
+                // SAFETY: this puts back the disposition that was there.
+                let _ = unsafe { sigaction(signal, &old) };
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

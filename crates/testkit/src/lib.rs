@@ -642,3 +642,88 @@ pub fn inode_location(image: &Path, path: &str) -> (u64, u64) {
     let offset = u64::from_str_radix(words[at + 3].trim_start_matches("0x"), 16).expect("offset");
     (block, offset)
 }
+
+/// The signals a tool must clean up after: SIGINT, SIGTERM and SIGHUP.
+pub const TERMINATING: [nix::sys::signal::Signal; 3] = [
+    nix::sys::signal::Signal::SIGINT,
+    nix::sys::signal::Signal::SIGTERM,
+    nix::sys::signal::Signal::SIGHUP,
+];
+
+/// Start `cmd` (stdout and stderr captured), send it `signal` as soon as `ready(pid)` holds
+/// (polled every millisecond), and wait for it. Panics when the command ends first: the
+/// test then proved nothing about the signal.
+pub fn signal_when(
+    cmd: &mut Command,
+    signal: nix::sys::signal::Signal,
+    ready: impl Fn(u32) -> bool,
+) -> Output {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = spawn(cmd);
+    let start = std::time::Instant::now();
+    while !ready(child.id()) {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            let out = child.wait_with_output().expect("wait");
+            panic!(
+                "ended ({status}) before the {signal} was due: {}",
+                stderr(&out)
+            );
+        }
+        assert!(
+            start.elapsed().as_secs() < 120,
+            "never ready for the {signal}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
+    nix::sys::signal::kill(pid, signal).expect("kill");
+    child.wait_with_output().expect("wait")
+}
+
+/// The run was stopped by `signal` and its handler ran: exit status 128 + N (not death by
+/// the signal), and `tool: ... interrupted by SIGNAME` on stderr.
+pub fn assert_interrupted(out: &Output, signal: nix::sys::signal::Signal, tool: &str) {
+    let err = stderr(out);
+    assert_eq!(
+        out.status.code(),
+        Some(128 + signal as i32),
+        "{tool} after {signal}: {:?}: {err}",
+        out.status
+    );
+    assert!(
+        err.lines().any(|l| l.starts_with(&format!("{tool}: "))
+            && l.contains(&format!("interrupted by {}", signal.as_str()))),
+        "{tool} after {signal}: {err}"
+    );
+}
+
+/// Bytes process `pid` has handed to `write` and its kin so far (`wchar` of
+/// `/proc/PID/io`), 0 when unknown: a sign that a tool has begun writing its output.
+pub fn bytes_written_by(pid: u32) -> u64 {
+    fs::read_to_string(format!("/proc/{pid}/io"))
+        .ok()
+        .and_then(|io| {
+            io.lines()
+                .find_map(|l| l.strip_prefix("wchar: ").and_then(|n| n.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+/// Processes (other than zombies) whose command line mentions `path`.
+pub fn processes_using(path: &Path) -> Vec<String> {
+    use std::os::unix::ffi::OsStrExt;
+    let needle = path.as_os_str().as_bytes();
+    let Ok(rd) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    rd.flatten()
+        .filter(|e| e.file_name().as_bytes().iter().all(u8::is_ascii_digit))
+        .filter_map(|e| {
+            let cmdline = fs::read(e.path().join("cmdline")).ok()?;
+            let found = cmdline.windows(needle.len()).any(|w| w == needle);
+            found.then(|| String::from_utf8_lossy(&cmdline).replace('\0', " "))
+        })
+        .collect()
+}

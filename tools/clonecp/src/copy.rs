@@ -14,8 +14,8 @@ use seedkit::progress::Progress;
 use seedkit::quote;
 use seedkit::records::CopyMethod;
 
-use crate::interrupt;
 use crate::Reflink;
+use seedkit::interrupt;
 
 /// Bytes handed to one `copy_file_range` call: large enough that the syscall cost vanishes,
 /// small enough that an interrupt is noticed quickly.

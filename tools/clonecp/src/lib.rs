@@ -12,11 +12,11 @@
 //! them; `--reflink` chooses as in cp. `-v` says on stderr what happened; `--json` prints
 //! one [`seedkit::records::Clonecp`] record on stdout.
 //!
-//! Exit status: 0 copied; 2 on any failure or usage error (there is no partial outcome).
+//! Exit status: 0 copied; 2 on any failure or usage error (there is no partial outcome);
+//! 128 + N after signal N (SIGINT, SIGTERM, SIGHUP), the partial copy removed.
 
 mod copy;
 mod dest;
-mod interrupt;
 
 use std::ffi::{OsStr, OsString};
 use std::fs::{File, FileTimes, Metadata, OpenOptions};
@@ -35,6 +35,7 @@ use seedkit::{quote, warn, Status};
 
 use crate::copy::Ends;
 use crate::dest::Output;
+use seedkit::interrupt;
 
 /// When to clone, as in `cp --reflink`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -57,7 +58,7 @@ pub enum Reflink {
         stay holes. DST must not exist unless --force, which replaces it atomically. The \
         permission bits are copied; data is flushed before success; on failure nothing is \
         left at DST.",
-    after_help = "Exit status: 0 copied, 2 failure or usage error.\n\n\
+    after_help = "Exit status: 0 copied, 2 failure or usage error, 128+N after signal N.\n\n\
         Example: clonecp --reflink=always seed.img vm1.img"
 )]
 pub struct Args {

@@ -463,61 +463,6 @@ fn a_set_group_id_bit_the_caller_may_not_set_is_dropped_with_a_warning() {
 }
 
 #[test]
-fn a_terminating_signal_never_leaves_a_partial_dst() {
-    let t = TempDir::new();
-    let src = t.join("a");
-    // Written data, not holes, so that the copy takes a while.
-    let chunk = common::pattern(3, 1 << 20);
-    let mut f = fs::File::create(&src).unwrap();
-    for _ in 0..256 {
-        std::io::Write::write_all(&mut f, &chunk).unwrap();
-    }
-    drop(f);
-    for force in [false, true] {
-        let dst = t.join(if force { "forced" } else { "plain" });
-        let mut cmd = common::clonecp();
-        if force {
-            cmd.arg("-f");
-        }
-        let child = cmd
-            .arg("--reflink=never")
-            .arg(&src)
-            .arg(&dst)
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(30));
-        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        let out = child.wait_with_output().unwrap();
-        // The signal may land before, during or after the copy: whichever, DST is either
-        // complete (exit 0) or absent (exit 2, or killed before the handler was installed,
-        // which is before anything is created), and no temporary file is left.
-        if std::os::unix::process::ExitStatusExt::signal(&out.status).is_some() {
-            assert!(!dst.exists(), "killed, and a DST was left");
-            continue;
-        }
-        match code(&out) {
-            0 => assert!(same_content(&src, &dst)),
-            2 => {
-                assert!(!dst.exists(), "a partial DST was left");
-                assert!(
-                    stderr(&out).contains("interrupted by a signal"),
-                    "{}",
-                    stderr(&out)
-                );
-            }
-            c => panic!("exit {c}: {}", stderr(&out)),
-        }
-        let left: Vec<String> = names(t.path())
-            .into_iter()
-            .filter(|n| n.contains("clonecp"))
-            .collect();
-        assert!(left.is_empty(), "{left:?}");
-    }
-}
-
-#[test]
 fn src_dash_reads_the_path_from_stdin_as_a_line_or_a_json_record() {
     let t = TempDir::new();
     let src = t.join("seed image");

@@ -276,6 +276,10 @@ impl Session {
         }
         let total = lines.len();
         loop {
+            if let Err(stop) = seedkit::interrupt::check() {
+                self.kill();
+                anyhow::bail!("{stop}; the image is unusable, rebuild it");
+            }
             let exited = self.child.try_wait().context("waiting for debugfs")?;
             if let Some(outcome) = self.poll(lines, expect)? {
                 self.kill();

@@ -469,7 +469,9 @@ pub fn run(args: &Args) -> Result<Status> {
             }
         };
         for item in batch {
-            taken = ingest.take(item);
+            taken = seedkit::interrupt::check()
+                .map_err(anyhow::Error::from)
+                .and_then(|()| ingest.take(item));
             if taken.is_err() {
                 break 'batches;
             }

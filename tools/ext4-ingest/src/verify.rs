@@ -81,6 +81,7 @@ pub(crate) fn verify(
     let mut link_inos: HashMap<LinkKey, u32> = HashMap::new();
     inos.insert(Vec::new(), ext4_reader::ROOT_INO);
     for (key, e) in wanted {
+        seedkit::interrupt::check()?;
         if problems.len() >= REPORT_MAX {
             break;
         }

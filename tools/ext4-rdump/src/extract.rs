@@ -475,6 +475,7 @@ impl<'a> Extraction<'a> {
         name: &[u8],
         ino: u32,
     ) -> Result<Option<(OwnedFd, Inode)>> {
+        seedkit::interrupt::check()?;
         let inode = match self.fs.inode(ino) {
             Ok(i) => i,
             Err(e) => {
