@@ -11,7 +11,7 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
@@ -125,9 +125,11 @@ impl<'a> Extraction<'a> {
         manifest: &Path,
         budget: u64,
     ) -> Result<Self> {
+        // Private, as the tree is: it holds every xattr of the image's files.
         let file = File::options()
             .write(true)
             .create_new(true)
+            .mode(0o600)
             .open(manifest)
             .with_context(|| format!("creating the manifest {}", seedkit::quote(manifest)))?;
         Ok(Extraction {

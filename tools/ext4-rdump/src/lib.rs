@@ -214,14 +214,11 @@ impl Staging {
     /// Undo everything written (after a fatal error).
     fn discard(&self) {
         let _ = fs::remove_file(&self.manifest);
-        match &self.remove {
-            Some(dir) => remove_tree(dir),
-            None => {
-                if let Ok(entries) = fs::read_dir(&self.tree) {
-                    for e in entries.flatten() {
-                        remove_tree(&e.path());
-                    }
-                }
+        empty_dir(&self.fd);
+        if let Some(dir) = &self.remove {
+            let _ = fs::remove_dir(&self.tree);
+            if dir != &self.tree {
+                let _ = fs::remove_dir(dir);
             }
         }
     }
@@ -253,23 +250,49 @@ fn check_owned(fd: &OwnedFd, dest: &Path) -> Result<()> {
     Ok(())
 }
 
-/// `rm -rf`, first giving the owner rwx on directories (the tree keeps u+rwx anyway).
-fn remove_tree(path: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    if let Ok(m) = path.symlink_metadata() {
-        if m.is_dir() {
-            let _ = fs::set_permissions(
-                path,
-                fs::Permissions::from_mode(m.permissions().mode() | 0o700),
-            );
-            if let Ok(entries) = fs::read_dir(path) {
-                for e in entries.flatten() {
-                    remove_tree(&e.path());
-                }
+/// Remove everything inside the open directory `top`, at any depth, through descriptors
+/// (never a path, never following a symlink), with two descriptors open at a time: the walk
+/// climbs back through `..`, checked against the directory it left, and stops if that is
+/// not the one.
+fn empty_dir(top: &OwnedFd) {
+    use nix::unistd::{unlinkat, UnlinkatFlags};
+    // For each directory entered below `top`: its name, its identity, the names left in it.
+    let mut stack: Vec<(Vec<u8>, sys::Identity, Vec<Vec<u8>>)> = Vec::new();
+    let Ok(mut cur) = top.try_clone() else { return };
+    let Ok(mut names) = sys::read_names(&cur) else {
+        return;
+    };
+    loop {
+        if let Some(name) = names.pop() {
+            let os = std::ffi::OsStr::from_bytes(&name);
+            match unlinkat(Some(cur.as_raw_fd()), os, UnlinkatFlags::NoRemoveDir) {
+                Err(nix::errno::Errno::EISDIR) => {}
+                _ => continue,
             }
-            let _ = fs::remove_dir(path);
+            let Ok(child) = sys::open_dir_at(&cur, &name) else {
+                continue;
+            };
+            // Ours, made u+rwx; put it back should something have changed it.
+            let _ = sys::fchmod(&child, 0o700);
+            let (Ok(id), Ok(inner)) = (sys::Identity::of(&cur), sys::read_names(&child)) else {
+                continue;
+            };
+            stack.push((name, id, std::mem::replace(&mut names, inner)));
+            cur = child;
         } else {
-            let _ = fs::remove_file(path);
+            let Some((name, id, rest)) = stack.pop() else {
+                return;
+            };
+            let Ok(parent) = sys::open_parent(&cur) else {
+                return;
+            };
+            if id.check(&parent).is_err() {
+                return;
+            }
+            let os = std::ffi::OsStr::from_bytes(&name);
+            let _ = unlinkat(Some(parent.as_raw_fd()), os, UnlinkatFlags::RemoveDir);
+            cur = parent;
+            names = rest;
         }
     }
 }

@@ -423,3 +423,42 @@ fn zeros_inside_a_large_block_stay_holes() {
         "{allocated} bytes allocated for a 4 KiB island"
     );
 }
+
+/// Finding 2, the default budget: a small image whose manifest grows with the square of
+/// its depth (3,000 nested directories of 255-byte names: each entry records its whole
+/// path, 1.1 GB in all) is stopped at 8 times the image's size plus 256 MiB.
+#[test]
+fn a_manifest_growing_past_the_default_budget_is_stopped() {
+    if !tools_present("a_manifest_growing_past_the_default_budget_is_stopped") {
+        return;
+    }
+    let t = TempDir::in_memory();
+    let image = t.join("img");
+    mkfs_from_tree(
+        &image,
+        "8M",
+        None,
+        &["-t", "ext4", "-b", "1024", "-N", "4000"],
+    );
+    let name = "n".repeat(255);
+    debugfs_script(
+        &t,
+        &image,
+        &format!("mkdir {name}\ncd {name}\n").repeat(3000),
+    );
+    let work = t.join("work");
+    fs::create_dir(&work).unwrap();
+    let out = rdump_to(&image, &work.join("out"), &[]);
+    let err = stderr(&out);
+    assert_eq!(code(&out), 2, "{err}");
+    let budget = 8 * (8 << 20) + (256 << 20);
+    assert!(
+        err.contains(&format!("pass the budget of {budget} bytes")),
+        "{err}"
+    );
+    assert_eq!(
+        fs::read_dir(&work).unwrap().count(),
+        0,
+        "something left behind"
+    );
+}
