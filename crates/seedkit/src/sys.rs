@@ -422,6 +422,21 @@ pub fn catch_signals(
     }
 }
 
+/// The soft limit on open descriptors (`RLIMIT_NOFILE`), to size what a tool holds open.
+pub fn open_files_limit() -> usize {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `lim` is a valid, writable rlimit for the duration of the call.
+    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut lim) };
+    if rc == 0 {
+        usize::try_from(lim.rlim_cur).unwrap_or(usize::MAX)
+    } else {
+        1024
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -222,6 +222,11 @@ impl Session {
         self.sent = lines.len();
     }
 
+    /// Whether debugfs has exited (its output says why, at [`Session::finish`]).
+    pub fn exited(&mut self) -> bool {
+        !matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// Hand what is buffered to debugfs.
     pub fn flush(&mut self) {
         if let Some(w) = self.stdin.as_mut() {

@@ -1,12 +1,14 @@
 //! `ext4-ingest`: write a host tree into an existing ext4 image, every entry owned root:root.
 //!
-//! Reads TREE (argument, or stdin: a path line or a JSON record with `path`) with `lstat`,
-//! never following symlinks nor opening fifos or devices, in bytewise-sorted order; when
+//! Reads TREE (argument, or stdin: a path line or a JSON record with `path`) through
+//! directory descriptors, never following symlinks nor opening fifos or devices, in
+//! bytewise-sorted order, at any depth; each regular file is opened once by the walk and
+//! checked to be the file it saw, and debugfs reads it through that descriptor; when
 //! `TREE.manifest.jsonl` (written by `ext4-rdump`) is there, takes from it what the host tree
 //! cannot hold (true modes, devices, xattrs, recorded times, entries not staged).
 //!
 //! Writes IMAGE (made by `mkfs.ext4`) with ONE `debugfs -w -f -` process fed a script
-//! generated while another thread walks the tree (see [`script`]); new inodes are named by
+//! generated as the tree is walked (see [`script`]); new inodes are named by
 //! number from a model of libext2fs's allocator ([`image::Allocator`]), checked against what
 //! debugfs reports. Names holding a newline or CR are renamed into place afterwards with two
 //! `debugfs -w -R` calls each. The image is locked (`flock`) during the run. Success is read
@@ -24,12 +26,11 @@ pub mod tree;
 pub mod verify;
 pub mod write;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::ffi::OsString;
 use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -99,8 +100,9 @@ pub struct Args {
     pub progress: bool,
 }
 
-/// Walk items sent to the planning thread at once.
-const BATCH: usize = 128;
+/// Host files held open at most while debugfs has not read them yet (fewer when the
+/// descriptor limit is low).
+const OPEN_FILES: usize = 256;
 
 /// Validated settings.
 struct Config {
@@ -196,6 +198,14 @@ fn fixed_time(sb: &image::Superblock) -> i64 {
     }
 }
 
+/// What debugfs said, for an error line: it quotes the tenant's names back raw, so every
+/// control byte (escape sequences, newlines) is shown escaped, never sent to a terminal.
+fn said(message: &[u8]) -> String {
+    let text = seedkit::quote::quote_bytes(message.trim_ascii_end()).to_string();
+    // Without the quotes around it: it is a message, not a name.
+    text[1..text.len() - 1].to_string()
+}
+
 /// The names in the image's root directory (`ls -p /`).
 fn image_root(image: &Path, time: i64) -> Result<Vec<(Vec<u8>, u32)>> {
     let (out, failed) = debugfs::run_request(image, b"ls -p /", false, time)?;
@@ -203,7 +213,7 @@ fn image_root(image: &Path, time: i64) -> Result<Vec<(Vec<u8>, u32)>> {
         bail!(
             "reading the image {}: debugfs: {}",
             quote(image),
-            String::from_utf8_lossy(&msg)
+            said(&msg)
         );
     }
     // Lines are `/ino/mode/uid/gid/name/size/`; names hold no slash.
@@ -238,6 +248,10 @@ struct Ingest<'a> {
     progress: Progress,
     /// Whether the image can hold xattrs.
     ext_attr: bool,
+    /// Host files opened by the walk that debugfs has yet to read: the index of the line
+    /// that reads each, the file, its path for messages.
+    files: VecDeque<(usize, tree::HostFile, PathBuf)>,
+    open_files: usize,
 }
 
 impl Ingest<'_> {
@@ -259,7 +273,7 @@ impl Ingest<'_> {
                 }
                 self.rejected.push((key, why));
             }
-            Walked::Entry(key, mut e) => {
+            Walked::Entry(key, mut e, file) => {
                 let only = self
                     .merger
                     .as_mut()
@@ -271,7 +285,9 @@ impl Ingest<'_> {
                 if let Some(m) = self.merger.as_mut() {
                     m.apply_host(&key, &mut e)?;
                 }
-                self.add(key, e)?;
+                // A manifest may make it a node that is not read (a fifo): then it is closed.
+                let file = file.filter(|_| e.host.is_some());
+                self.add(key, e, file)?;
             }
         }
         Ok(())
@@ -297,7 +313,7 @@ impl Ingest<'_> {
             self.check_top(std::slice::from_ref(&key[0]))?;
         }
         match tree::from_manifest(&key, m)? {
-            Ok(e) => self.add(key, e),
+            Ok(e) => self.add(key, e, None),
             Err(why) => {
                 self.rejected.push((key, why));
                 Ok(())
@@ -321,7 +337,7 @@ impl Ingest<'_> {
         Ok(())
     }
 
-    fn add(&mut self, key: tree::Key, e: tree::Entry) -> Result<()> {
+    fn add(&mut self, key: tree::Key, e: tree::Entry, file: Option<tree::HostFile>) -> Result<()> {
         if !e.xattrs.is_empty() && !self.ext_attr {
             bail!(
                 "writing {} into {}: it has extended attributes and the image lacks the ext_attr feature (debugfs would drop them silently)",
@@ -343,10 +359,20 @@ impl Ingest<'_> {
                 quote(self.image)
             );
         }
-        self.planner.add(&key, &e)?;
+        let read = self
+            .planner
+            .add(&key, &e, file.as_ref().map(tree::HostFile::raw_fd))?;
+        if let (Some(line), Some(file)) = (read, file) {
+            let shown = e.host.clone().unwrap_or_default();
+            self.files.push_back((line, file, shown));
+        }
         self.entries.insert(key, e);
         if self.planner.exhausted && self.failed.is_none() {
             self.failed = Some(Outcome::OutOfInodes);
+        }
+        if self.failed.is_some() {
+            // Nothing more goes to debugfs: nothing will read them.
+            self.files.clear();
         }
         // debugfs starts with the first entry below the root: every refusal comes first.
         if self.failed.is_some() || self.planner.plan.keys.len() < 2 {
@@ -377,8 +403,51 @@ impl Ingest<'_> {
                 }
             }
         }
-        Ok(())
+        self.bound_open_files()
     }
+
+    /// Close the host files debugfs has read; while too many are open, wait for it.
+    fn bound_open_files(&mut self) -> Result<()> {
+        let mut flushed = false;
+        loop {
+            let Some(session) = self.session.as_mut().filter(|_| self.failed.is_none()) else {
+                // Nothing will read them: the run stops.
+                self.files.clear();
+                return Ok(());
+            };
+            close_read(&mut self.files, session.done())?;
+            if self.files.len() < self.open_files {
+                return Ok(());
+            }
+            if !flushed {
+                session.flush();
+                flushed = true;
+            }
+            let plan = &self.planner.plan;
+            if let Some(outcome) = session.poll(&plan.lines, &plan.expect)? {
+                self.failed = Some(outcome);
+                continue;
+            }
+            if session.exited() {
+                // It will read nothing more; finishing reports why.
+                self.files.clear();
+                return Ok(());
+            }
+            if session.done() < 2 + self.files.front().map_or(0, |f| f.0) {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    }
+}
+
+/// Close the files whose reading command is over: debugfs has echoed the next one.
+fn close_read(files: &mut VecDeque<(usize, tree::HostFile, PathBuf)>, done: usize) -> Result<()> {
+    while files.front().is_some_and(|f| f.0 + 1 < done) {
+        if let Some((_, file, shown)) = files.pop_front() {
+            file.close(&shown)?;
+        }
+    }
+    Ok(())
 }
 
 pub fn run(args: &Args) -> Result<Status> {
@@ -418,6 +487,8 @@ pub fn run(args: &Args) -> Result<Status> {
         failed: None,
         polled: 0,
         ext_attr: sb.ext_attr,
+        files: VecDeque::new(),
+        open_files: OPEN_FILES.min(seedkit::sys::open_files_limit() / 4).max(4),
         progress: if args.progress {
             Progress::with_enabled(true)
         } else {
@@ -425,92 +496,35 @@ pub fn run(args: &Args) -> Result<Status> {
         },
     };
 
-    // The tree is read on another thread while this one plans and feeds debugfs, so the
-    // walk and the writing overlap. Items travel in batches (by count, or after 10 ms), so
-    // the threads do not wake each other for every entry.
-    let (tx, rx) = mpsc::sync_channel::<Vec<Walked>>(16);
-    let tree_path = config.tree.clone();
-    let walker = std::thread::spawn(move || -> Result<tree::AccessGuard> {
-        let mut guard = tree::AccessGuard::default();
-        let mut batch = Vec::with_capacity(BATCH);
-        let mut since = Instant::now();
-        let stopped = || anyhow::anyhow!("the walk was stopped");
-        tree::walk(&tree_path, &mut guard, &mut |item| {
-            if batch.is_empty() {
-                since = Instant::now();
-            }
-            batch.push(item);
-            if batch.len() >= BATCH || since.elapsed() > Duration::from_millis(10) {
-                let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-                tx.send(full).map_err(|_| stopped())?;
-            }
-            Ok(())
-        })?;
-        if !batch.is_empty() {
-            tx.send(batch).map_err(|_| stopped())?;
-        }
-        Ok(guard)
+    // The walk feeds the planner, which feeds debugfs as it goes: the walk and the
+    // writing overlap, debugfs being another process.
+    let walked = tree::walk(&config.tree, &mut |item| {
+        seedkit::interrupt::check()?;
+        ingest.take(item)
     });
-    let mut taken = Ok(());
-    'batches: loop {
-        let batch = match rx.recv_timeout(Duration::from_millis(20)) {
-            Ok(batch) => batch,
-            Err(mpsc::RecvTimeoutError::Disconnected) => break,
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                // The walk is slow (a busy or remote file system): let debugfs have what
-                // is buffered meanwhile.
-                if let Some(s) = ingest.session.as_mut() {
-                    s.flush();
-                }
-                match rx.recv() {
-                    Ok(batch) => batch,
-                    Err(_) => break,
-                }
-            }
-        };
-        for item in batch {
-            taken = seedkit::interrupt::check()
-                .map_err(anyhow::Error::from)
-                .and_then(|()| ingest.take(item));
-            if taken.is_err() {
-                break 'batches;
-            }
+    let done = walked.and_then(|()| {
+        let rest = ingest
+            .merger
+            .as_mut()
+            .map(|m| m.before(None))
+            .unwrap_or_default();
+        rest.into_iter()
+            .try_for_each(|(k, m)| ingest.manifest_only(k, &m))
+            .and_then(|()| ingest.planner.finish())
+    });
+    if let Err(e) = done {
+        ingest.files.clear();
+        if let Some(s) = ingest.session.take() {
+            // debugfs had begun writing.
+            s.kill();
+            bail!(
+                "{}; the image {} is unusable, rebuild it",
+                seedkit::cli::error_line(&e),
+                quote(image_path)
+            );
         }
+        return Err(e);
     }
-    drop(rx);
-    let walked = walker
-        .join()
-        .map_err(|_| anyhow::anyhow!("reading {}: the walk panicked", quote(&config.tree)));
-    // The first error wins: a failed step stops the walk, which then reports "stopped".
-    let guard = match (taken, walked) {
-        (Err(e), _) | (Ok(()), Ok(Err(e)) | Err(e)) => Err(e),
-        (Ok(()), Ok(Ok(guard))) => {
-            let rest = ingest
-                .merger
-                .as_mut()
-                .map(|m| m.before(None))
-                .unwrap_or_default();
-            rest.into_iter()
-                .try_for_each(|(k, m)| ingest.manifest_only(k, &m))
-                .and_then(|()| ingest.planner.finish())
-                .map(|()| guard)
-        }
-    };
-    let mut guard = match guard {
-        Ok(g) => g,
-        Err(e) => {
-            if let Some(s) = ingest.session.take() {
-                // debugfs had begun writing.
-                s.kill();
-                bail!(
-                    "{}; the image {} is unusable, rebuild it",
-                    seedkit::cli::error_line(&e),
-                    quote(image_path)
-                );
-            }
-            return Err(e);
-        }
-    };
 
     let Ingest {
         planner,
@@ -519,6 +533,7 @@ pub fn run(args: &Args) -> Result<Status> {
         session,
         failed,
         mut progress,
+        mut files,
         ..
     } = ingest;
     let plan = &planner.plan;
@@ -554,24 +569,23 @@ pub fn run(args: &Args) -> Result<Status> {
     };
     let unusable = "the image is unusable, rebuild it";
     let outcome = if let Some(failed) = failed {
+        files.clear();
         session.kill();
         failed
     } else {
-        let mut restored = 0;
-        session.finish(&plan.lines, &plan.expect, &mut progress, |finished| {
-            // Put back the atimes debugfs's reads changed while it goes on (see
-            // tree::restore_atimes); lines up to `finished` are done.
-            while let Some(&(line, idx)) = plan.reads.get(restored) {
-                if line > finished {
-                    break;
-                }
-                restored += 1;
-                let e = &entries[&plan.keys[idx as usize]];
-                if let Some(host) = e.host.as_deref().filter(|h| tree::is_short(h)) {
-                    tree::restore_atime(host, e.atime);
-                }
+        let mut closed = Ok(());
+        let outcome = session.finish(&plan.lines, &plan.expect, &mut progress, |done| {
+            // Close the files debugfs has read as it goes on (`done` commands are over).
+            if closed.is_ok() {
+                closed = close_read(&mut files, done + 1);
             }
-        })?
+        })?;
+        closed?;
+        if outcome == Outcome::Done {
+            close_read(&mut files, usize::MAX)?;
+        }
+        files.clear();
+        outcome
     };
     let mut runs = 1u64;
     match outcome {
@@ -582,7 +596,7 @@ pub fn run(args: &Args) -> Result<Status> {
         Outcome::NotOpened { message } => bail!(
             "opening the image {} with debugfs: {}",
             quote(image_path),
-            String::from_utf8_lossy(&message)
+            said(&message)
         ),
         Outcome::Stopped { index, status } => {
             let what = plan.origin.get(index).copied().flatten().map_or_else(
@@ -602,8 +616,7 @@ pub fn run(args: &Args) -> Result<Status> {
                 || PathBuf::from("."),
                 |i| display_key(&plan.keys[i as usize]),
             );
-            let text = String::from_utf8_lossy(&message);
-            let text = text.trim_end();
+            let text = said(&message);
             if text.contains("Could not allocate block") {
                 bail!(
                     "writing {} into {}: out of space: the image had {} free blocks of {} bytes ({} KiB) and the tree needs about {} blocks ({} KiB) of data, directories and symlinks; {unusable} larger (debugfs: {text})",
@@ -623,7 +636,7 @@ pub fn run(args: &Args) -> Result<Status> {
                 "writing {} into {}: debugfs: {text} (in command: {}); {unusable}",
                 quote(&what),
                 quote(image_path),
-                String::from_utf8_lossy(&plan.lines[index])
+                seedkit::quote::quote_bytes(&plan.lines[index])
             );
         }
     }
@@ -632,23 +645,11 @@ pub fn run(args: &Args) -> Result<Status> {
         runs += 2;
         rename(image_path, r, time)?;
     }
-    // Verify before the modes of unreadable files are put back: their content is compared.
     let mut verified = false;
     if args.verify {
         verify::verify(image_path, &entries, &config, plan, &root_names)?;
         verified = true;
     }
-    // Files were put back as debugfs went (and read again by --verify); directories and
-    // symlinks the walk read go now, when the walk is surely over.
-    for e in entries.values() {
-        if verified || e.kind != EntryKind::File {
-            if let Some(host) = e.host.as_deref().filter(|h| tree::is_short(h)) {
-                tree::restore_atime(host, e.atime);
-            }
-        }
-    }
-    tree::restore_atimes(&entries);
-    guard.restore()?;
     if args.verbose {
         for key in &plan.keys {
             warn(format_args!("wrote {}", quote(&display_key(key))));
@@ -723,7 +724,7 @@ fn rename(image: &Path, r: &script::Rename, time: i64) -> Result<()> {
                 "writing {} into {}: debugfs: {}; the image is unusable, rebuild it",
                 quote(&display_key(&r.key)),
                 quote(image),
-                String::from_utf8_lossy(&msg).trim_end()
+                said(&msg)
             );
         }
     }

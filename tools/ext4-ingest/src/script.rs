@@ -1,8 +1,10 @@
 //! The debugfs command script: one `debugfs -w -f -` run writes the whole tree.
 //!
-//! Shape (e2fsprogs notes §2, §3.7): the image cwd (`cd`) and the host cwd (`lcd`) walk the
-//! tree together, so every command takes bare quoted names and lines stay far below the
-//! 8190-byte cut of `source_file`. An inode is named `<N>` when the allocator model
+//! Shape: the image cwd (`cd`) walks the tree, so every command takes bare quoted names and
+//! lines stay far below the 8190-byte cut of `source_file`. debugfs never reads the host
+//! tree by name: each file's content is given as `/proc/<our pid>/fd/N`, a descriptor the
+//! walk opened and checked (see [`crate::tree::HostFile`]), which opens that same inode
+//! whatever has been renamed or swapped since. An inode is named `<N>` when the allocator model
 //! predicted its number (no path lookup in debugfs), else `./name` (a bare `<12>` would
 //! mean inode 12). Per entry: set_current_time (to its mtime, when that changes), the
 //! creating command, then `sif` for what differs from what creation gave (mode, owner,
@@ -12,7 +14,7 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::os::fd::AsRawFd;
+use std::os::fd::RawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -83,8 +85,6 @@ pub struct Plan {
     pub origin: Vec<Option<u32>>,
     /// For each line, the inode its `Allocated inode: N` must name (when predicted).
     pub expect: Vec<Option<u32>>,
-    /// For each host file (index into `keys`), the line after which debugfs has read it.
-    pub reads: Vec<(usize, u32)>,
     pub keys: Vec<Key>,
     pub renames: Vec<Rename>,
     pub counts: Counts,
@@ -172,8 +172,6 @@ struct Open {
     idx: u32,
     /// Its name in the image while the script runs.
     name: Vec<u8>,
-    /// Whether the host cwd moved into it too.
-    host: bool,
     /// Its inode, when predicted.
     ino: Option<u32>,
     /// Its entry, for the metadata set when it is left.
@@ -226,7 +224,6 @@ impl<'a> Planner<'a> {
                 lines: Vec::new(),
                 origin: Vec::new(),
                 expect: Vec::new(),
-                reads: Vec::new(),
                 keys: Vec::new(),
                 renames: Vec::new(),
                 counts: Counts::default(),
@@ -298,8 +295,10 @@ impl<'a> Planner<'a> {
         got
     }
 
-    /// Add the commands for one entry; the root comes first.
-    pub fn add(&mut self, key: &Key, e: &Entry) -> Result<()> {
+    /// Add the commands for one entry; the root comes first. `content` is the descriptor of
+    /// a host file's content; the index of the line that reads it is returned (`None`: it
+    /// is not read, being a further name of an inode already written).
+    pub fn add(&mut self, key: &Key, e: &Entry, content: Option<RawFd>) -> Result<Option<usize>> {
         let p = &mut self.plan;
         if key.is_empty() {
             p.keys.push(key.clone());
@@ -312,12 +311,8 @@ impl<'a> Planner<'a> {
             )?;
             self.now = self.setup.time;
             p.push(None, &[b"cd", b"\"/\""])?;
-            if let Some(fd) = &e.fd {
-                let proc = format!("/proc/{}/fd/{}", self.pid, fd.as_raw_fd());
-                p.push(None, &[b"lcd", &quoted(proc.as_bytes())])?;
-            }
             self.root = Some(e.clone());
-            return Ok(());
+            return Ok(None);
         }
         if self.root.is_none() {
             bail!("the tree has no root entry");
@@ -328,10 +323,6 @@ impl<'a> Planner<'a> {
         }
         let idx = self.plan.keys.len() as u32;
         self.plan.keys.push(key.clone());
-        if e.host.is_some() && e.kind == EntryKind::File {
-            // Read by its `write`, pushed next (after a set_current_time at most).
-            self.plan.reads.push((self.plan.lines.len() + 1, idx));
-        }
         let name = key.last().context("entry name")?;
         let parent = &key[..key.len() - 1];
         if e.host.is_none() {
@@ -356,16 +347,6 @@ impl<'a> Planner<'a> {
             name.clone()
         };
         let qname = quoted(&create);
-        let pid = self.pid;
-        let host_arg = || -> Result<Vec<u8>> {
-            if needs_rename(name) {
-                let fd = e.fd.as_ref().context("descriptor of a host entry")?;
-                let proc = format!("/proc/{pid}/fd/{}", fd.as_raw_fd());
-                Ok(quoted(proc.as_bytes()))
-            } else {
-                Ok(quoted(name))
-            }
-        };
         let some = Some(idx);
         let linked = match e.link {
             Some(k) if !matches!(e.kind, EntryKind::Directory | EntryKind::Symlink) => Some(k),
@@ -407,17 +388,21 @@ impl<'a> Planner<'a> {
                 ],
             )?;
             p.counts.extra_hard_links += 1;
-            return Ok(());
+            return Ok(None);
         }
         let ino: Option<u32>;
         let mut created = None;
+        let mut read = None;
         let default_mode = match e.kind {
             EntryKind::File => {
                 created = self.creation_time(idx, e)?;
                 ino = self.next_ino();
                 let p = &mut self.plan;
                 let mode = if e.host.is_some() {
-                    p.push(some, &[b"write", &host_arg()?, &qname])?;
+                    let fd = content.context("a host file without its descriptor")?;
+                    let proc = format!("/proc/{}/fd/{fd}", self.pid);
+                    read = Some(p.lines.len());
+                    p.push(some, &[b"write", &quoted(proc.as_bytes()), &qname])?;
                     Some(e.host_mode)
                 } else {
                     p.push(some, &[b"write", b"\"/dev/null\"", &qname])?;
@@ -452,19 +437,14 @@ impl<'a> Planner<'a> {
                 let p = &mut self.plan;
                 p.counts.directories += 1;
                 p.push(some, &[b"cd", &lookup(ino, &create)])?;
-                let host = e.host.is_some();
-                if host {
-                    p.push(some, &[b"lcd", &host_arg()?])?;
-                }
                 self.open.push(Open {
                     idx,
                     name: create.clone(),
-                    host,
                     ino,
                     entry: e.clone(),
                     created,
                 });
-                return Ok(());
+                return Ok(None);
             }
             EntryKind::Symlink => {
                 let target = e.target.as_deref().unwrap_or_default();
@@ -475,7 +455,7 @@ impl<'a> Planner<'a> {
                         "a symlink target that holds a newline, CR or NUL, or is empty, cannot be given to debugfs".into(),
                     ));
                     p.keys.pop();
-                    return Ok(());
+                    return Ok(None);
                 }
                 created = self.creation_time(idx, e)?;
                 ino = self.next_ino();
@@ -545,7 +525,7 @@ impl<'a> Planner<'a> {
                 p.rejected
                     .push((key.clone(), "debugfs cannot create sockets".into()));
                 p.keys.pop();
-                return Ok(());
+                return Ok(None);
             }
         };
         if let Some(k) = linked {
@@ -561,7 +541,8 @@ impl<'a> Planner<'a> {
             default_mode,
             created,
             &self.setup,
-        )
+        )?;
+        Ok(read)
     }
 
     /// Leave the open directories and set the root's metadata: the script is complete.
@@ -612,9 +593,6 @@ impl<'a> Planner<'a> {
         }
         let p = &mut self.plan;
         p.push(some, &[b"cd", b"\"..\""])?;
-        if dir.host {
-            p.push(some, &[b"lcd", b"\"..\""])?;
-        }
         self.siblings.remove(&p.keys[dir.idx as usize]);
         metadata(
             p,
@@ -840,7 +818,7 @@ mod tests {
             link: None,
             xattrs: Vec::new(),
             host: Some(std::path::PathBuf::from("/h")),
-            fd: None,
+            host_id: None,
             host_mode: mode,
         }
     }
@@ -859,7 +837,8 @@ mod tests {
         let mut planner = Planner::new(setup, Some(alloc));
         for (key, e) in entries {
             let key: Key = key.iter().map(|p| p.as_bytes().to_vec()).collect();
-            planner.add(&key, e).unwrap();
+            let content = (e.kind == EntryKind::File).then_some(7);
+            planner.add(&key, e, content).unwrap();
         }
         planner.finish().unwrap();
         planner
@@ -881,6 +860,7 @@ mod tests {
             (&["d", "s"], entry(EntryKind::Symlink, 0o777, 1000, 0)),
             (&["g"], linked),
         ]);
+        let write = format!("write \"/proc/{}/fd/7\" \"f\"", std::process::id());
         let want = [
             "set_current_time @1700000000",
             "cd \"/\"",
@@ -888,16 +868,14 @@ mod tests {
             "set_current_time @900",
             "mkdir \"d\"",
             "cd \"<12>\"",
-            "lcd \"d\"",
             // d/f: mode and owner as created (host mode, 0:0); only the nanoseconds.
             "set_current_time @1000",
-            "write \"f\" \"f\"",
+            &write,
             "sif \"<13>\" atime_extra 0x14",
             "sif \"<13>\" mtime_extra 0x14",
             "symlink \"s\" \"t\"",
             // Leaving d: its mode, then its times (seconds as created).
             "cd \"..\"",
-            "lcd \"..\"",
             "sif \"<12>\" mode 040700",
             // g: a second name of d/f, in a slot reserved by a write that expands.
             "write \"/dev/null\" \"g\"",

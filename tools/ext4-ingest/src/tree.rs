@@ -1,27 +1,30 @@
-//! The source: a host tree walked with `lstat` (never following symlinks, never opening a
-//! fifo or device), merged with the `ext4-rdump` manifest when there is one.
+//! The source: a host tree walked through directory descriptors ([`seedkit::walk`]: never
+//! following a symlink, never opening a fifo or device, any depth, a bounded number of
+//! descriptors), merged with the `ext4-rdump` manifest when there is one.
+//!
+//! Every regular file is opened by the walk itself, relative to its directory's descriptor
+//! with `O_NOFOLLOW`, and checked to be the file the walk stat'ed (type, device, inode): its
+//! content reaches the image only through that descriptor ([`HostFile`]). A file or
+//! directory the caller owns but cannot read is made readable through a descriptor of that
+//! very file, and put back the same way; nothing is changed by name.
 
 use std::collections::BTreeMap;
-use std::ffi::OsString;
-use std::ffi::{CString, OsStr};
+use std::ffi::OsStr;
 use std::fs;
 use std::io::{self, BufRead, BufReader};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-use nix::fcntl::{open, OFlag};
 use nix::libc;
-use nix::sys::stat::{fchmodat, utimensat, FchmodatFlags, Mode, UtimensatFlags};
-use nix::sys::time::TimeSpec;
 use seedkit::quote;
 use seedkit::records::manifest::{MANIFEST_FORMAT, MANIFEST_VERSION};
 use seedkit::records::{
     EntryKind, ManifestEntry, ManifestHeader, ManifestLine, Rdev, Timestamp, Xattr,
 };
+use seedkit::sys;
+use seedkit::walk::{self, Opened};
 
 /// A path inside the tree, as its components; empty for the tree's root. Ordering these
 /// keys bytewise gives parents before children, siblings sorted by name.
@@ -60,8 +63,8 @@ pub struct Entry {
     /// The entry in the host tree, when it is there (for messages: it may be longer than
     /// PATH_MAX).
     pub host: Option<PathBuf>,
-    /// A descriptor for the entry, held for the root and for names debugfs cannot be given.
-    pub fd: Option<Arc<OwnedFd>>,
+    /// The host entry's `(st_dev, st_ino)` as the walk saw it: what a later read must find.
+    pub host_id: Option<(u64, u64)>,
     /// The permission bits the host entry has while debugfs reads it (what `write` copies).
     pub host_mode: u32,
 }
@@ -70,67 +73,52 @@ pub struct Entry {
 #[derive(Debug)]
 #[allow(clippy::large_enum_variant)] // nearly every message is an entry: boxing buys nothing
 pub enum Walked {
-    Entry(Key, Entry),
+    /// An entry, with its content's descriptor for a regular file.
+    Entry(Key, Entry, Option<HostFile>),
     /// The names a directory holds (valid ones), before its children's entries.
     Children(Key, Vec<Vec<u8>>),
     /// An entry that cannot be written (and its subtree), with the reason.
     Rejected(Key, String),
 }
 
-/// Permission changes made so that an unreadable entry owned by the caller can be read;
-/// undone (children first) when dropped.
-#[derive(Default)]
-pub struct AccessGuard {
-    changed: Vec<(Arc<OwnedFd>, OsString, u32, PathBuf)>,
+/// A regular file of the tree, opened by the walk and checked to be the file it saw: its
+/// content is read through this descriptor only (debugfs gets `/proc/<pid>/fd/N`, which
+/// opens this very inode again). Dropping it puts back the access time that reading moved
+/// and the mode, if it had to be made readable.
+pub struct HostFile {
+    opened: Opened,
+    atime: Timestamp,
 }
 
-impl AccessGuard {
-    /// Add `bits` to the mode of `name` in `dir`, remembering the old mode.
-    fn grant(
-        &mut self,
-        dir: &Arc<OwnedFd>,
-        name: &OsStr,
-        old: u32,
-        bits: u32,
-        shown: &Path,
-    ) -> Result<()> {
-        fchmodat(
-            Some(dir.as_raw_fd()),
-            name,
-            Mode::from_bits_truncate(old | bits),
-            FchmodatFlags::FollowSymlink,
-        )
-        .with_context(|| format!("making {} readable", quote(shown)))?;
-        self.changed
-            .push((dir.clone(), name.to_os_string(), old, shown.to_path_buf()));
-        Ok(())
-    }
-
-    /// Put every mode back; the first failure is returned.
-    pub fn restore(&mut self) -> Result<()> {
-        let mut first = Ok(());
-        while let Some((dir, name, mode, shown)) = self.changed.pop() {
-            let r = fchmodat(
-                Some(dir.as_raw_fd()),
-                name.as_os_str(),
-                Mode::from_bits_truncate(mode),
-                FchmodatFlags::FollowSymlink,
-            );
-            if let Err(e) = r {
-                if first.is_ok() {
-                    first = Err(io::Error::from(e)).with_context(|| {
-                        format!("restoring the mode {mode:04o} of {}", quote(&shown))
-                    });
-                }
-            }
-        }
-        first
+impl std::fmt::Debug for HostFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "HostFile({})", self.raw_fd())
     }
 }
 
-impl Drop for AccessGuard {
+impl HostFile {
+    pub fn raw_fd(&self) -> RawFd {
+        self.opened.fd.as_raw_fd()
+    }
+
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.opened.fd.as_fd()
+    }
+
+    /// Done reading: put the access time and the mode back, reporting a mode that could
+    /// not be restored.
+    pub fn close(mut self, shown: &Path) -> Result<()> {
+        let _ = sys::set_atime(&self.opened.fd, (self.atime.sec, self.atime.nsec));
+        self.opened
+            .restore()
+            .with_context(|| format!("restoring the mode of {}", quote(shown)))
+    }
+}
+
+impl Drop for HostFile {
     fn drop(&mut self) {
-        let _ = self.restore();
+        // Best effort: a file we do not own keeps its new atime.
+        let _ = sys::set_atime(&self.opened.fd, (self.atime.sec, self.atime.nsec));
     }
 }
 
@@ -166,345 +154,206 @@ fn timestamp(sec: i64, nsec: i64) -> Timestamp {
     }
 }
 
-/// Real paths up to this length are used as they are (cheaper for the kernel than the
-/// `/proc` magic link); longer ones go through [`via`].
-const SHORT_PATH: usize = 3072;
-
-/// `real` when it is short, else a path through the descriptor of its directory.
-fn reach(real: &Path, dir: &OwnedFd, name: &OsStr) -> PathBuf {
-    if is_short(real) {
-        real.to_path_buf()
-    } else {
-        via(dir, name)
-    }
-}
-
-/// A path that reaches `name` in the directory `dir` whatever the length of its real path:
-/// every syscall sees at most `/proc/self/fd/N/` and one name.
-fn via(dir: &OwnedFd, name: &OsStr) -> PathBuf {
-    let mut p = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd()));
-    if !name.is_empty() {
-        p.push(name);
-    }
-    p
-}
-
-fn open_dir(path: &Path, shown: &Path) -> Result<Arc<OwnedFd>> {
-    let fd = open(
-        path,
-        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .with_context(|| format!("reading {}", quote(shown)))?;
-    // SAFETY: `open` returned a fresh descriptor that nothing else owns.
-    Ok(Arc::new(unsafe { OwnedFd::from_raw_fd(fd) }))
-}
-
-/// An `O_PATH` descriptor, for an entry debugfs must reach as `/proc/<pid>/fd/N` (its name
-/// cannot go through the script).
-fn open_path(path: &Path, shown: &Path) -> Result<Arc<OwnedFd>> {
-    let fd = open(
-        path,
-        OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .with_context(|| format!("opening {}", quote(shown)))?;
-    // SAFETY: `open` returned a fresh descriptor that nothing else owns.
-    Ok(Arc::new(unsafe { OwnedFd::from_raw_fd(fd) }))
-}
-
-/// Walk `root` (a directory), reading metadata only, and hand every entry to `sink` in
-/// writing order; unreadable directories and files owned by the caller are made readable
-/// through `guard`. Works through directory descriptors, so paths of any length are fine.
-pub fn walk(
-    root: &Path,
-    guard: &mut AccessGuard,
-    sink: &mut dyn FnMut(Walked) -> Result<()>,
-) -> Result<()> {
-    let meta = fs::symlink_metadata(root).with_context(|| format!("reading {}", quote(root)))?;
-    if !meta.is_dir() {
-        bail!("reading {}: not a directory", quote(root));
-    }
-    let mut w = Walker {
-        euid: nix::unistd::geteuid().as_raw(),
-        sink,
-        guard,
+/// Test hook: when `EXT4_INGEST_TEST_PAUSE` names a directory holding the fifos `paused`
+/// and `resume`, write `before PATH` (then `after PATH`) to `paused` and wait for a line on
+/// `resume`, before and after opening each regular file: a test changes the tree at
+/// exactly those points.
+fn test_pause(when: &str, path: &Path) {
+    static DIR: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    let Some(dir) =
+        DIR.get_or_init(|| std::env::var_os("EXT4_INGEST_TEST_PAUSE").map(PathBuf::from))
+    else {
+        return;
     };
-    // The root is reached through its parent, so that it can be made readable like any other.
-    let parent = root
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let root_name = root.file_name().map(OsStr::to_os_string);
-    if let Some(name) = root_name {
-        let pfd = open_dir(parent, parent)?;
-        w.visit(&pfd, &name, &[], root, &meta)
-    } else {
-        // `/` or a path ending in `..`: open it directly.
-        let fd = open_dir(root, root)?;
-        w.visit(&fd, OsStr::new(""), &[], root, &meta)
+    if let Ok(mut f) = fs::OpenOptions::new().write(true).open(dir.join("paused")) {
+        let mut line = format!("{when} ").into_bytes();
+        line.extend_from_slice(path.as_os_str().as_bytes());
+        line.push(b'\n');
+        let _ = io::Write::write_all(&mut f, &line);
+    }
+    let mut line = String::new();
+    if let Ok(f) = fs::File::open(dir.join("resume")) {
+        let _ = BufReader::new(f).read_line(&mut line);
     }
 }
 
-struct Walker<'a> {
-    euid: u32,
-    sink: &'a mut dyn FnMut(Walked) -> Result<()>,
-    guard: &'a mut AccessGuard,
+/// Walk `root` (a directory), and hand every entry to `sink` in writing order, regular
+/// files opened (see [`HostFile`]). Directories and files the caller owns but cannot read
+/// are made readable through their descriptors; directories get their modes and access
+/// times back as the walk leaves them.
+pub fn walk(root: &Path, sink: &mut dyn FnMut(Walked) -> Result<()>) -> Result<()> {
+    let mut v = Visitor {
+        key: Vec::new(),
+        sink,
+        dir: None,
+        euid: nix::unistd::geteuid().as_raw(),
+    };
+    let opts = walk::Options {
+        widen: true,
+        keep_atimes: true,
+    };
+    walk::walk(root, opts, &mut v)
 }
 
-impl Walker<'_> {
-    /// Record `name` of the directory `dir` (with its metadata `meta`), and its subtree.
-    fn visit(
-        &mut self,
-        dir: &Arc<OwnedFd>,
-        name: &OsStr,
-        key: &[Vec<u8>],
-        shown: &Path,
-        meta: &fs::Metadata,
-    ) -> Result<()> {
-        let path = reach(shown, dir, name);
-        let mut host_mode = meta.mode() & 0o7777;
-        let kind = EntryKind::from_mode(meta.mode())
-            .with_context(|| format!("reading {}: unknown file type", quote(&shown)))?;
-        let wants = match kind {
-            EntryKind::Directory => Some((libc::R_OK | libc::X_OK, 0o500)),
-            EntryKind::File => Some((libc::R_OK, 0o400)),
-            _ => None,
-        };
-        if let Some((how, bits)) = wants {
-            // The owner class alone decides for the owner; root reads anything.
-            let plainly = self.euid == 0 || (meta.uid() == self.euid && meta.mode() & bits == bits);
-            if !plainly && !readable(&path, how) {
-                if meta.uid() != self.euid {
-                    bail!(
-                        "reading {}: Permission denied (not owned by the caller, so its mode cannot be widened)",
-                        quote(&shown)
-                    );
-                }
-                if name.is_empty() {
-                    bail!("reading {}: Permission denied", quote(&shown));
-                }
-                self.guard.grant(dir, name, host_mode, bits, shown)?;
-                host_mode |= bits;
-            }
+struct Visitor<'a> {
+    /// The key of the entry met last.
+    key: Key,
+    sink: &'a mut dyn FnMut(Walked) -> Result<()>,
+    /// A directory's entry, sent once it is open (its xattrs are read through it).
+    dir: Option<Entry>,
+    euid: u32,
+}
+
+impl walk::Visit for Visitor<'_> {
+    fn entry(&mut self, w: &walk::Entry<'_>) -> Result<bool> {
+        if w.depth > 0 {
+            self.key.truncate(w.depth - 1);
+            self.key.push(w.name.to_vec());
         }
-        let target = if kind == EntryKind::Symlink {
-            Some(
-                fs::read_link(&path)
-                    .with_context(|| format!("reading the symlink {}", quote(&shown)))?
-                    .into_os_string()
-                    .into_encoded_bytes(),
-            )
-        } else {
-            None
-        };
-        let rdev = matches!(kind, EntryKind::CharDevice | EntryKind::BlockDevice).then(|| Rdev {
-            major: libc::major(meta.rdev()),
-            minor: libc::minor(meta.rdev()),
-        });
-        let link = (kind != EntryKind::Directory && meta.nlink() > 1)
-            .then(|| LinkKey::Host(meta.dev(), meta.ino()));
-        let xattrs = host_xattrs(&path)
-            .with_context(|| format!("reading the extended attributes of {}", quote(&shown)))?;
-        let own = if kind == EntryKind::Directory {
-            Some(open_dir(&path, shown)?)
-        } else {
-            None
-        };
-        let fd = if key.is_empty() || key.last().is_some_and(|n| crate::script::needs_rename(n)) {
-            match &own {
-                Some(d) => Some(d.clone()),
-                None => Some(open_path(&path, shown)?),
+        let st = w.stat;
+        let kind = EntryKind::from_mode(st.st_mode)
+            .with_context(|| format!("reading {}: unknown file type", quote(w.path)))?;
+        let mut e = host_entry(kind, st, w.path);
+        let mut file = None;
+        match (kind, w.parent) {
+            (EntryKind::Directory, _) => {
+                self.dir = Some(e);
+                return Ok(true);
             }
-        } else {
-            None
-        };
-        (self.sink)(Walked::Entry(
-            key.to_vec(),
-            Entry {
-                kind,
-                mode: meta.mode() & 0o7777,
-                uid: meta.uid(),
-                gid: meta.gid(),
-                atime: timestamp(meta.atime(), meta.atime_nsec()),
-                mtime: timestamp(meta.mtime(), meta.mtime_nsec()),
-                ctime: None,
-                crtime: None,
-                size: if kind == EntryKind::File {
-                    meta.size()
-                } else {
-                    0
-                },
-                allocated: meta.blocks() * 512,
-                rdev,
-                target,
-                link,
-                xattrs,
-                host: Some(shown.to_path_buf()),
-                fd,
-                host_mode,
-            },
-        ))?;
-        let Some(own) = own else { return Ok(()) };
-        let mut names = Vec::new();
-        let rd = fs::read_dir(reach(shown, &own, OsStr::new("")))
-            .with_context(|| format!("reading {}", quote(&shown)))?;
-        for item in rd {
-            let item = item.with_context(|| format!("reading {}", quote(&shown)))?;
-            names.push(item.file_name());
+            (EntryKind::File, Some(parent)) => {
+                test_pause("before", w.path);
+                let opened = walk::open_file(parent, w.name, st, true).map_err(|err| {
+                    if err.raw_os_error() == Some(libc::EACCES) && st.st_uid != self.euid {
+                        anyhow::anyhow!(
+                            "reading {}: Permission denied (not owned by the caller, so its mode cannot be widened)",
+                            quote(w.path)
+                        )
+                    } else {
+                        anyhow::Error::from(err).context(format!("reading {}", quote(w.path)))
+                    }
+                })?;
+                test_pause("after", w.path);
+                if opened.widened.is_some() {
+                    e.host_mode |= 0o400;
+                }
+                e.xattrs = fd_xattrs(opened.fd.as_fd()).with_context(|| {
+                    format!("reading the extended attributes of {}", quote(w.path))
+                })?;
+                file = Some(HostFile {
+                    opened,
+                    atime: e.atime,
+                });
+            }
+            (_, Some(parent)) => {
+                if kind == EntryKind::Symlink {
+                    let target = sys::read_link_at(parent, w.name)
+                        .with_context(|| format!("reading the symlink {}", quote(w.path)))?;
+                    // Reading it moved its atime.
+                    let _ = sys::set_atime_at(parent, w.name, (e.atime.sec, e.atime.nsec));
+                    e.target = Some(target);
+                }
+                e.xattrs = name_xattrs(parent, w.name).with_context(|| {
+                    format!("reading the extended attributes of {}", quote(w.path))
+                })?;
+            }
+            (_, None) => bail!("reading {}: not a directory", quote(w.path)),
         }
-        names.sort();
+        (self.sink)(Walked::Entry(self.key.clone(), e, file))?;
+        Ok(false)
+    }
+
+    fn enter(&mut self, d: &mut walk::Dir<'_>) -> Result<()> {
+        let mut e = self
+            .dir
+            .take()
+            .context("the walk entered an unknown directory")?;
+        e.xattrs = fd_xattrs(d.fd)
+            .with_context(|| format!("reading the extended attributes of {}", quote(d.path)))?;
+        (self.sink)(Walked::Entry(self.key.clone(), e, None))?;
         // A host name is valid for the host's file system, but maybe not for ext4 (over 255
         // bytes).
-        let mut valid = Vec::with_capacity(names.len());
-        for child in names {
-            let mut k = key.to_vec();
-            k.push(child.as_bytes().to_vec());
-            if let Some(why) = invalid_name(child.as_bytes()) {
+        let mut valid = Vec::with_capacity(d.names.len());
+        for name in d.names.drain(..) {
+            if let Some(why) = invalid_name(&name) {
+                let mut k = self.key.clone();
+                k.push(name);
                 (self.sink)(Walked::Rejected(k, why.to_string()))?;
             } else {
-                valid.push(child);
+                valid.push(name);
             }
         }
-        (self.sink)(Walked::Children(
-            key.to_vec(),
-            valid.iter().map(|n| n.as_bytes().to_vec()).collect(),
-        ))?;
-        for child in valid {
-            let child_shown = shown.join(&child);
-            let m = fs::symlink_metadata(reach(&child_shown, &own, &child))
-                .with_context(|| format!("reading {}", quote(&child_shown)))?;
-            let mut k = key.to_vec();
-            k.push(child.as_bytes().to_vec());
-            self.visit(&own, &child, &k, &child_shown, &m)?;
-        }
-        Ok(())
+        *d.names = valid;
+        (self.sink)(Walked::Children(self.key.clone(), d.names.clone()))
     }
 }
 
-/// Put back the access times that reading the tree (our walk, debugfs's reads, readlink)
-/// changed, so that a second run over the same tree writes the same image (as
-/// `tar --atime-preserve=replace`). Best effort: an entry the caller may not touch keeps its
-/// new atime. Works through directory descriptors, like [`walk`].
-/// Entries with a short path are left to [`restore_atime`], called while debugfs runs.
-pub fn restore_atimes(entries: &BTreeMap<Key, Entry>) {
-    // Open directories along the current path: `stack[n]` is the directory of depth n.
-    let mut stack: Vec<Arc<OwnedFd>> = Vec::new();
-    for (key, e) in entries {
-        let Some(host) = &e.host else { continue };
-        let short = is_short(host);
-        if key.is_empty() {
-            if let Some(fd) = &e.fd {
-                if !short {
-                    let path = via(fd, OsStr::new(""));
-                    put_atime(None, &path, e.atime, FchmodatFlags::FollowSymlink);
-                }
-                stack = vec![fd.clone()];
-            }
-            continue;
-        }
-        stack.truncate(key.len());
-        let Some(parent) = stack.get(key.len() - 1).cloned() else {
-            continue;
+/// What the walk's stat says of an entry.
+fn host_entry(kind: EntryKind, st: &nix::sys::stat::FileStat, path: &Path) -> Entry {
+    let rdev = matches!(kind, EntryKind::CharDevice | EntryKind::BlockDevice).then(|| Rdev {
+        major: libc::major(st.st_rdev),
+        minor: libc::minor(st.st_rdev),
+    });
+    let mode = st.st_mode & 0o7777;
+    Entry {
+        kind,
+        mode,
+        uid: st.st_uid,
+        gid: st.st_gid,
+        atime: timestamp(st.st_atime, st.st_atime_nsec),
+        mtime: timestamp(st.st_mtime, st.st_mtime_nsec),
+        ctime: None,
+        crtime: None,
+        size: if kind == EntryKind::File {
+            st.st_size.max(0) as u64
+        } else {
+            0
+        },
+        allocated: (st.st_blocks.max(0) as u64).saturating_mul(512),
+        rdev,
+        target: None,
+        link: (kind != EntryKind::Directory && st.st_nlink > 1)
+            .then_some(LinkKey::Host(st.st_dev, st.st_ino)),
+        xattrs: Vec::new(),
+        host: Some(path.to_path_buf()),
+        host_id: Some((st.st_dev, st.st_ino)),
+        host_mode: mode,
+    }
+}
+
+fn no_xattrs(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(libc::ENOTSUP)
+}
+
+/// The extended attributes of an open file or directory, sorted. A file system without
+/// xattr support has none; one removed meanwhile is left out.
+fn fd_xattrs(fd: BorrowedFd<'_>) -> io::Result<Vec<Xattr>> {
+    let names = match sys::list_xattrs(fd) {
+        Ok(n) => n,
+        Err(e) if no_xattrs(&e) => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    collect_xattrs(names, |n| sys::get_xattr(fd, n))
+}
+
+/// The extended attributes of `name` in `dir`, a symlink as itself.
+fn name_xattrs(dir: BorrowedFd<'_>, name: &[u8]) -> io::Result<Vec<Xattr>> {
+    let names = sys::list_xattrs_at(dir, name)?;
+    collect_xattrs(names, |n| sys::get_xattr_at(dir, name, n))
+}
+
+fn collect_xattrs(
+    names: Vec<Vec<u8>>,
+    mut get: impl FnMut(&[u8]) -> io::Result<Vec<u8>>,
+) -> io::Result<Vec<Xattr>> {
+    let mut out = Vec::with_capacity(names.len());
+    for name in names {
+        let value = match get(&name) {
+            Ok(v) => v,
+            Err(e) if e.raw_os_error() == Some(libc::ENODATA) => continue,
+            Err(e) => return Err(e),
         };
-        let name = OsStr::from_bytes(&key[key.len() - 1]);
-        if !short {
-            put_atime(
-                Some(&parent),
-                Path::new(name),
-                e.atime,
-                FchmodatFlags::NoFollowSymlink,
-            );
-        }
-        if e.kind == EntryKind::Directory {
-            if let Ok(d) = open_dir(&via(&parent, name), Path::new(name)) {
-                stack.push(d);
-            } else {
-                // Its subtree cannot be reached; skip it (the stack stays one short).
-                stack.push(parent);
-            }
-        }
-    }
-}
-
-/// Whether a host path is used as it is (see [`SHORT_PATH`]).
-pub fn is_short(path: &Path) -> bool {
-    path.as_os_str().len() < SHORT_PATH
-}
-
-/// Put back the atime of an entry with a short path (see [`restore_atimes`]).
-pub fn restore_atime(path: &Path, atime: Timestamp) {
-    put_atime(None, path, atime, FchmodatFlags::NoFollowSymlink);
-}
-
-fn put_atime(dir: Option<&Arc<OwnedFd>>, path: &Path, atime: Timestamp, follow: FchmodatFlags) {
-    let raw = dir.map(AsRawFd::as_raw_fd);
-    let flags = match follow {
-        FchmodatFlags::FollowSymlink => UtimensatFlags::FollowSymlink,
-        FchmodatFlags::NoFollowSymlink => UtimensatFlags::NoFollowSymlink,
-    };
-    // Set blindly: a read moved nearly every atime (relatime moves it when it is not newer
-    // than mtime), and asking first would cost a second syscall per entry.
-    let at = TimeSpec::new(atime.sec, i64::from(atime.nsec));
-    let _ = utimensat(raw, path, &at, &TimeSpec::UTIME_OMIT, flags);
-}
-
-fn readable(path: &Path, how: libc::c_int) -> bool {
-    let Ok(c) = CString::new(path.as_os_str().as_bytes()) else {
-        return false;
-    };
-    // SAFETY: `c` is a valid NUL-terminated string for the duration of the call.
-    unsafe { libc::faccessat(libc::AT_FDCWD, c.as_ptr(), how, libc::AT_EACCESS) == 0 }
-}
-
-/// The extended attributes of `path` itself (never following a symlink). A file system
-/// without xattr support has none.
-fn host_xattrs(path: &Path) -> io::Result<Vec<Xattr>> {
-    let c = CString::new(path.as_os_str().as_bytes()).map_err(io::Error::other)?;
-    let mut names = vec![0u8; 1024];
-    let len = loop {
-        // SAFETY: the buffer pointer and length describe `names`.
-        let n = unsafe { libc::llistxattr(c.as_ptr(), names.as_mut_ptr().cast(), names.len()) };
-        if n >= 0 {
-            break n as usize;
-        }
-        let err = io::Error::last_os_error();
-        match err.raw_os_error() {
-            Some(libc::ERANGE) => names.resize(names.len() * 4, 0),
-            Some(libc::ENOTSUP) => return Ok(Vec::new()),
-            _ => return Err(err),
-        }
-    };
-    let mut out = Vec::new();
-    for name in names[..len].split(|&b| b == 0).filter(|n| !n.is_empty()) {
-        let cname = CString::new(name).map_err(io::Error::other)?;
-        let mut value = vec![0u8; 256];
-        loop {
-            // SAFETY: the buffer pointer and length describe `value`.
-            let n = unsafe {
-                libc::lgetxattr(
-                    c.as_ptr(),
-                    cname.as_ptr(),
-                    value.as_mut_ptr().cast(),
-                    value.len(),
-                )
-            };
-            if n >= 0 {
-                value.truncate(n as usize);
-                break;
-            }
-            let err = io::Error::last_os_error();
-            match err.raw_os_error() {
-                Some(libc::ERANGE) if value.len() < 1 << 20 => value.resize(value.len() * 4, 0),
-                Some(libc::ENODATA) => {
-                    value.clear();
-                    break;
-                }
-                _ => return Err(err),
-            }
-        }
         out.push(Xattr {
-            name: name.into(),
+            name: seedkit::json::Bytes(name),
             value: seedkit::json::Bytes(value),
         });
     }
@@ -619,25 +468,38 @@ impl Merger {
         let Some(m) = self.pending.remove(key) else {
             return Ok(());
         };
-        let special = matches!(
-            m.kind,
-            EntryKind::Fifo | EntryKind::CharDevice | EntryKind::BlockDevice | EntryKind::Socket
-        );
-        if m.kind != e.kind && !special {
+        if m.kind != e.kind {
+            // Trusting it would plan the tree's entry as something else (a directory as a
+            // device, its children elsewhere).
             bail!(
-                "the manifest says {} is a {:?} but the tree holds a {:?}",
+                "the manifest says {} is a {} but the tree holds a {}; refusing a manifest that disagrees with the tree",
                 quote(&display_key(key)),
-                m.kind,
-                e.kind
+                kind_name(m.kind),
+                kind_name(e.kind)
             );
         }
-        e.kind = m.kind;
         apply(e, &m);
-        if special {
+        if !matches!(
+            e.kind,
+            EntryKind::File | EntryKind::Directory | EntryKind::Symlink
+        ) {
+            // Made from the manifest's record, never from the host's node.
             e.host = None;
-            e.fd = None;
+            e.host_id = None;
         }
         Ok(())
+    }
+}
+
+fn kind_name(k: EntryKind) -> &'static str {
+    match k {
+        EntryKind::File => "regular file",
+        EntryKind::Directory => "directory",
+        EntryKind::Symlink => "symlink",
+        EntryKind::Fifo => "fifo",
+        EntryKind::Socket => "socket",
+        EntryKind::CharDevice => "character device",
+        EntryKind::BlockDevice => "block device",
     }
 }
 
@@ -678,7 +540,7 @@ pub fn from_manifest(key: &Key, m: &ManifestEntry) -> Result<Result<Entry, Strin
         link: None,
         xattrs: Vec::new(),
         host: None,
-        fd: None,
+        host_id: None,
         host_mode: 0,
     };
     apply(&mut e, m);

@@ -2,22 +2,22 @@
 //! debugfs) and compare every entry with the source: type, mode, owner, times, size,
 //! content, symlink target, device numbers, link counts, xattrs, and that each directory
 //! holds exactly the expected names. Then `e2fsck -fn`.
+//!
+//! Host files are read as the ingest reads them: through descriptors opened by a new walk
+//! of the tree ([`seedkit::walk`]), never by name, and only when the walk finds the very
+//! file that was written (same device and inode); anything else is a difference.
 
 use std::collections::{BTreeMap, HashMap};
-use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 use ext4_reader::{Backing, Content, Fs, Inode};
-use nix::fcntl::{openat, OFlag};
-use nix::sys::stat::Mode;
 use seedkit::records::{EntryKind, Timestamp};
-use seedkit::{quote, warn};
+use seedkit::walk::{self, Visit};
+use seedkit::{quote, sys, warn};
 
 use crate::debugfs::program;
 use crate::script::{Owner, Plan};
@@ -76,7 +76,9 @@ pub(crate) fn verify(
     }
 
     let mut problems = Vec::new();
-    let root_fd = entries.get(&Vec::new()).and_then(|r| r.fd.as_deref());
+    // Host files whose content is compared afterwards: their inode in the image and their
+    // identity on the host when they were read.
+    let mut contents: HashMap<Key, (u32, (u64, u64))> = HashMap::new();
     let mut inos: HashMap<Key, u32> = HashMap::new();
     let mut link_inos: HashMap<LinkKey, u32> = HashMap::new();
     inos.insert(Vec::new(), ext4_reader::ROOT_INO);
@@ -194,21 +196,15 @@ pub(crate) fn verify(
                         "{} bytes in the image, {} in the tree",
                         inode.size, e.size
                     ));
-                } else if let Some(host) = &e.host {
-                    match open_host(host, root_fd, key).and_then(|f| same_content(&fs, &inode, f)) {
-                        Ok(true) => {}
-                        Ok(false) => problem("content differs".to_string()),
-                        Err(err) => problem(format!("comparing the content: {err:#}")),
-                    }
+                } else if let (Some(_), Some(id)) = (&e.host, e.host_id) {
+                    contents.insert(key.clone(), (ino, id));
                 }
             }
             EntryKind::Symlink => match fs.symlink_target(&inode) {
                 Ok(t) if Some(&t) == e.target.as_ref() => {}
                 Ok(t) => problem(format!(
                     "symlink to {} in the image",
-                    quote(Path::new(std::ffi::OsStr::new(
-                        &String::from_utf8_lossy(&t).into_owned()
-                    )))
+                    seedkit::quote::quote_bytes(&t)
                 )),
                 Err(err) => problem(format!("reading its target: {err}")),
             },
@@ -226,6 +222,9 @@ pub(crate) fn verify(
             }
             EntryKind::Fifo | EntryKind::Socket => {}
         }
+    }
+    if problems.len() < REPORT_MAX && !contents.is_empty() {
+        check_contents(&fs, &config.tree, entries, contents, &mut problems)?;
     }
     if !problems.is_empty() {
         for p in &problems {
@@ -282,9 +281,7 @@ fn check_dir(
         } else if !(key.is_empty() && kept.contains(&d.name.as_slice())) {
             problem(format!(
                 "the image holds {} here, which the tree does not",
-                quote(Path::new(std::ffi::OsStr::new(
-                    &String::from_utf8_lossy(&d.name).into_owned()
-                )))
+                seedkit::quote::quote_bytes(&d.name)
             ));
         }
     }
@@ -297,33 +294,103 @@ fn check_dir(
     }
 }
 
-/// Open a host file by its path, or, when the path is too long for one syscall, one
-/// component at a time from the tree's root.
-fn open_host(host: &Path, root: Option<&OwnedFd>, key: &Key) -> Result<File> {
-    let shown = || format!("opening {}", quote(host));
-    if crate::tree::is_short(host) {
-        return File::open(host).with_context(shown);
+/// Compare the content of the host files in `contents` with the image, each read through
+/// a descriptor that a new walk of the tree opens and checks: a name that no longer holds
+/// the file written (swapped, replaced, gone) is a difference, and is never read.
+fn check_contents(
+    fs: &Fs,
+    tree: &Path,
+    entries: &BTreeMap<Key, Entry>,
+    mut contents: HashMap<Key, (u32, (u64, u64))>,
+    problems: &mut Vec<String>,
+) -> Result<()> {
+    let mut v = ContentCheck {
+        fs,
+        entries,
+        contents: &mut contents,
+        problems,
+        key: Vec::new(),
+    };
+    let opts = walk::Options {
+        widen: true,
+        keep_atimes: true,
+    };
+    walk::walk(tree, opts, &mut v)?;
+    let mut gone: Vec<Key> = contents.into_keys().collect();
+    gone.sort();
+    for key in gone
+        .into_iter()
+        .take(REPORT_MAX.saturating_sub(problems.len()))
+    {
+        problems.push(format!(
+            "{}: no longer in the tree, its content cannot be compared",
+            quote(&display_key(&key))
+        ));
     }
-    let root = root.with_context(shown)?;
-    let mut dir: Option<OwnedFd> = None;
-    for (n, part) in key.iter().enumerate() {
-        let last = n + 1 == key.len();
-        let flags = if last {
-            OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC
-        } else {
-            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC
+    Ok(())
+}
+
+struct ContentCheck<'a> {
+    fs: &'a Fs,
+    entries: &'a BTreeMap<Key, Entry>,
+    contents: &'a mut HashMap<Key, (u32, (u64, u64))>,
+    problems: &'a mut Vec<String>,
+    key: Key,
+}
+
+impl Visit for ContentCheck<'_> {
+    fn entry(&mut self, w: &walk::Entry<'_>) -> Result<bool> {
+        if w.depth == 0 {
+            return Ok(true);
+        }
+        self.key.truncate(w.depth - 1);
+        self.key.push(w.name.to_vec());
+        if self.problems.len() >= REPORT_MAX {
+            return Ok(false);
+        }
+        let st = w.stat;
+        if EntryKind::from_mode(st.st_mode) == Some(EntryKind::Directory) {
+            return Ok(self
+                .entries
+                .get(&self.key)
+                .is_some_and(|e| e.kind == EntryKind::Directory && e.host.is_some()));
+        }
+        let Some((ino, id)) = self.contents.remove(&self.key) else {
+            return Ok(false);
         };
-        let at = dir.as_ref().map_or(root.as_raw_fd(), AsRawFd::as_raw_fd);
-        let fd =
-            openat(Some(at), OsStr::from_bytes(part), flags, Mode::empty()).with_context(shown)?;
-        // SAFETY: `openat` returned a fresh descriptor that nothing else owns.
-        dir = Some(unsafe { OwnedFd::from_raw_fd(fd) });
+        let shown = display_key(&self.key);
+        let shown = quote(&shown);
+        if EntryKind::from_mode(st.st_mode) != Some(EntryKind::File) || (st.st_dev, st.st_ino) != id
+        {
+            self.problems.push(format!(
+                "{shown}: replaced in the tree since it was written; not read"
+            ));
+            return Ok(false);
+        }
+        let parent = w.parent.context("a file without its directory")?;
+        let compared = walk::open_file(parent, w.name, st, true)
+            .map_err(anyhow::Error::from)
+            .and_then(|opened| {
+                let same = File::from(opened.fd.try_clone()?);
+                let inode = self.fs.inode(ino).map_err(|e| anyhow::anyhow!("{e}"))?;
+                let r = same_content(self.fs, &inode, &same);
+                // Reading moved its atime.
+                let _ = sys::set_atime(&opened.fd, (st.st_atime, st.st_atime_nsec as u32));
+                r
+            });
+        match compared {
+            Ok(true) => {}
+            Ok(false) => self.problems.push(format!("{shown}: content differs")),
+            Err(err) => self
+                .problems
+                .push(format!("{shown}: comparing the content: {err:#}")),
+        }
+        Ok(false)
     }
-    dir.map(File::from).with_context(shown)
 }
 
 /// Whether a file's bytes in the image are the host file's, holes read as zeros.
-fn same_content(fs: &Fs, inode: &Inode, mut f: File) -> Result<bool> {
+fn same_content(fs: &Fs, inode: &Inode, mut f: &File) -> Result<bool> {
     let size = inode.size;
     match fs.content(inode).map_err(|e| anyhow::anyhow!("{e}"))? {
         Content::Inline(data) => {
@@ -343,7 +410,7 @@ fn same_content(fs: &Fs, inode: &Inode, mut f: File) -> Result<bool> {
                     break;
                 }
                 // Anything between runs is a hole: zeros on the host.
-                if !host_zeros(&mut f, pos, start, &mut b)? {
+                if !host_zeros(f, pos, start, &mut b)? {
                     return Ok(false);
                 }
                 match run.backing {
@@ -362,37 +429,27 @@ fn same_content(fs: &Fs, inode: &Inode, mut f: File) -> Result<bool> {
                         }
                     }
                     Backing::Unwritten | Backing::Hole => {
-                        if !host_zeros(&mut f, start, end, &mut b)? {
+                        if !host_zeros(f, start, end, &mut b)? {
                             return Ok(false);
                         }
                     }
                 }
                 pos = end;
             }
-            Ok(host_zeros(&mut f, pos, size, &mut b)?)
+            Ok(host_zeros(f, pos, size, &mut b)?)
         }
     }
 }
 
 /// Whether the host file holds only zeros in `from..to` (holes are skipped with SEEK_DATA).
-fn host_zeros(f: &mut File, mut from: u64, to: u64, buf: &mut Vec<u8>) -> io::Result<bool> {
+fn host_zeros(mut f: &File, mut from: u64, to: u64, buf: &mut Vec<u8>) -> io::Result<bool> {
     while from < to {
-        // SAFETY: lseek on a descriptor we own; no memory is involved.
-        let data = unsafe {
-            nix::libc::lseek(
-                f.as_raw_fd(),
-                from as nix::libc::off_t,
-                nix::libc::SEEK_DATA,
-            )
-        };
-        let start = if data >= 0 {
-            data as u64
-        } else if io::Error::last_os_error().raw_os_error() == Some(nix::libc::ENXIO) {
+        let start = match sys::seek_data(f, from) {
+            Ok(Some(data)) => data,
             // No data after `from`: the rest is a hole.
-            return Ok(true);
-        } else {
+            Ok(None) => return Ok(true),
             // No SEEK_DATA here: read everything.
-            from
+            Err(_) => from,
         };
         if start >= to {
             return Ok(true);
@@ -424,9 +481,10 @@ fn e2fsck(image: &Path) -> Result<()> {
             .find(|l| !l.starts_with("Pass ") && !l.starts_with("e2fsck "))
             .unwrap_or("");
         bail!(
-            "verifying {}: e2fsck -fn found problems ({}): {first}",
+            "verifying {}: e2fsck -fn found problems ({}): {}",
             quote(image),
-            out.status
+            out.status,
+            seedkit::quote::quote_bytes(first.as_bytes())
         );
     }
     Ok(())
