@@ -10,6 +10,7 @@ pub const SUPERBLOCK_SIZE: usize = 1024;
 const MAGIC: u16 = 0xef53;
 
 pub mod compat {
+    pub const EXT_ATTR: u32 = 0x8;
     pub const HAS_JOURNAL: u32 = 0x4;
     pub const DIR_INDEX: u32 = 0x20;
     pub const SPARSE_SUPER2: u32 = 0x200;
@@ -103,6 +104,9 @@ pub struct Superblock {
     /// The seed of every metadata checksum (`s_checksum_seed` or crc32c of the uuid).
     pub csum_seed: u32,
     pub volume_name: [u8; 16],
+    /// `s_mkfs_time` and `s_wtime` (seconds, low 32 bits).
+    pub mkfs_time: u32,
+    pub write_time: u32,
 }
 
 impl Superblock {
@@ -246,6 +250,8 @@ impl Superblock {
             group_count,
             csum_seed,
             volume_name,
+            mkfs_time: u32_at(b, 0x108),
+            write_time: u32_at(b, 0x30),
         })
     }
 

@@ -65,7 +65,7 @@ pub struct Entry {
     pub host: Option<PathBuf>,
     /// The host entry's `(st_dev, st_ino)` as the walk saw it: what a later read must find.
     pub host_id: Option<(u64, u64)>,
-    /// The permission bits the host entry has while debugfs reads it (what `write` copies).
+    /// The permission bits the host entry has while it is read.
     pub host_mode: u32,
 }
 
@@ -82,8 +82,8 @@ pub enum Walked {
 }
 
 /// A regular file of the tree, opened by the walk and checked to be the file it saw: its
-/// content is read through this descriptor only (debugfs gets `/proc/<pid>/fd/N`, which
-/// opens this very inode again). Dropping it puts back the access time that reading moved
+/// content is read through this descriptor only, copied straight into the image's blocks.
+/// Dropping it puts back the access time that reading moved
 /// and the mode, if it had to be made readable.
 pub struct HostFile {
     opened: Opened,
@@ -156,9 +156,10 @@ fn timestamp(sec: i64, nsec: i64) -> Timestamp {
 
 /// Test hook: when `EXT4_INGEST_TEST_PAUSE` names a directory holding the fifos `paused`
 /// and `resume`, write `before PATH` (then `after PATH`) to `paused` and wait for a line on
-/// `resume`, before and after opening each regular file: a test changes the tree at
+/// `resume`, before and after opening each regular file (and `written IMAGE` once the image
+/// is written, before `--verify` reads it back): a test changes the tree or the image at
 /// exactly those points.
-fn test_pause(when: &str, path: &Path) {
+pub(crate) fn test_pause(when: &str, path: &Path) {
     static DIR: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
     let Some(dir) =
         DIR.get_or_init(|| std::env::var_os("EXT4_INGEST_TEST_PAUSE").map(PathBuf::from))

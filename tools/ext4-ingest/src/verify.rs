@@ -1,6 +1,6 @@
-//! `--verify`: read the image back with the workspace's ext4 reader (`ext4_reader`, not
-//! debugfs) and compare every entry with the source: type, mode, owner, times, size,
-//! content, symlink target, device numbers, link counts, xattrs, and that each directory
+//! `--verify`: read the image back with the workspace's ext4 reader (`ext4_reader`) and
+//! compare every entry with the source: type, mode, owner, times, size, content, symlink
+//! target, device numbers, link counts, xattrs, and that each directory
 //! holds exactly the expected names. Then `e2fsck -fn`.
 //!
 //! Host files are read as the ingest reads them: through descriptors opened by a new walk
@@ -19,9 +19,8 @@ use seedkit::records::{EntryKind, Timestamp};
 use seedkit::walk::{self, Visit};
 use seedkit::{quote, sys, warn};
 
-use crate::debugfs::program;
-use crate::script::{Owner, Plan};
 use crate::tree::{display_key, Entry, Key, LinkKey};
+use crate::write::Owner;
 use crate::Config;
 
 /// Differences reported before giving up.
@@ -35,7 +34,7 @@ pub(crate) fn verify(
     image: &Path,
     entries: &BTreeMap<Key, Entry>,
     config: &Config,
-    plan: &Plan,
+    rejected: &[(Key, String)],
     image_root: &[(Vec<u8>, u32)],
 ) -> Result<()> {
     let what = || format!("verifying {}", quote(image));
@@ -57,7 +56,7 @@ pub(crate) fn verify(
             })
         })
         .count();
-    let skipped: Vec<&Key> = plan.rejected.iter().map(|(k, _)| k).collect();
+    let skipped: Vec<&Key> = rejected.iter().map(|(k, _)| k).collect();
     let wanted: Vec<(&Key, &Entry)> = entries
         .iter()
         .filter(|(k, _)| !skipped.contains(k))
@@ -467,6 +466,16 @@ fn host_zeros(mut f: &File, mut from: u64, to: u64, buf: &mut Vec<u8>) -> io::Re
 }
 
 /// `e2fsck -fn`: a clean image or an error with its report.
+/// An e2fsprogs program, found on PATH or in the sbin directories ordinary users lack.
+fn program(name: &str) -> std::path::PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/sbin"].map(std::path::PathBuf::from))
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| std::path::PathBuf::from(name))
+}
+
 fn e2fsck(image: &Path) -> Result<()> {
     let out = Command::new(program("e2fsck"))
         .arg("-fn")

@@ -38,6 +38,8 @@ pub struct Counts {
     pub bytes: u64,
     /// New inodes written.
     pub inodes: u64,
+    /// Directories written with a hash index (more than one block).
+    pub indexed_directories: u64,
 }
 
 /// What the image can take, and the entries written so far.
@@ -56,6 +58,12 @@ pub struct ImageWriter<'a> {
     pub rejected: Vec<(Key, String)>,
     /// Inodes free when the run began, for messages.
     free_inodes: u64,
+    inodes_count: u64,
+    /// Set when the image ran out of inodes: the rest of the walk is only counted, so the
+    /// message can say what the tree needs.
+    exhausted: Option<Key>,
+    /// Inodes the tree needs (counted on after exhaustion).
+    needed: u64,
     free_blocks: u64,
 }
 
@@ -70,6 +78,7 @@ impl<'a> ImageWriter<'a> {
     pub fn new(image: &'a Path, file: File, owner: Owner, fixed_time: i64) -> Result<Self> {
         let w = Writer::open(file).map_err(|e| opening(image, &e))?;
         let (free_blocks, free_inodes) = w.free();
+        let inodes_count = u64::from(w.inodes_count());
         Ok(ImageWriter {
             image,
             w,
@@ -81,6 +90,9 @@ impl<'a> ImageWriter<'a> {
             rejected: Vec::new(),
             free_inodes,
             free_blocks,
+            inodes_count,
+            exhausted: None,
+            needed: 0,
         })
     }
 
@@ -91,6 +103,25 @@ impl<'a> ImageWriter<'a> {
             .iter()
             .map(|(n, _, _)| n.clone())
             .collect()
+    }
+
+    /// The names the image's root held before the run, with their inodes.
+    pub fn image_root_inodes(&self) -> Vec<(Vec<u8>, u32)> {
+        self.w
+            .root_entries()
+            .iter()
+            .map(|(n, i, _)| (n.clone(), *i))
+            .collect()
+    }
+
+    pub fn image(&self) -> &Path {
+        self.image
+    }
+
+    /// Whether anything was written into the image yet (the root's attributes wait in
+    /// memory until the end).
+    pub fn started(&self) -> bool {
+        self.counts.inodes > 0 || self.open.len() > 1
     }
 
     fn meta(&self, e: &Entry) -> Meta {
@@ -155,6 +186,14 @@ impl<'a> ImageWriter<'a> {
                 .set_root(&meta)
                 .map_err(|err| self.failed(key, &err))?;
             self.open.push((Vec::new(), ROOT));
+            return Ok(());
+        }
+        if self.exhausted.is_some() {
+            // Only counted: nothing more is written.
+            let linked = e.link.filter(|_| e.kind != EntryKind::Directory);
+            if linked.is_none_or(|k| self.links.insert(k, 0).is_none()) {
+                self.needed += 1;
+            }
             return Ok(());
         }
         self.leave_to(key)?;
@@ -275,9 +314,17 @@ impl<'a> ImageWriter<'a> {
 
     /// An entry the writer refused is reported and left out; anything else ends the run.
     fn refuse(&mut self, key: &Key, err: WriteError) -> Result<()> {
-        if let WriteError::EntryRefused { why, .. } = err {
-            self.rejected.push((key.clone(), why));
-            return Ok(());
+        match err {
+            WriteError::EntryRefused { why, .. } => {
+                self.rejected.push((key.clone(), why));
+                return Ok(());
+            }
+            WriteError::OutOfInodes => {
+                self.needed = self.counts.inodes + 1;
+                self.exhausted = Some(key.clone());
+                return Ok(());
+            }
+            _ => {}
         }
         Err(self.failed(key, &err))
     }
@@ -294,26 +341,39 @@ impl<'a> ImageWriter<'a> {
                 self.free_blocks
             ),
             WriteError::OutOfInodes => anyhow::anyhow!(
-                "writing {what} into {image}: out of inodes: the image had {} free; {rebuild} with more (mkfs.ext4 -N)",
-                self.free_inodes
+                "writing {what} into {image}: out of inodes: the image had {} free of {}; {rebuild} with more (mkfs.ext4 -N)",
+                self.free_inodes,
+                self.inodes_count
             ),
             other => anyhow::anyhow!("writing {what} into {image}: {other}; {rebuild}"),
         }
     }
 
-    /// Close every directory, write the link counts, bitmaps, descriptors and superblock.
-    pub fn finish(mut self) -> Result<Counts> {
+    /// Close every directory, write the link counts, bitmaps, descriptors and superblock;
+    /// the counts and the entries the writer refused.
+    pub fn finish(mut self) -> Result<(Counts, Vec<(Key, String)>)> {
+        if let Some(key) = &self.exhausted {
+            bail!(
+                "writing {} into {}: out of inodes: the tree needs {} inodes and the image has {} free of {}; the image is unusable, rebuild it with more (mkfs.ext4 -N)",
+                quote(&display_key(key)),
+                quote(self.image),
+                self.needed,
+                self.free_inodes,
+                self.inodes_count
+            );
+        }
         while let Some((k, ino)) = self.open.pop() {
             self.w.close_dir(ino).map_err(|e| self.failed(&k, &e))?;
         }
         let image = self.image;
-        self.w.finish().map_err(|e| {
+        let summary = self.w.finish().map_err(|e| {
             anyhow::anyhow!(
                 "writing {}: {e}; the image is unusable, rebuild it",
                 quote(image)
             )
         })?;
-        Ok(self.counts)
+        self.counts.indexed_directories = summary.indexed_dirs;
+        Ok((self.counts, self.rejected))
     }
 }
 

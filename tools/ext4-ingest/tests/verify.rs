@@ -1,37 +1,24 @@
 //! `--verify` is only worth its name if it catches an image that does not hold the tree.
-//! Here debugfs (found on PATH, as ext4-ingest finds it) is wrapped so that, once the
-//! writing session has ended and before ext4-ingest reads the image back, one data block
-//! of a written file is changed on disk: the verification must fail, name the file, and
-//! say the content differs.
+//! Here ext4-ingest's test hook stops it once the image is written and before it reads the
+//! image back, and one data block of a written file is changed on disk: the verification
+//! must fail, name the file, and say the content differs.
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
+use std::io::{Read, Write};
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use testkit::{code, stderr, TempDir};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ext4-ingest");
 
-/// A directory with a `debugfs` that runs the real one and then, after a writing session
-/// (`-w -f -`), does `after` with `$IMAGE` set to the image and `$REAL` to the real debugfs;
-/// it leaves `ran` in `$MARKS` to show it did.
-fn wrapped_debugfs(t: &TempDir, after: &str) -> PathBuf {
-    let dir = t.join("wrap");
-    fs::create_dir_all(&dir).unwrap();
-    let real = PathBuf::from(testkit::tool("debugfs").get_program());
-    let script = format!(
-        "#!/bin/sh\nREAL='{}'\n\"$REAL\" \"$@\"; rc=$?\n\
-         if [ \"$1 $2 $3\" = '-w -f -' ]; then\n  IMAGE=$4\n  {after}\n  echo ran >\"$MARKS\"\nfi\nexit $rc\n",
-        real.display()
-    );
-    let path = dir.join("debugfs");
-    fs::write(&path, script).unwrap();
-    fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
-    dir
-}
-
-fn ingest_verify(t: &TempDir, wrap: &Path) -> (std::process::Output, PathBuf) {
+/// Run `ext4-ingest --verify` with its test hook (`EXT4_INGEST_TEST_PAUSE`): at every pause
+/// it is let go at once, except at `written IMAGE` (the image is written, not yet read
+/// back), where `after(image)` runs first. Returns the output, the image, and whether the
+/// `written` pause came.
+fn ingest_verify(t: &TempDir, after: &dyn Fn(&Path)) -> (std::process::Output, PathBuf, bool) {
     let tree = t.join("tree");
     fs::create_dir_all(tree.join("d")).unwrap();
     let data: Vec<u8> = (0..16_384u32).map(|i| (i * 7 % 251) as u8 | 1).collect();
@@ -39,18 +26,64 @@ fn ingest_verify(t: &TempDir, wrap: &Path) -> (std::process::Output, PathBuf) {
     fs::write(tree.join("other"), b"left alone").unwrap();
     let image = t.join("image.ext4");
     testkit::mkfs_from_tree(&image, "16M", None, &["-t", "ext4", "-b", "4096"]);
-    let mut path = wrap.as_os_str().to_owned();
-    path.push(":");
-    path.push(std::env::var_os("PATH").unwrap_or_default());
-    let out = testkit::run(
+    let hook = t.join("hook");
+    fs::create_dir(&hook).unwrap();
+    for name in ["paused", "resume"] {
+        nix::unistd::mkfifo(
+            &hook.join(name),
+            nix::sys::stat::Mode::from_bits_truncate(0o600),
+        )
+        .unwrap();
+    }
+    // Held open for the whole run, so ext4-ingest never waits to say it paused.
+    let mut paused = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK)
+        .open(hook.join("paused"))
+        .unwrap();
+    let mut child = testkit::spawn(
         Command::new(BIN)
             .arg("--verify")
             .arg(&image)
             .arg(&tree)
-            .env("PATH", path)
-            .env("MARKS", t.join("marks")),
+            .env("EXT4_INGEST_TEST_PAUSE", &hook)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
     );
-    (out, image)
+    let mut said = Vec::new();
+    let mut written = false;
+    loop {
+        if let Some(end) = said.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = said.drain(..=end).collect();
+            if line.starts_with(b"written ") {
+                written = true;
+                after(&image);
+            }
+            fs::OpenOptions::new()
+                .write(true)
+                .open(hook.join("resume"))
+                .unwrap()
+                .write_all(b"go\n")
+                .unwrap();
+            continue;
+        }
+        let mut buf = [0u8; 4096];
+        match paused.read(&mut buf) {
+            Ok(n) if n > 0 => {
+                said.extend_from_slice(&buf[..n]);
+                continue;
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => panic!("reading the fifo: {e}"),
+        }
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    (child.wait_with_output().unwrap(), image, written)
 }
 
 #[test]
@@ -58,16 +91,18 @@ fn verify_catches_a_data_block_changed_after_the_write() {
     let t = TempDir::new();
     // debugfs's `bmap` gives the physical block of the file's first block; one byte of it
     // is overwritten in place.
-    let wrap = wrapped_debugfs(
-        &t,
-        "blk=$(\"$REAL\" -R 'bmap /d/victim 0' \"$IMAGE\" 2>/dev/null)\n  \
-         printf 'Z' | dd of=\"$IMAGE\" bs=1 seek=$((blk * 4096 + 100)) conv=notrunc 2>/dev/null",
-    );
-    let (out, _) = ingest_verify(&t, &wrap);
+    let corrupt = |image: &Path| {
+        let blk: u64 = testkit::debugfs(image, "bmap /d/victim 0")
+            .trim()
+            .parse()
+            .unwrap();
+        let f = fs::OpenOptions::new().write(true).open(image).unwrap();
+        f.write_all_at(b"Z", blk * 4096 + 100).unwrap();
+    };
+    let (out, _, written) = ingest_verify(&t, &corrupt);
     assert!(
-        t.join("marks").is_file(),
-        "the wrapped debugfs never wrote: ext4-ingest no longer writes through debugfs, \
-         and this test must find another way in"
+        written,
+        "ext4-ingest never paused between writing and verifying"
     );
     let err = stderr(&out);
     assert_eq!(code(&out), 2, "verify passed a corrupted image: {err}");
@@ -80,11 +115,10 @@ fn verify_catches_a_data_block_changed_after_the_write() {
 
 #[test]
 fn verify_passes_the_same_run_without_the_corruption() {
-    // The control: the wrapper alone changes nothing.
+    // The control: the pause alone changes nothing.
     let t = TempDir::new();
-    let wrap = wrapped_debugfs(&t, ":");
-    let (out, image) = ingest_verify(&t, &wrap);
-    assert!(t.join("marks").is_file());
+    let (out, image, written) = ingest_verify(&t, &|_| {});
+    assert!(written);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     testkit::e2fsck_clean(&image).unwrap();
 }

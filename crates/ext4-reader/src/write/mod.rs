@@ -245,6 +245,11 @@ impl Writer {
         (self.g.total_free_blocks(), inodes)
     }
 
+    /// Inodes the image has in all.
+    pub fn inodes_count(&self) -> u32 {
+        self.g.sb.inodes_count
+    }
+
     /// The block size of the image.
     pub fn block_size(&self) -> u32 {
         self.g.sb.block_size
@@ -311,9 +316,6 @@ impl Writer {
         let set = self.stored_xattrs(name, meta)?;
         let size = src.size()?;
         let bs = u64::from(self.g.sb.block_size);
-        if size.div_ceil(bs) > self.g.total_free_blocks() {
-            return Err(WriteError::OutOfSpace);
-        }
         let ino = self.g.alloc_inode(false)?;
         let mut record = self.record(name, 0o100_000, meta, &set)?;
         let mut pieces: Vec<Piece> = Vec::new();
@@ -641,15 +643,22 @@ impl Writer {
             }
         }
         xattr::sort(&mut set);
-        if !set.is_empty() && !self.g.sb.has_compat(0x8) {
+        if !set.is_empty() && !self.g.sb.has_compat(compat::EXT_ATTR) {
             return refused(
                 name,
                 "extended attributes, and the image lacks the ext_attr feature",
             );
         }
         if !set.is_empty() && !self.fits_inode(&set) {
-            if !xattr::fits_block(self.g.sb.block_size as usize, &set) {
-                return refused(name, "extended attributes larger than a block");
+            let bs = self.g.sb.block_size as usize;
+            if !xattr::fits_block(bs, &set) {
+                return refused(
+                    name,
+                    format!(
+                        "extended attributes larger than a block ({} bytes of names and values for a {bs}-byte block)",
+                        xattr::size(&set)
+                    ),
+                );
             }
             if !self.xattr_blocks.contains_key(&set) && self.g.total_free_blocks() == 0 {
                 return Err(WriteError::OutOfSpace);

@@ -15,6 +15,7 @@ pub struct Ingest {
     pub directories: u64,
     pub symlinks: u64,
     pub fifos: u64,
+    pub sockets: u64,
     pub char_devices: u64,
     pub block_devices: u64,
     /// Names beyond the first of a hard-linked inode.
@@ -23,10 +24,10 @@ pub struct Ingest {
     pub bytes: u64,
     /// Inodes the run allocated in the image.
     pub inodes_used: u64,
-    /// Entries reported and not written (invalid names, sockets, ...).
+    /// Directories written with a hash index (those of more than one block).
+    pub indexed_directories: u64,
+    /// Entries reported and not written (invalid names, ...).
     pub rejected: u64,
-    /// debugfs processes started for writing (1, plus 2 per name holding a newline or CR).
-    pub debugfs_runs: u64,
     /// Whether the image was read back and compared with the tree.
     pub verified: bool,
     /// Wall-clock time of the run, in seconds.
