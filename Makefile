@@ -30,7 +30,8 @@ tools:
 
 # The built-in sample: a small rootfs image generated from sample/ (a Debian-like /root with
 # dotfiles, an ssh directory, a symlink, a hard link, a sparse file, a setuid file), and its
-# work-seed, built by the full chain; then the package list through normlines.
+# work-seed, built by the full chain, listed and checked against its rootfs; then the
+# package list through normlines.
 sample: tools
 	@mkdir -p $(BUILD)
 	@echo '== sample/make-rootfs $(BUILD)/sample-rootfs.ext4'
@@ -40,6 +41,10 @@ sample: tools
 	@$(WORK_SEED) $(BUILD)/sample-rootfs.ext4
 	@echo '== e2fsck -fn $(BUILD)/sample-rootfs.work-seed.ext4'
 	@PATH="$$PATH:/usr/sbin:/sbin" e2fsck -fn $(BUILD)/sample-rootfs.work-seed.ext4
+	@echo '== ext4-ls -R $(BUILD)/sample-rootfs.work-seed.ext4'
+	@$(RELEASE)/ext4-ls -R $(BUILD)/sample-rootfs.work-seed.ext4
+	@echo '== work-seed --check $(BUILD)/sample-rootfs.ext4 $(BUILD)/sample-rootfs.work-seed.ext4'
+	@$(WORK_SEED) --check $(BUILD)/sample-rootfs.ext4 $(BUILD)/sample-rootfs.work-seed.ext4 && echo 'the seed agrees with its rootfs'
 	@echo '== normlines sample/packages.list'
 	@$(RELEASE)/normlines sample/packages.list
 
