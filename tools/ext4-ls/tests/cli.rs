@@ -156,3 +156,31 @@ fn diff_finds_content_mode_xattr_and_missing_entries() {
         .arg(&a));
     assert_eq!(code(&out), 0, "{}", stdout(&out));
 }
+
+/// A name that is not UTF-8 keeps its bytes in JSON (the toolkit's base64 form) and is
+/// escaped, never printed raw, in the text and --format forms.
+#[test]
+fn a_name_that_is_not_utf8_keeps_its_bytes() {
+    use std::os::unix::ffi::OsStrExt;
+    let t = TempDir::new();
+    let image = image_of(&t, "a", |tree| {
+        fs::write(
+            tree.join(std::ffi::OsStr::from_bytes(b"caf\xe9")),
+            b"latin-1",
+        )
+        .unwrap();
+    });
+    let entries = records(&image, "/", &[]);
+    assert!(
+        entries.iter().any(|e| e.path.0 == b"caf\xe9"),
+        "{entries:?}"
+    );
+    let json = stdout(&run(Command::new(BIN).arg("--json").arg(&image)));
+    assert!(json.contains(r#"{"path":{"bytes":"Y2Fm6Q=="}"#), "{json}");
+    let text = stdout(&run(Command::new(BIN).arg(&image)));
+    assert!(text.contains(" 'caf\\xe9'\n"), "{text}");
+    let plain = stdout(&run(Command::new(BIN)
+        .args(["--format", "path"])
+        .arg(&image)));
+    assert!(plain.lines().any(|l| l == "caf\\xe9"), "{plain}");
+}

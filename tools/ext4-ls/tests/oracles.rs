@@ -84,6 +84,11 @@ fn sha256sum(path: &Path) -> String {
 fn every_entry_agrees_with_the_kernel_mounting_the_image() {
     let t = TempDir::new();
     let image = sample_image(&t);
+    // mkfs.ext4 -d keeps whole seconds: give one file nanoseconds (123456789 << 2).
+    let out = run(testkit::tool("debugfs")
+        .args(["-w", "-R", "sif /small mtime_extra 0x1d6f3454"])
+        .arg(&image));
+    assert!(out.status.success());
     let mount = match testkit::Mount::image(&image, "ro") {
         Ok(m) => m,
         Err(why) => {
@@ -152,6 +157,8 @@ fn every_entry_agrees_with_the_kernel_mounting_the_image() {
         }
     }
     assert_eq!(seen, 1, "the character device was checked");
+    let small = entries.iter().find(|e| e.path.0 == b"small").unwrap();
+    assert_eq!(small.mtime.nsec, 123_456_789);
     // The same names as the kernel's walk of the mount.
     let mut kernel: Vec<Vec<u8>> = walkdir::WalkDir::new(mount.path())
         .min_depth(1)
