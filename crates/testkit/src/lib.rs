@@ -505,9 +505,9 @@ pub fn check_man_page(bin: &str, page_path: &Path) {
             stderr(&out)
         );
     } else {
-        eprintln!(
-            "SKIP: groff is not installed; {} not linted",
-            page_path.display()
+        skip(
+            &format!("man page lint of {}", page_path.display()),
+            "groff is not installed",
         );
     }
 }
