@@ -15,7 +15,7 @@ use seedkit::records::{Change, EntryKind, LsDiff, LsEntry};
 use seedkit::Status;
 
 use crate::walk::{Event, Walk};
-use crate::{content_sha256, entry_record, report, show, Args, HashBudget, Source};
+use crate::{entry_record, report, show, Args, Hasher, Source};
 
 struct Side {
     record: LsEntry,
@@ -127,8 +127,8 @@ pub fn run(args: &Args, other: &Path) -> Result<Status> {
         .collect();
     let (left, failures_a) = collect(&first, &exclude);
     let (right, failures_b) = collect(&second, &exclude);
-    let mut budget_a = HashBudget::for_image(&first.fs);
-    let mut budget_b = HashBudget::for_image(&second.fs);
+    let mut hasher_a = Hasher::for_image(&first);
+    let mut hasher_b = Hasher::for_image(&second);
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let mut found = 0u64;
@@ -184,8 +184,8 @@ pub fn run(args: &Args, other: &Path) -> Result<Status> {
                     && y.record.kind == EntryKind::File
                     && x.record.size == y.record.size;
                 if same_file {
-                    let hx = content_sha256(&first.fs, &x.inode, &mut budget_a);
-                    let hy = content_sha256(&second.fs, &y.inode, &mut budget_b);
+                    let hx = hasher_a.sha256(&first.fs, &x.inode);
+                    let hy = hasher_b.sha256(&second.fs, &y.inode);
                     match (hx, hy) {
                         (Ok(hx), Ok(hy)) => {
                             if hx != hy {

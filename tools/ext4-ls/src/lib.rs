@@ -17,6 +17,7 @@ mod sha256;
 pub mod show;
 mod walk;
 
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -109,6 +110,8 @@ pub struct Args {
 /// An opened image and the directory to walk.
 pub struct Source {
     pub image: PathBuf,
+    /// The image file's length in bytes (0 for a block device).
+    pub len: u64,
     pub fs: Fs,
     pub dir: Vec<u8>,
     pub inode: Inode,
@@ -118,6 +121,7 @@ impl Source {
     /// Open `image` and find `dir` in it (following symlinks, as `ls DIR/` does).
     pub fn open(image: &Path, dir: &[u8], want_dir: bool) -> Result<Source> {
         let file = File::open(image).with_context(|| format!("opening {}", quote(image)))?;
+        let len = file.metadata().map_or(0, |m| m.len());
         let fs = Fs::open(file).with_context(|| format!("reading {}", quote(image)))?;
         let shown = quote_bytes(dir);
         let ino = fs
@@ -137,6 +141,7 @@ impl Source {
         }
         Ok(Source {
             image: image.to_path_buf(),
+            len,
             fs,
             dir: dir.to_vec(),
             inode,
@@ -151,30 +156,49 @@ fn timestamp(t: Time) -> Timestamp {
     }
 }
 
-/// Where `--hash` stands: data bytes read so far against the budget.
-pub struct HashBudget {
+/// The content hashes of one image: each inode hashed once (every name of a hard-linked
+/// file shares it), within a budget of data read.
+pub struct Hasher {
     data_left: u64,
+    done: HashMap<u32, std::result::Result<[u8; 32], String>>,
 }
 
-impl HashBudget {
-    /// Data hashed in one run at most: twice what the image holds and 1 GiB. A sound image
-    /// stores each block once; a hostile one can point every file at the same blocks.
-    pub fn for_image(fs: &Fs) -> HashBudget {
-        let image_bytes = fs
-            .superblock()
-            .blocks_count
-            .saturating_mul(u64::from(fs.block_size()));
-        HashBudget {
+impl Hasher {
+    /// Data hashed in one run at most: twice what the image file holds and 1 GiB (the
+    /// superblock's size for a device). A sound image stores each block once and each inode
+    /// is hashed once; a hostile one can point every inode at the same blocks.
+    pub fn for_image(source: &Source) -> Hasher {
+        let image_bytes = if source.len > 0 {
+            source.len
+        } else {
+            source
+                .fs
+                .superblock()
+                .blocks_count
+                .saturating_mul(u64::from(source.fs.block_size()))
+        };
+        Hasher {
             data_left: image_bytes.saturating_mul(2).saturating_add(1 << 30),
+            done: HashMap::new(),
         }
+    }
+
+    /// The SHA-256 of a regular file's content, holes as zeros.
+    pub fn sha256(&mut self, fs: &Fs, inode: &Inode) -> std::result::Result<[u8; 32], String> {
+        if let Some(known) = self.done.get(&inode.ino) {
+            return known.clone();
+        }
+        let result = content_sha256(fs, inode, &mut self.data_left);
+        self.done.insert(inode.ino, result.clone());
+        result
     }
 }
 
 /// The SHA-256 of a regular file's content, holes as zeros.
-pub fn content_sha256(
+fn content_sha256(
     fs: &Fs,
     inode: &Inode,
-    budget: &mut HashBudget,
+    data_left: &mut u64,
 ) -> std::result::Result<[u8; 32], String> {
     let mut h = Sha256::new();
     let mut pos = 0u64;
@@ -193,11 +217,11 @@ pub fn content_sha256(
             return false;
         }
         let len = bytes.len() as u64;
-        if len > budget.data_left {
+        if len > *data_left {
             problem = Some("the image's files name more data than it holds: not hashed".into());
             return false;
         }
-        budget.data_left -= len;
+        *data_left -= len;
         h.update_zeros(offset - pos);
         h.update(bytes);
         pos = offset + len;
@@ -223,7 +247,7 @@ pub fn entry_record(
     fs: &Fs,
     path: &[u8],
     inode: &Inode,
-    hash: Option<&mut HashBudget>,
+    hash: Option<&mut Hasher>,
     problems: &mut Vec<String>,
 ) -> Option<(LsEntry, Vec<ext4_reader::Xattr>)> {
     let Some(kind) = EntryKind::from_mode(u32::from(inode.mode)) else {
@@ -250,7 +274,7 @@ pub fn entry_record(
         problems.push(format!("reading extended attributes: {e}"));
     }
     let sha256 = match hash {
-        Some(budget) if kind == EntryKind::File => match content_sha256(fs, inode, budget) {
+        Some(hasher) if kind == EntryKind::File => match hasher.sha256(fs, inode) {
             Ok(d) => Some(hex(&d)),
             Err(e) => {
                 problems.push(e);
@@ -288,7 +312,7 @@ pub fn run(args: &Args) -> Result<Status> {
     let listing_dir = !args.directory && source.inode.file_type() == Some(FileType::Directory);
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
-    let mut budget = HashBudget::for_image(&source.fs);
+    let mut hasher = Hasher::for_image(&source);
     let mut failures = 0u64;
     let events: Box<dyn Iterator<Item = Event>> = if listing_dir {
         Box::new(Walk::new(
@@ -316,7 +340,7 @@ pub fn run(args: &Args) -> Result<Status> {
             }
         };
         let mut problems = Vec::new();
-        let hash = args.hash.then_some(&mut budget);
+        let hash = args.hash.then_some(&mut hasher);
         let record = entry_record(&source.fs, &path, &inode, hash, &mut problems);
         for p in &problems {
             failures += 1;

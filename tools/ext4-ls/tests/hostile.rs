@@ -173,3 +173,44 @@ fn a_deep_tree_is_walked_without_recursion_and_paths_are_bounded() {
         .arg(&image));
     assert_eq!(stdout(&out).lines().count(), levels + 1, "{}", stderr(&out));
 }
+
+/// A hundred and one names of one 16 MiB file (1.6 GB of names, more than the hashing
+/// budget of a 64 MiB image): each inode is hashed once, so every name gets its SHA-256 and
+/// the run succeeds. It used to hash each name again and run out of budget after 74.
+#[test]
+fn the_names_of_a_hard_linked_file_are_hashed_once() {
+    let t = TempDir::new();
+    let tree = t.join("tree");
+    fs::create_dir(&tree).unwrap();
+    let data: Vec<u8> = (0..16u32 << 20).map(|i| (i % 251) as u8).collect();
+    fs::write(tree.join("big"), &data).unwrap();
+    let image = t.join("image.ext4");
+    testkit::mkfs_from_tree(&image, "64M", Some(&tree), &["-t", "ext4"]);
+    // debugfs's ln never grows a directory: give the root room first.
+    let mut script = "expand /\n".repeat(3);
+    for i in 0..100 {
+        script += &"ln /big /nameNN\n".replace("NN", &format!("{i:02}"));
+    }
+    fs::write(t.join("script"), script).unwrap();
+    let out = run(testkit::tool("debugfs")
+        .arg("-w")
+        .arg("-f")
+        .arg(t.join("script"))
+        .arg(&image));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let (code, _, err) = bounded(&["--hash".as_ref(), "--json".as_ref(), image.as_os_str()]);
+    assert_eq!(code, Some(0), "{err}");
+    let want = stdout(&run(Command::new("sha256sum").arg(tree.join("big"))))[..64].to_string();
+    let out = run(Command::new(BIN)
+        .args(["--hash", "--format", "sha256,path"])
+        .arg(&image));
+    let lines: Vec<String> = stdout(&out)
+        .lines()
+        .filter(|l| !l.ends_with("lost+found"))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(lines.len(), 101, "{lines:?}");
+    for line in lines {
+        assert!(line.starts_with(&format!("{want}\t")), "{line}");
+    }
+}
