@@ -180,6 +180,9 @@ impl<'a> Extraction<'a> {
     /// fatal error (the manifest could not be written, the budget is spent, the tree was
     /// changed by someone else).
     pub fn run(mut self, ino: u32, root: &Inode) -> Result<RdumpSummary> {
+        // Private from the start, not only once finished.
+        sys::fchmod(&self.root, 0o700)
+            .with_context(|| format!("setting the mode of {}", quote_b(&self.summary.path.0)))?;
         self.write_header()?;
         self.dirs.insert(ino);
         let xattrs = self.xattrs(b".", root);

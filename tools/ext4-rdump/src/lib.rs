@@ -25,6 +25,7 @@ use std::fs;
 use std::io::{self, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Component, Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -161,7 +162,9 @@ impl Staging {
                 }
                 match dest.symlink_metadata() {
                     Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                        fs::create_dir(&dest)
+                        fs::DirBuilder::new()
+                            .mode(0o700)
+                            .create(&dest)
                             .with_context(|| format!("creating {}", quote(&dest)))?;
                         let fd = match sys::open_dir(&dest) {
                             Ok(fd) => fd,
