@@ -229,7 +229,7 @@ impl Ingest<'_> {
     fn take(&mut self, item: Walked) -> Result<()> {
         match item {
             Walked::Children(key, names) => {
-                if key.is_empty() {
+                if key.is_root() {
                     self.check_top(&names)?;
                 }
             }
@@ -252,7 +252,7 @@ impl Ingest<'_> {
                     m.apply_host(&key, &mut e)?;
                 }
                 // A manifest may make it a node that is not read (a fifo): then it is closed.
-                let file = file.filter(|_| e.host.is_some() && e.kind == EntryKind::File);
+                let file = file.filter(|_| e.host && e.kind == EntryKind::File);
                 self.add(key, e, file)?;
             }
         }
@@ -264,14 +264,14 @@ impl Ingest<'_> {
         if self.rejected_under(&key) {
             return Ok(());
         }
-        if key.is_empty() || !self.dirs.contains(&key[..key.len() - 1]) {
+        if !key.parent().is_some_and(|p| self.dirs.contains(p)) {
             bail!(
                 "the manifest lists {} but not its parent directory",
                 quote(&display_key(&key))
             );
         }
-        if key.len() == 1 {
-            self.check_top(std::slice::from_ref(&key[0]))?;
+        if key.depth() == 1 {
+            self.check_top(&[key.as_bytes().to_vec()])?;
         }
         match tree::from_manifest(&key, m)? {
             Ok(e) => self.add(key, e, None),
@@ -292,7 +292,7 @@ impl Ingest<'_> {
             }
             bail!(
                 "writing {} into {}: the image already holds an entry of that name (refusing to overwrite it)",
-                quote(&display_key(std::slice::from_ref(name))),
+                quote(&display_key(&tree::Key::from_names([name]))),
                 quote(self.writer.image())
             );
         }
@@ -303,7 +303,7 @@ impl Ingest<'_> {
         if self.rejected_under(&key) {
             return Ok(());
         }
-        let shown = e.host.clone().unwrap_or_else(|| display_key(&key));
+        let shown = display_key(&key);
         match file {
             Some(file) => {
                 let mut fd = file.fd();
@@ -316,7 +316,7 @@ impl Ingest<'_> {
             self.dirs.insert(key.clone());
         }
         self.written += 1;
-        if self.verbose && !key.is_empty() {
+        if self.verbose && !key.is_root() {
             warn(format_args!("wrote {}", quote(&display_key(&key))));
         }
         let written = self.written;

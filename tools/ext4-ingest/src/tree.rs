@@ -26,9 +26,131 @@ use seedkit::records::{
 use seedkit::sys;
 use seedkit::walk::{self, Opened};
 
-/// A path inside the tree, as its components; empty for the tree's root. Ordering these
-/// keys bytewise gives parents before children, siblings sorted by name.
-pub type Key = Vec<Vec<u8>>;
+/// A path inside the tree: its names joined by NUL bytes, which no name holds (empty for
+/// the tree's root). One allocation about the path's length, however deep; the bytewise
+/// order of keys is the order of their names: parents first, siblings sorted by bytes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Key(Vec<u8>);
+
+/// A key's bytes, for map lookups by a parent's or a one-name key without building one
+/// (`Vec<u8>` orders and hashes as its slice, so the two agree).
+impl std::borrow::Borrow<[u8]> for Key {
+    fn borrow(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl Key {
+    /// The key of these names, outermost first.
+    pub fn from_names<N: AsRef<[u8]>>(names: impl IntoIterator<Item = N>) -> Key {
+        let mut k = Key::default();
+        for n in names {
+            k.push(n.as_ref());
+        }
+        k
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// Whether this is the tree's root.
+    pub fn is_root(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The number of names: 0 for the root, 1 for a top-level entry.
+    pub fn depth(&self) -> usize {
+        if self.0.is_empty() {
+            0
+        } else {
+            1 + memchr::memchr_iter(0, &self.0).count()
+        }
+    }
+
+    pub fn push(&mut self, name: &[u8]) {
+        if !self.0.is_empty() {
+            self.0.push(0);
+        }
+        self.0.extend_from_slice(name);
+    }
+
+    #[must_use]
+    pub fn child(&self, name: &[u8]) -> Key {
+        let mut k = self.clone();
+        k.push(name);
+        k
+    }
+
+    /// The last name (`None` for the root).
+    pub fn name(&self) -> Option<&[u8]> {
+        if self.0.is_empty() {
+            return None;
+        }
+        Some(match self.0.iter().rposition(|&b| b == 0) {
+            Some(at) => &self.0[at + 1..],
+            None => &self.0,
+        })
+    }
+
+    /// The parent's key bytes (`None` for the root).
+    pub fn parent(&self) -> Option<&[u8]> {
+        if self.0.is_empty() {
+            return None;
+        }
+        Some(match self.0.iter().rposition(|&b| b == 0) {
+            Some(at) => &self.0[..at],
+            None => &[],
+        })
+    }
+
+    /// The names, outermost first.
+    pub fn names(&self) -> impl Iterator<Item = &[u8]> {
+        self.0.split(|&b| b == 0).filter(|_| !self.0.is_empty())
+    }
+
+    /// Whether `self` is inside `ancestor` (and not `ancestor` itself).
+    pub fn is_below(&self, ancestor: &Key) -> bool {
+        self.0.len() > ancestor.0.len() && self.starts_with(ancestor)
+    }
+
+    /// Whether `self` is `prefix` or inside it.
+    pub fn starts_with(&self, prefix: &Key) -> bool {
+        self.0.starts_with(&prefix.0)
+            && (prefix.0.is_empty()
+                || self.0.len() == prefix.0.len()
+                || self.0[prefix.0.len()] == 0)
+    }
+}
+
+/// The key of the entry a walk is at, kept as the walk goes down and up.
+#[derive(Default)]
+pub struct KeyPath {
+    key: Key,
+    /// `ends[d]`: the length of the key of depth `d`'s bytes.
+    ends: Vec<usize>,
+}
+
+impl KeyPath {
+    /// Now at `name`, at `depth` (0: the root, whose name is ignored).
+    pub fn set(&mut self, depth: usize, name: &[u8]) -> &Key {
+        if depth == 0 {
+            self.key.0.clear();
+            self.ends = vec![0];
+        } else {
+            self.ends.truncate(depth);
+            let end = self.ends.last().copied().unwrap_or(0);
+            self.key.0.truncate(end);
+            self.key.push(name);
+            self.ends.push(self.key.0.len());
+        }
+        &self.key
+    }
+
+    pub fn key(&self) -> &Key {
+        &self.key
+    }
+}
 
 /// Which names share one inode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -60,9 +182,8 @@ pub struct Entry {
     pub target: Option<Vec<u8>>,
     pub link: Option<LinkKey>,
     pub xattrs: Vec<Xattr>,
-    /// The entry in the host tree, when it is there (for messages: it may be longer than
-    /// PATH_MAX).
-    pub host: Option<PathBuf>,
+    /// Whether the entry is in the host tree (else it comes from the manifest only).
+    pub host: bool,
     /// The host entry's `(st_dev, st_ino)` as the walk saw it: what a later read must find.
     pub host_id: Option<(u64, u64)>,
     /// The permission bits the host entry has while it is read.
@@ -140,11 +261,16 @@ pub fn invalid_name(name: &[u8]) -> Option<&'static str> {
 }
 
 /// The key as a relative path for messages (`.` for the root).
-pub fn display_key(key: &[Vec<u8>]) -> PathBuf {
-    if key.is_empty() {
+pub fn display_key(key: &Key) -> PathBuf {
+    if key.is_root() {
         return PathBuf::from(".");
     }
-    PathBuf::from(OsStr::from_bytes(&key.join(&b'/')))
+    let bytes: Vec<u8> = key
+        .as_bytes()
+        .iter()
+        .map(|&b| if b == 0 { b'/' } else { b })
+        .collect();
+    PathBuf::from(OsStr::from_bytes(&bytes))
 }
 
 fn timestamp(sec: i64, nsec: i64) -> Timestamp {
@@ -184,7 +310,7 @@ pub(crate) fn test_pause(when: &str, path: &Path) {
 /// times back as the walk leaves them.
 pub fn walk(root: &Path, sink: &mut dyn FnMut(Walked) -> Result<()>) -> Result<()> {
     let mut v = Visitor {
-        key: Vec::new(),
+        key: KeyPath::default(),
         sink,
         dir: None,
         euid: nix::unistd::geteuid().as_raw(),
@@ -198,7 +324,7 @@ pub fn walk(root: &Path, sink: &mut dyn FnMut(Walked) -> Result<()>) -> Result<(
 
 struct Visitor<'a> {
     /// The key of the entry met last.
-    key: Key,
+    key: KeyPath,
     sink: &'a mut dyn FnMut(Walked) -> Result<()>,
     /// A directory's entry, sent once it is open (its xattrs are read through it).
     dir: Option<Entry>,
@@ -207,14 +333,11 @@ struct Visitor<'a> {
 
 impl walk::Visit for Visitor<'_> {
     fn entry(&mut self, w: &walk::Entry<'_>) -> Result<bool> {
-        if w.depth > 0 {
-            self.key.truncate(w.depth - 1);
-            self.key.push(w.name.to_vec());
-        }
+        self.key.set(w.depth, w.name);
         let st = w.stat;
         let kind = EntryKind::from_mode(st.st_mode)
             .with_context(|| format!("reading {}: unknown file type", quote(w.path)))?;
-        let mut e = host_entry(kind, st, w.path);
+        let mut e = host_entry(kind, st);
         let mut file = None;
         match (kind, w.parent) {
             (EntryKind::Directory, _) => {
@@ -259,7 +382,7 @@ impl walk::Visit for Visitor<'_> {
             }
             (_, None) => bail!("reading {}: not a directory", quote(w.path)),
         }
-        (self.sink)(Walked::Entry(self.key.clone(), e, file))?;
+        (self.sink)(Walked::Entry(self.key.key().clone(), e, file))?;
         Ok(false)
     }
 
@@ -270,26 +393,25 @@ impl walk::Visit for Visitor<'_> {
             .context("the walk entered an unknown directory")?;
         e.xattrs = fd_xattrs(d.fd)
             .with_context(|| format!("reading the extended attributes of {}", quote(d.path)))?;
-        (self.sink)(Walked::Entry(self.key.clone(), e, None))?;
+        (self.sink)(Walked::Entry(self.key.key().clone(), e, None))?;
         // A host name is valid for the host's file system, but maybe not for ext4 (over 255
         // bytes).
         let mut valid = Vec::with_capacity(d.names.len());
         for name in d.names.drain(..) {
             if let Some(why) = invalid_name(&name) {
-                let mut k = self.key.clone();
-                k.push(name);
+                let k = self.key.key().child(&name);
                 (self.sink)(Walked::Rejected(k, why.to_string()))?;
             } else {
                 valid.push(name);
             }
         }
         *d.names = valid;
-        (self.sink)(Walked::Children(self.key.clone(), d.names.clone()))
+        (self.sink)(Walked::Children(self.key.key().clone(), d.names.clone()))
     }
 }
 
 /// What the walk's stat says of an entry.
-fn host_entry(kind: EntryKind, st: &nix::sys::stat::FileStat, path: &Path) -> Entry {
+fn host_entry(kind: EntryKind, st: &nix::sys::stat::FileStat) -> Entry {
     let rdev = matches!(kind, EntryKind::CharDevice | EntryKind::BlockDevice).then(|| Rdev {
         major: libc::major(st.st_rdev),
         minor: libc::minor(st.st_rdev),
@@ -315,7 +437,7 @@ fn host_entry(kind: EntryKind, st: &nix::sys::stat::FileStat, path: &Path) -> En
         link: (kind != EntryKind::Directory && st.st_nlink > 1)
             .then_some(LinkKey::Host(st.st_dev, st.st_ino)),
         xattrs: Vec::new(),
-        host: Some(path.to_path_buf()),
+        host: true,
         host_id: Some((st.st_dev, st.st_ino)),
         host_mode: mode,
     }
@@ -404,11 +526,11 @@ pub fn read_manifest(path: &Path) -> Result<Vec<ManifestEntry>> {
 /// The key of a manifest path (`.` is the root); `Err` names the invalid component.
 fn manifest_key(path: &[u8]) -> Result<Key, (Key, &'static str)> {
     if path == b"." {
-        return Ok(Vec::new());
+        return Ok(Key::default());
     }
-    let mut key = Vec::new();
+    let mut key = Key::default();
     for part in path.split(|&b| b == b'/') {
-        key.push(part.to_vec());
+        key.push(part);
         if let Some(why) = invalid_name(part) {
             return Err((key, why));
         }
@@ -485,7 +607,7 @@ impl Merger {
             EntryKind::File | EntryKind::Directory | EntryKind::Symlink
         ) {
             // Made from the manifest's record, never from the host's node.
-            e.host = None;
+            e.host = false;
             e.host_id = None;
         }
         Ok(())
@@ -540,7 +662,7 @@ pub fn from_manifest(key: &Key, m: &ManifestEntry) -> Result<Result<Entry, Strin
         target: None,
         link: None,
         xattrs: Vec::new(),
-        host: None,
+        host: false,
         host_id: None,
         host_mode: 0,
     };
@@ -564,7 +686,7 @@ fn apply(e: &mut Entry, m: &ManifestEntry) {
     }
     if let Some(g) = m.link_group {
         e.link = Some(LinkKey::Group(g));
-    } else if e.host.is_some() && e.kind != EntryKind::Directory {
+    } else if e.host && e.kind != EntryKind::Directory {
         // The manifest is the truth about hard links: a host link made while staging is not one.
         e.link = None;
     }
@@ -591,28 +713,42 @@ mod tests {
 
     #[test]
     fn manifest_paths_split_into_keys() {
-        assert_eq!(manifest_key(b".").unwrap(), Vec::<Vec<u8>>::new());
-        assert_eq!(
-            manifest_key(b"a/b").unwrap(),
-            vec![b"a".to_vec(), b"b".to_vec()]
-        );
+        assert_eq!(manifest_key(b".").unwrap(), Key::default());
+        assert_eq!(manifest_key(b"a/b").unwrap(), Key::from_names([b"a", b"b"]));
         assert!(manifest_key(b"a//b").is_err());
         assert!(manifest_key(b"a/../b").is_err());
     }
 
     #[test]
     fn keys_sort_parents_first_and_bytewise() {
-        let mut keys: Vec<Key> = vec![
-            vec![b"b".to_vec()],
-            vec![b"a".to_vec(), b"z".to_vec()],
-            vec![b"a-".to_vec()],
-            vec![b"a".to_vec()],
-            vec![],
-        ];
+        let k = |names: &[&str]| Key::from_names(names.iter().map(|n| n.as_bytes()));
+        let mut keys = vec![k(&["b"]), k(&["a", "z"]), k(&["a-"]), k(&["a"]), k(&[])];
         keys.sort();
-        assert_eq!(keys[0], Vec::<Vec<u8>>::new());
-        assert_eq!(keys[1], vec![b"a".to_vec()]);
-        assert_eq!(keys[2], vec![b"a".to_vec(), b"z".to_vec()]);
-        assert_eq!(keys[3], vec![b"a-".to_vec()]);
+        assert_eq!(
+            keys,
+            [k(&[]), k(&["a"]), k(&["a", "z"]), k(&["a-"]), k(&["b"])]
+        );
+    }
+
+    #[test]
+    fn keys_know_their_parts() {
+        let k = Key::from_names([&b"a"[..], b"bc", b"d"]);
+        assert_eq!(k.depth(), 3);
+        assert_eq!(k.name(), Some(&b"d"[..]));
+        assert_eq!(
+            k.parent(),
+            Some(Key::from_names([&b"a"[..], b"bc"]).as_bytes())
+        );
+        assert!(k.starts_with(&Key::from_names([b"a"])));
+        assert!(!k.starts_with(&Key::from_names([b"ab"])));
+        assert!(!Key::from_names([b"ab"]).starts_with(&Key::from_names([b"a"])));
+        assert_eq!(k.names().collect::<Vec<_>>(), [&b"a"[..], b"bc", b"d"]);
+        assert_eq!(Key::default().names().count(), 0);
+        assert_eq!(display_key(&k), PathBuf::from("a/bc/d"));
+        let mut p = KeyPath::default();
+        p.set(0, b"");
+        p.set(1, b"a");
+        p.set(2, b"bc");
+        assert_eq!(p.set(1, b"x"), &Key::from_names([b"x"]));
     }
 }

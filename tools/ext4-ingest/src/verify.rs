@@ -7,7 +7,7 @@
 //! of the tree ([`seedkit::walk`]), never by name, and only when the walk finds the very
 //! file that was written (same device and inode); anything else is a difference.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::Path;
@@ -19,7 +19,7 @@ use seedkit::records::{EntryKind, Timestamp};
 use seedkit::walk::{self, Visit};
 use seedkit::{quote, sys, warn};
 
-use crate::tree::{display_key, Entry, Key, LinkKey};
+use crate::tree::{display_key, Entry, Key, KeyPath, LinkKey};
 use crate::write::Owner;
 use crate::Config;
 
@@ -44,7 +44,7 @@ pub(crate) fn verify(
     // anything else the image came with) stays; its directories count in the root's links.
     let kept: Vec<&[u8]> = image_root
         .iter()
-        .filter(|(n, _)| !entries.contains_key(std::slice::from_ref(n)))
+        .filter(|(n, _)| !entries.contains_key(n.as_slice()))
         .map(|(n, _)| n.as_slice())
         .collect();
     let kept_dirs = image_root
@@ -63,11 +63,11 @@ pub(crate) fn verify(
         .collect();
 
     // Names each directory must hold, and the names of each inode.
-    let mut children: HashMap<&[Vec<u8>], Vec<&[u8]>> = HashMap::new();
+    let mut children: HashMap<&[u8], HashSet<&[u8]>> = HashMap::new();
     let mut names_of: HashMap<LinkKey, u16> = HashMap::new();
     for (key, e) in &wanted {
-        if let Some((name, parent)) = key.split_last() {
-            children.entry(parent).or_default().push(name);
+        if let (Some(parent), Some(name)) = (key.parent(), key.name()) {
+            children.entry(parent).or_default().insert(name);
         }
         if let Some(l) = link_of(e) {
             *names_of.entry(l).or_default() += 1;
@@ -78,9 +78,10 @@ pub(crate) fn verify(
     // Host files whose content is compared afterwards: their inode in the image and their
     // identity on the host when they were read.
     let mut contents: HashMap<Key, (u32, (u64, u64))> = HashMap::new();
-    let mut inos: HashMap<Key, u32> = HashMap::new();
+    // The inode of each entry found in the image, by its key's bytes.
+    let mut inos: HashMap<&[u8], u32> = HashMap::new();
     let mut link_inos: HashMap<LinkKey, u32> = HashMap::new();
-    inos.insert(Vec::new(), ext4_reader::ROOT_INO);
+    inos.insert(&[], ext4_reader::ROOT_INO);
     for (key, e) in wanted {
         seedkit::interrupt::check()?;
         if problems.len() >= REPORT_MAX {
@@ -88,7 +89,7 @@ pub(crate) fn verify(
         }
         let shown = display_key(key);
         let mut problem = |text: String| problems.push(format!("{}: {text}", quote(&shown)));
-        let Some(&ino) = inos.get(key) else {
+        let Some(&ino) = inos.get(key.as_bytes()) else {
             // Its parent was missing or not a directory: already reported.
             continue;
         };
@@ -140,13 +141,17 @@ pub(crate) fn verify(
         }
         let want_links = match e.kind {
             EntryKind::Directory => {
-                let subdirs = entries
-                    .range(key.clone()..)
-                    .skip(1)
-                    .take_while(|(k, _)| k.starts_with(key))
-                    .filter(|(k, d)| k.len() == key.len() + 1 && d.kind == EntryKind::Directory)
-                    .count();
-                let extra = if key.is_empty() { kept_dirs } else { 0 };
+                let subdirs = children.get(key.as_bytes()).map_or(0, |names| {
+                    names
+                        .iter()
+                        .filter(|n| {
+                            entries
+                                .get(key.child(n).as_bytes())
+                                .is_some_and(|d| d.kind == EntryKind::Directory)
+                        })
+                        .count()
+                });
+                let extra = if key.is_root() { kept_dirs } else { 0 };
                 2 + subdirs + extra
             }
             _ => link_of(e).map_or(1, |l| usize::from(names_of[&l])),
@@ -195,7 +200,7 @@ pub(crate) fn verify(
                         "{} bytes in the image, {} in the tree",
                         inode.size, e.size
                     ));
-                } else if let (Some(_), Some(id)) = (&e.host, e.host_id) {
+                } else if let (true, Some(id)) = (e.host, e.host_id) {
                     contents.insert(key.clone(), (ino, id));
                 }
             }
@@ -217,7 +222,13 @@ pub(crate) fn verify(
                 }
             }
             EntryKind::Directory => {
-                check_dir(&fs, &inode, key, &children, &kept, &mut inos, &mut problem);
+                let dir = Dir {
+                    key,
+                    entries,
+                    children: &children,
+                    kept: &kept,
+                };
+                check_dir(&fs, &inode, &dir, &mut inos, &mut problem);
             }
             EntryKind::Fifo | EntryKind::Socket => {}
         }
@@ -249,16 +260,24 @@ fn link_of(e: &Entry) -> Option<LinkKey> {
         .filter(|_| !matches!(e.kind, EntryKind::Directory | EntryKind::Symlink))
 }
 
-/// Check that directory `key` holds exactly its expected names, and note their inodes.
-fn check_dir(
+/// A directory to check, and what it is checked against.
+struct Dir<'a> {
+    key: &'a Key,
+    entries: &'a BTreeMap<Key, Entry>,
+    children: &'a HashMap<&'a [u8], HashSet<&'a [u8]>>,
+    /// What the image's root held before the run.
+    kept: &'a [&'a [u8]],
+}
+
+/// Check that a directory holds exactly its expected names, and note their inodes.
+fn check_dir<'a>(
     fs: &Fs,
     inode: &Inode,
-    key: &Key,
-    children: &HashMap<&[Vec<u8>], Vec<&[u8]>>,
-    kept: &[&[u8]],
-    inos: &mut HashMap<Key, u32>,
+    dir: &Dir<'a>,
+    inos: &mut HashMap<&'a [u8], u32>,
     problem: &mut impl FnMut(String),
 ) {
+    let key = dir.key;
     let listed = match fs.read_dir(inode) {
         Ok(l) => l,
         Err(err) => {
@@ -266,18 +285,19 @@ fn check_dir(
             return;
         }
     };
-    let want: &[&[u8]] = children.get(key.as_slice()).map_or(&[], Vec::as_slice);
+    let none = HashSet::new();
+    let want = dir.children.get(key.as_bytes()).unwrap_or(&none);
     let mut found = 0;
     for d in listed {
         if d.name == b"." || d.name == b".." {
             continue;
         }
-        if want.contains(&d.name.as_slice()) {
+        if want.contains(d.name.as_slice()) {
             found += 1;
-            let mut k = key.clone();
-            k.push(d.name);
-            inos.insert(k, d.ino);
-        } else if !(key.is_empty() && kept.contains(&d.name.as_slice())) {
+            if let Some((k, _)) = dir.entries.get_key_value(key.child(&d.name).as_bytes()) {
+                inos.insert(k.as_bytes(), d.ino);
+            }
+        } else if !(key.is_root() && dir.kept.contains(&d.name.as_slice())) {
             problem(format!(
                 "the image holds {} here, which the tree does not",
                 seedkit::quote::quote_bytes(&d.name)
@@ -308,7 +328,7 @@ fn check_contents(
         entries,
         contents: &mut contents,
         problems,
-        key: Vec::new(),
+        key: KeyPath::default(),
     };
     let opts = walk::Options {
         widen: true,
@@ -334,16 +354,15 @@ struct ContentCheck<'a> {
     entries: &'a BTreeMap<Key, Entry>,
     contents: &'a mut HashMap<Key, (u32, (u64, u64))>,
     problems: &'a mut Vec<String>,
-    key: Key,
+    key: KeyPath,
 }
 
 impl Visit for ContentCheck<'_> {
     fn entry(&mut self, w: &walk::Entry<'_>) -> Result<bool> {
+        let key = self.key.set(w.depth, w.name);
         if w.depth == 0 {
             return Ok(true);
         }
-        self.key.truncate(w.depth - 1);
-        self.key.push(w.name.to_vec());
         if self.problems.len() >= REPORT_MAX {
             return Ok(false);
         }
@@ -351,13 +370,13 @@ impl Visit for ContentCheck<'_> {
         if EntryKind::from_mode(st.st_mode) == Some(EntryKind::Directory) {
             return Ok(self
                 .entries
-                .get(&self.key)
-                .is_some_and(|e| e.kind == EntryKind::Directory && e.host.is_some()));
+                .get(key)
+                .is_some_and(|e| e.kind == EntryKind::Directory && e.host));
         }
-        let Some((ino, id)) = self.contents.remove(&self.key) else {
+        let Some((ino, id)) = self.contents.remove(key) else {
             return Ok(false);
         };
-        let shown = display_key(&self.key);
+        let shown = display_key(key);
         let shown = quote(&shown);
         if EntryKind::from_mode(st.st_mode) != Some(EntryKind::File) || (st.st_dev, st.st_ino) != id
         {

@@ -162,7 +162,7 @@ impl<'a> ImageWriter<'a> {
     /// `key`.
     fn leave_to(&mut self, key: &Key) -> Result<()> {
         while let Some((k, ino)) = self.open.last() {
-            if k.len() < key.len() && key.starts_with(k) {
+            if key.is_below(k) {
                 break;
             }
             let (k, ino) = (k.clone(), *ino);
@@ -173,19 +173,17 @@ impl<'a> ImageWriter<'a> {
     }
 
     fn rejected_under(&self, key: &Key) -> bool {
-        self.rejected
-            .iter()
-            .any(|(r, _)| key.len() > r.len() && key.starts_with(r))
+        self.rejected.iter().any(|(r, _)| key.is_below(r))
     }
 
     /// Write one entry; a regular file's bytes come from `content` (an empty file without).
     pub fn add(&mut self, key: &Key, e: &Entry, content: Option<&mut dyn Source>) -> Result<()> {
         let meta = self.meta(e);
-        if key.is_empty() {
+        if key.is_root() {
             self.w
                 .set_root(&meta)
                 .map_err(|err| self.failed(key, &err))?;
-            self.open.push((Vec::new(), ROOT));
+            self.open.push((Key::default(), ROOT));
             return Ok(());
         }
         if self.exhausted.is_some() {
@@ -206,14 +204,14 @@ impl<'a> ImageWriter<'a> {
                 quote(&display_key(key))
             );
         };
-        if parent_key.len() + 1 != key.len() {
+        if key.parent() != Some(parent_key.as_bytes()) {
             bail!(
                 "writing {}: its directory was not written",
                 quote(&display_key(key))
             );
         }
-        let name = key[key.len() - 1].as_slice();
-        if key.len() == 1 {
+        let name = key.name().unwrap_or_default();
+        if key.depth() == 1 {
             let found = self
                 .w
                 .root_entries()

@@ -324,3 +324,34 @@ fn failure_messages_show_control_bytes_in_names_escaped() {
     assert_eq!(stderr(&out).lines().count(), 1, "{:?}", stderr(&out));
     assert!(stderr(&out).contains("\\x1b"), "{:?}", stderr(&out));
 }
+
+#[test]
+fn a_chain_of_ten_thousand_directories_is_written_and_verified_with_few_descriptors() {
+    // The kernel, mke2fs -d and debugfs all take it; a walk by paths fails past PATH_MAX,
+    // one holding a descriptor or a stack frame per level runs out under these limits.
+    let t = TempDir::new();
+    let tree = t.join("tree");
+    fs::create_dir(&tree).unwrap();
+    testkit::deep_chain(&tree, 10_000);
+    let img = image(&t, "64M", &[]);
+    let out = testkit::run(
+        testkit::limited(BIN, 64, 256 << 10)
+            .args(["--verify", "--json"])
+            .arg(&img)
+            .arg(&tree),
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let r: seedkit::records::Ingest = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(r.verified);
+    assert_eq!((r.files, r.directories), (1, 10_000));
+    let mut script = "cd d\n".repeat(10_000);
+    script.push_str("cat f\n");
+    fs::write(t.join("script"), script).unwrap();
+    let cat = testkit::run(
+        testkit::tool("debugfs")
+            .arg("-f")
+            .arg(t.join("script"))
+            .arg(&img),
+    );
+    assert!(cat.stdout.ends_with(b"cat f\nbottom"), "{}", stderr(&cat));
+}
