@@ -12,6 +12,10 @@ MANDIR ?= $(DATADIR)/man
 CARGO ?= cargo
 TOOLS := normlines seed-size clonecp ext4-rdump ext4-ingest ext4-ls
 SCRIPTS := tools/work-seed/work-seed tools/work-seed/work-disk
+# Binaries the scripts run, installed beside them, with a man page and no completions.
+HELPERS := work-seed-summary
+# Pages of section 7: what the tools share (the JSON records).
+MAN7 := work-seed-records
 # cargo puts its output under CARGO_TARGET_DIR when that is set (many users set it globally).
 RELEASE := $(or $(CARGO_TARGET_DIR),target)/release
 BUILD := build
@@ -62,7 +66,7 @@ test: lint-man
 	$(CARGO) test --workspace --locked
 
 lint-man:
-	@for page in man/*.1; do \
+	@for page in man/*.1 man/*.7; do \
 	    out=$$(groff -man -ww -z "$$page" 2>&1); \
 	    if [ -n "$$out" ]; then echo "$$page: $$out" >&2; exit 1; fi; \
 	done; echo "man pages: groff -man -ww -z clean"
@@ -74,10 +78,12 @@ completions: tools
 	$(RELEASE)/gen-completions $(BUILD)/completions
 
 install: tools completions
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(DATADIR)/$(BASH_COMPLETIONS) \
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7 \
+	    $(DESTDIR)$(DATADIR)/$(BASH_COMPLETIONS) \
 	    $(DESTDIR)$(DATADIR)/$(ZSH_COMPLETIONS) $(DESTDIR)$(DATADIR)/$(FISH_COMPLETIONS)
-	install -m 755 $(addprefix $(RELEASE)/,$(TOOLS)) $(SCRIPTS) $(DESTDIR)$(BINDIR)/
-	install -m 644 $(addprefix man/,$(addsuffix .1,$(NAMES))) $(DESTDIR)$(MANDIR)/man1/
+	install -m 755 $(addprefix $(RELEASE)/,$(TOOLS) $(HELPERS)) $(SCRIPTS) $(DESTDIR)$(BINDIR)/
+	install -m 644 $(addprefix man/,$(addsuffix .1,$(NAMES) $(HELPERS))) $(DESTDIR)$(MANDIR)/man1/
+	install -m 644 $(addprefix man/,$(addsuffix .7,$(MAN7))) $(DESTDIR)$(MANDIR)/man7/
 	install -m 644 $(addprefix $(BUILD)/completions/$(BASH_COMPLETIONS)/,$(NAMES)) \
 	    $(DESTDIR)$(DATADIR)/$(BASH_COMPLETIONS)/
 	install -m 644 $(addprefix $(BUILD)/completions/$(ZSH_COMPLETIONS)/_,$(NAMES)) \
@@ -86,8 +92,9 @@ install: tools completions
 	    $(DESTDIR)$(DATADIR)/$(FISH_COMPLETIONS)/
 
 uninstall:
-	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(NAMES)) \
-	    $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(addsuffix .1,$(NAMES))) \
+	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(NAMES) $(HELPERS)) \
+	    $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(addsuffix .1,$(NAMES) $(HELPERS))) \
+	    $(addprefix $(DESTDIR)$(MANDIR)/man7/,$(addsuffix .7,$(MAN7))) \
 	    $(addprefix $(DESTDIR)$(DATADIR)/$(BASH_COMPLETIONS)/,$(NAMES)) \
 	    $(addprefix $(DESTDIR)$(DATADIR)/$(ZSH_COMPLETIONS)/_,$(NAMES)) \
 	    $(addsuffix .fish,$(addprefix $(DESTDIR)$(DATADIR)/$(FISH_COMPLETIONS)/,$(NAMES)))
@@ -102,7 +109,7 @@ deb: tools completions
 	rm -rf $(DEB_ROOT)
 	$(MAKE) --no-print-directory -o tools -o completions install \
 	    DESTDIR=$(abspath $(DEB_ROOT)) PREFIX=/usr RELEASE=$(RELEASE) BUILD=$(BUILD)
-	gzip -9n $(DEB_ROOT)/usr/share/man/man1/*.1
+	gzip -9n $(DEB_ROOT)/usr/share/man/man1/*.1 $(DEB_ROOT)/usr/share/man/man7/*.7
 	mkdir -p $(DEB_ROOT)/DEBIAN
 	{ echo 'Package: work-seed-toolkit'; \
 	  echo 'Version: $(DEB_VERSION)'; \

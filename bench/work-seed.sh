@@ -19,7 +19,7 @@ truncate -s 1G "$ws_work/src/root/sparse.img"
 mkdir -p "$ws_work/src/etc" && echo bench > "$ws_work/src/etc/hostname"
 mke2fs -q -F -t ext4 -N 32768 -d "$ws_work/src" "$ws_work/rootfs.ext4" 256M >/dev/null
 rm -rf "$ws_work/src"
-cp "$BIN/ext4-rdump" "$BIN/seed-size" "$BIN/ext4-ingest" "$BIN/ext4-ls" "$here/../tools/work-seed/work-seed" "$ws_work/bin/"
+cp "$BIN/ext4-rdump" "$BIN/seed-size" "$BIN/ext4-ingest" "$BIN/ext4-ls" "$BIN/work-seed-summary" "$here/../tools/work-seed/work-seed" "$ws_work/bin/"
 
 # Both routes stage 20,000 files on the host. This host's disk file system spends ~0.7 ms of
 # kernel time on every file creation, which swamps both routes alike and measures the disk,

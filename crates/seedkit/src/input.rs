@@ -57,6 +57,17 @@ pub fn parse(text: &[u8]) -> Result<PathBuf> {
     if trimmed.starts_with(b"{") {
         let value: serde_json::Value =
             serde_json::from_slice(trimmed).context("reading a JSON record from stdin")?;
+        // A record of the toolkit newer than this tool knows may mean something else by
+        // `path`: refuse it rather than guess.
+        if let (Some(format), Some(version)) = (
+            value.get("format").and_then(serde_json::Value::as_str),
+            value.get("version").and_then(serde_json::Value::as_u64),
+        ) {
+            if let Some(known) = crate::records::known_version(format) {
+                crate::records::check_version(format, version, format, known)
+                    .context("reading a JSON record from stdin")?;
+            }
+        }
         let Some(path) = value.get("path") else {
             bail!("reading a JSON record from stdin: it has no \"path\" field");
         };
@@ -96,6 +107,16 @@ mod tests {
         );
         let p = parse(br#"{"path":{"bytes":"L3T/"}}"#).unwrap();
         assert_eq!(p.as_os_str().as_bytes(), b"/t\xff");
+    }
+
+    #[test]
+    fn a_newer_record_is_refused() {
+        assert!(parse(br#"{"format":"seed-size","version":1,"path":"/t"}"#).is_ok());
+        let err = parse(br#"{"format":"seed-size","version":9,"path":"/t"}"#).unwrap_err();
+        assert_eq!(
+            format!("{err:#}"),
+            "reading a JSON record from stdin: seed-size record version 9 is newer than this toolkit reads (version 1 at most): upgrade the toolkit"
+        );
     }
 
     #[test]

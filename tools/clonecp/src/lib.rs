@@ -29,7 +29,7 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{bail, Context, Result};
 use clap::{Parser, ValueEnum};
 use nix::fcntl::OFlag;
-use seedkit::json::{emit, Bytes};
+use seedkit::json::Bytes;
 use seedkit::records::Clonecp;
 use seedkit::{quote, warn, Status};
 
@@ -174,7 +174,7 @@ pub fn run(args: &Args) -> Result<Status> {
         ));
     }
     if args.json {
-        emit(&mut io::stdout().lock(), &record).context("writing output")?;
+        seedkit::records::emit(&mut io::stdout().lock(), &record).context("writing output")?;
     }
     Ok(Status::Success)
 }

@@ -34,7 +34,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use nix::fcntl::{Flock, FlockArg};
-use seedkit::json::{emit, Bytes};
+use seedkit::json::Bytes;
 use seedkit::progress::Progress;
 use seedkit::records::manifest::manifest_path;
 use seedkit::records::EntryKind;
@@ -416,23 +416,15 @@ pub fn run(args: &Args) -> Result<Status> {
         let record = seedkit::records::Ingest {
             image: Bytes::from(image_path.as_path()),
             path: Bytes::from(config.tree.as_path()),
-            files: counts.files,
-            directories: counts.directories,
-            symlinks: counts.symlinks,
-            fifos: counts.fifos,
-            sockets: counts.sockets,
-            char_devices: counts.char_devices,
-            block_devices: counts.block_devices,
-            extra_hard_links: counts.extra_hard_links,
-            bytes: counts.bytes,
+            counts: counts.tree,
             inodes_used: counts.inodes,
             indexed_directories: counts.indexed_directories,
-            rejected: rejected.len() as u64,
+            failures: rejected.len() as u64,
             verified,
             seconds: started.elapsed().as_secs_f64(),
         };
         let mut out = io::stdout().lock();
-        emit(&mut out, &record).context("writing output")?;
+        seedkit::records::emit(&mut out, &record).context("writing output")?;
         out.flush().context("writing output")?;
     }
     drop(locked);

@@ -19,10 +19,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use nix::libc;
 use seedkit::quote;
-use seedkit::records::manifest::{MANIFEST_FORMAT, MANIFEST_VERSION};
-use seedkit::records::{
-    EntryKind, ManifestEntry, ManifestHeader, ManifestLine, Rdev, Timestamp, Xattr,
-};
+use seedkit::records::manifest::ManifestReader;
+use seedkit::records::{EntryKind, ManifestEntry, Rdev, Timestamp, Xattr};
 use seedkit::sys;
 use seedkit::walk::{self, Opened};
 
@@ -484,43 +482,9 @@ fn collect_xattrs(
     Ok(out)
 }
 
-/// Read a manifest: its header, then the entries keyed by path.
+/// Read a manifest: its header (format and version checked), then the entries.
 pub fn read_manifest(path: &Path) -> Result<Vec<ManifestEntry>> {
-    let file =
-        fs::File::open(path).with_context(|| format!("reading the manifest {}", quote(path)))?;
-    let mut lines = BufReader::new(file).split(b'\n');
-    let what = || format!("reading the manifest {}", quote(path));
-    let header: ManifestHeader = match lines.next() {
-        Some(line) => match serde_json::from_slice(&line.with_context(what)?) {
-            Ok(ManifestLine::Header(h)) => h,
-            _ => bail!(
-                "{}: the first line is not a manifest header (use --no-manifest to ignore it)",
-                what()
-            ),
-        },
-        None => bail!("{}: empty file", what()),
-    };
-    if header.format != MANIFEST_FORMAT || header.version != MANIFEST_VERSION {
-        bail!(
-            "{}: format {:?} version {} is not {MANIFEST_FORMAT:?} version {MANIFEST_VERSION}",
-            what(),
-            header.format,
-            header.version
-        );
-    }
-    let mut out = Vec::new();
-    for (n, line) in lines.enumerate() {
-        let line = line.with_context(what)?;
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        match serde_json::from_slice(&line) {
-            Ok(ManifestLine::Entry(e)) => out.push(e),
-            Ok(ManifestLine::Header(_)) => bail!("{}: line {}: a second header", what(), n + 2),
-            Err(e) => bail!("{}: line {}: {e}", what(), n + 2),
-        }
-    }
-    Ok(out)
+    ManifestReader::open(path)?.entries()
 }
 
 /// The key of a manifest path (`.` is the root); `Err` names the invalid component.

@@ -11,7 +11,7 @@ use anyhow::{bail, Result};
 use ext4_reader::write::{Meta, Source, Special, WriteError, Writer, ROOT};
 use ext4_reader::{Time, Xattr};
 use seedkit::quote;
-use seedkit::records::{EntryKind, Timestamp};
+use seedkit::records::{EntryKind, Timestamp, TreeCounts};
 
 use crate::tree::{display_key, Entry, Key, LinkKey};
 
@@ -24,18 +24,11 @@ pub enum Owner {
     Preserve,
 }
 
-/// Counts for the summary.
+/// Counts for the summary: the tree's ([`TreeCounts`], the record's own), and what it
+/// took of the image.
 #[derive(Debug, Clone, Default)]
 pub struct Counts {
-    pub files: u64,
-    pub directories: u64,
-    pub symlinks: u64,
-    pub fifos: u64,
-    pub sockets: u64,
-    pub char_devices: u64,
-    pub block_devices: u64,
-    pub extra_hard_links: u64,
-    pub bytes: u64,
+    pub tree: TreeCounts,
     /// New inodes written.
     pub inodes: u64,
     /// Directories written with a hash index (more than one block).
@@ -184,6 +177,9 @@ impl<'a> ImageWriter<'a> {
                 .set_root(&meta)
                 .map_err(|err| self.failed(key, &err))?;
             self.open.push((Key::default(), ROOT));
+            // The tree's top directory counts as one of its directories (it is the
+            // image's root, so it takes no new inode).
+            self.counts.tree.add(EntryKind::Directory, 0);
             return Ok(());
         }
         if self.exhausted.is_some() {
@@ -227,7 +223,7 @@ impl<'a> ImageWriter<'a> {
                     self.w
                         .set_meta(ino, &meta)
                         .map_err(|err| self.failed(key, &err))?;
-                    self.counts.directories += 1;
+                    self.counts.tree.add(EntryKind::Directory, 0);
                     self.open.push((key.clone(), ino));
                     return Ok(());
                 }
@@ -242,7 +238,7 @@ impl<'a> ImageWriter<'a> {
         if let Some(&ino) = linked.and_then(|k| self.links.get(&k)) {
             return match self.w.link(parent, name, ino) {
                 Ok(()) => {
-                    self.counts.extra_hard_links += 1;
+                    self.counts.tree.extra_hard_links += 1;
                     Ok(())
                 }
                 Err(err) => self.refuse(key, err),
@@ -288,19 +284,7 @@ impl<'a> ImageWriter<'a> {
             Err(err) => return self.refuse(key, err),
         };
         self.counts.inodes += 1;
-        let c = &mut self.counts;
-        match e.kind {
-            EntryKind::Directory => c.directories += 1,
-            EntryKind::File => {
-                c.files += 1;
-                c.bytes += e.size;
-            }
-            EntryKind::Symlink => c.symlinks += 1,
-            EntryKind::Fifo => c.fifos += 1,
-            EntryKind::Socket => c.sockets += 1,
-            EntryKind::CharDevice => c.char_devices += 1,
-            EntryKind::BlockDevice => c.block_devices += 1,
-        }
+        self.counts.tree.add(e.kind, e.size);
         if let Some(k) = linked {
             self.links.insert(k, ino);
         }

@@ -149,13 +149,14 @@ fn every_kind_of_entry_arrives_owned_by_root() {
     set_times(&tree.join("etc"), 1_100_000_000, 5);
     let img = image(&t, "64M", &[]);
     let out = ingest_ok(&img, &tree, &["--json"]);
-    let rec: Ingest = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(rec.files, 3);
-    assert_eq!(rec.extra_hard_links, 2);
-    assert_eq!(rec.symlinks, 2);
-    assert_eq!(rec.fifos, 1);
-    assert_eq!(rec.directories, 2);
-    assert_eq!(rec.sockets, 0);
+    let rec: Ingest = seedkit::records::parse(&out.stdout).unwrap();
+    assert_eq!(rec.counts.files, 3);
+    assert_eq!(rec.counts.extra_hard_links, 2);
+    assert_eq!(rec.counts.symlinks, 2);
+    assert_eq!(rec.counts.fifos, 1);
+    // The tree, etc and etc/deep: the top directory counts.
+    assert_eq!(rec.counts.directories, 3);
+    assert_eq!(rec.counts.sockets, 0);
 
     let s = stat(&img, b"/etc/passwd");
     assert_eq!(field(&s, "User:"), "0");
@@ -337,9 +338,9 @@ fn awkward_names_arrive_intact() {
     let img = image(&t, "32M", &[]);
     let out = ingest_ok(&img, &tree, &["--json"]);
     assert_eq!(
-        serde_json::from_slice::<Ingest>(&out.stdout)
+        seedkit::records::parse::<Ingest>(&out.stdout)
             .unwrap()
-            .rejected,
+            .failures,
         0
     );
 
@@ -891,8 +892,8 @@ fn sockets_are_written() {
     let _sock = std::os::unix::net::UnixListener::bind(tree.join("sock")).unwrap();
     let img = image(&t, "16M", &[]);
     let out = ingest_ok(&img, &tree, &["--json"]);
-    let rec: Ingest = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!((rec.rejected, rec.sockets), (0, 1));
+    let rec: Ingest = seedkit::records::parse(&out.stdout).unwrap();
+    assert_eq!((rec.failures, rec.counts.sockets), (0, 1));
     assert_eq!(field(&stat(&img, b"/sock"), "Type:"), "socket");
     assert_eq!(cat(&img, b"/kept"), b"k");
     e2fsck_clean(&img).unwrap();

@@ -26,7 +26,7 @@ use seedkit::records::manifest::{
     EntryKind, ManifestEntry, ManifestHeader, ManifestLine, Rdev, Timestamp, Xattr,
     MANIFEST_FORMAT, MANIFEST_VERSION,
 };
-use seedkit::records::{RdumpError, RdumpSummary};
+use seedkit::records::{RdumpError, RdumpSummary, TreeCounts};
 use seedkit::sys;
 
 use crate::Args;
@@ -155,15 +155,7 @@ impl<'a> Extraction<'a> {
                 manifest: Bytes::from(manifest),
                 image: Bytes::from(image),
                 source: Bytes::default(),
-                files: 0,
-                directories: 0,
-                symlinks: 0,
-                fifos: 0,
-                sockets: 0,
-                char_devices: 0,
-                block_devices: 0,
-                extra_hard_links: 0,
-                bytes: 0,
+                counts: TreeCounts::default(),
                 recorded_only: 0,
                 missing: false,
                 needs_recovery: false,
@@ -187,7 +179,7 @@ impl<'a> Extraction<'a> {
         self.dirs.insert(ino);
         let xattrs = self.xattrs(b".", root);
         self.record(b".", root, EntryKind::Directory, &xattrs, None, true)?;
-        self.summary.directories += 1;
+        self.summary.counts.add(EntryKind::Directory, 0);
         let fd = self.root.try_clone().context("duplicating a descriptor")?;
         Self::set_user_xattrs(&fd, &xattrs);
         drop(xattrs);
@@ -207,6 +199,8 @@ impl<'a> Extraction<'a> {
             format!("writing the manifest {}", quote_b(&self.summary.manifest.0))
         })?;
         self.summary.missing = true;
+        // The empty tree made in its place is a directory like any other top.
+        self.summary.counts.add(EntryKind::Directory, 0);
         Ok(self.summary)
     }
 
@@ -595,19 +589,16 @@ impl<'a> Extraction<'a> {
                 );
                 return Ok(());
             }
-            self.summary.extra_hard_links += 1;
             self.charge(ENTRY_COST);
         }
+        // A further name of one inode, staged as a link or recorded only (a device an
+        // unprivileged user cannot make): counted as a name, not as another inode.
+        self.summary.counts.extra_hard_links += 1;
         let target = if kind == EntryKind::Symlink {
             self.fs.symlink_target(inode).ok()
         } else {
             None
         };
-        match kind {
-            EntryKind::CharDevice => self.summary.char_devices += 1,
-            EntryKind::BlockDevice => self.summary.block_devices += 1,
-            _ => {}
-        }
         self.record(rel, inode, kind, xattrs, target.as_deref(), first.is_some())
     }
 
@@ -680,7 +671,7 @@ impl<'a> Extraction<'a> {
                 return Ok(None);
             }
         };
-        self.summary.directories += 1;
+        self.summary.counts.add(EntryKind::Directory, 0);
         self.charge(ENTRY_COST);
         self.record(rel, &inode, EntryKind::Directory, &xattrs, None, true)?;
         Self::set_user_xattrs(&fd, &xattrs);
@@ -736,8 +727,7 @@ impl<'a> Extraction<'a> {
             self.fail(rel, why);
             return Ok(None);
         }
-        self.summary.files += 1;
-        self.summary.bytes = self.summary.bytes.saturating_add(inode.size);
+        self.summary.counts.add(EntryKind::File, inode.size);
         self.record(rel, inode, EntryKind::File, xattrs, None, true)?;
         let fd = OwnedFd::from(file);
         Self::set_user_xattrs(&fd, xattrs);
@@ -804,7 +794,7 @@ impl<'a> Extraction<'a> {
             self.fail(rel, format_args!("creating the symlink: {}", e.desc()));
             return Ok(None);
         }
-        self.summary.symlinks += 1;
+        self.summary.counts.add(EntryKind::Symlink, 0);
         self.charge(ENTRY_COST + target.len() as u64);
         self.record(rel, inode, EntryKind::Symlink, xattrs, Some(&target), true)?;
         self.finish_at(parent, rel, name, inode);
@@ -822,12 +812,7 @@ impl<'a> Extraction<'a> {
         kind: EntryKind,
         xattrs: &[ImageXattr],
     ) -> Result<Option<bool>> {
-        match kind {
-            EntryKind::Fifo => self.summary.fifos += 1,
-            EntryKind::Socket => self.summary.sockets += 1,
-            EntryKind::CharDevice => self.summary.char_devices += 1,
-            _ => self.summary.block_devices += 1,
-        }
+        self.summary.counts.add(kind, 0);
         let sflag = match kind {
             EntryKind::Fifo => SFlag::S_IFIFO,
             EntryKind::Socket => SFlag::S_IFSOCK,
@@ -844,8 +829,8 @@ impl<'a> Extraction<'a> {
             0,
         ) {
             match kind {
-                EntryKind::Fifo => self.summary.fifos -= 1,
-                _ => self.summary.sockets -= 1,
+                EntryKind::Fifo => self.summary.counts.fifos -= 1,
+                _ => self.summary.counts.sockets -= 1,
             }
             self.fail(rel, format_args!("creating the node: {}", e.desc()));
             return Ok(None);

@@ -31,7 +31,7 @@ use std::path::{Component, Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use ext4_reader::{FileType, Fs};
-use seedkit::json::{emit, Bytes};
+use seedkit::json::Bytes;
 use seedkit::records::manifest::manifest_path;
 use seedkit::{quote, sys, Status};
 
@@ -387,7 +387,7 @@ pub fn run(args: &Args) -> Result<Status> {
     let stdout = io::stdout();
     let mut out = stdout.lock();
     if args.json {
-        emit(&mut out, &summary).context("writing output")?;
+        seedkit::records::emit(&mut out, &summary).context("writing output")?;
     } else {
         out.write_all(staging.tree.as_os_str().as_bytes())
             .and_then(|()| out.write_all(b"\n"))

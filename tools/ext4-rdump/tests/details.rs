@@ -118,7 +118,7 @@ fn a_journal_needing_recovery_is_reported_and_read_as_is() {
         "{}",
         stderr(&out)
     );
-    let s: seedkit::records::RdumpSummary = serde_json::from_slice(&out.stdout).unwrap();
+    let s: seedkit::records::RdumpSummary = seedkit::records::parse(&out.stdout).unwrap();
     assert!(s.needs_recovery);
     assert_eq!(fs::read(dest.join("d/f")).unwrap(), b"data");
 }

@@ -53,10 +53,10 @@ fn roundtrip(extra: &[&str], size: &str) {
     ]);
     assert_eq!(code(&out), 0, "{extra:?}: {}", stderr(&out));
     assert!(out.stderr.is_empty(), "{}", stderr(&out));
-    let summary: RdumpSummary = serde_json::from_slice(&out.stdout).unwrap();
+    let summary: RdumpSummary = seedkit::records::parse(&out.stdout).unwrap();
     assert_eq!(summary.path.as_path(), dest);
     assert_eq!(summary.failures, 0);
-    assert_eq!(summary.extra_hard_links, 1);
+    assert_eq!(summary.counts.extra_hard_links, 1);
     let n = compare(&tree, &dest, &format!("{extra:?}"));
     assert!(n > 400);
     if testkit::is_root() {

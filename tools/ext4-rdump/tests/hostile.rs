@@ -67,7 +67,7 @@ ln /d /d/sub/loop
             .all(|l| l.starts_with("ext4-rdump: extracting '")),
         "{err}"
     );
-    let summary: seedkit::records::RdumpSummary = serde_json::from_slice(&out.stdout).unwrap();
+    let summary: seedkit::records::RdumpSummary = seedkit::records::parse(&out.stdout).unwrap();
     assert_eq!(summary.failures, 5);
     assert_eq!(summary.errors.len(), 5);
     // The first `evil` (the symlink) is staged and not followed; the fifo is skipped.

@@ -23,16 +23,15 @@
 
 use std::collections::HashSet;
 use std::ffi::OsString;
-use std::fs::File;
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, Write};
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Parser;
-use seedkit::json::{emit, Bytes};
+use seedkit::json::Bytes;
 use seedkit::progress::Progress;
-use seedkit::records::manifest::{manifest_path, ManifestLine};
-use seedkit::records::{EntryKind, SeedSize};
+use seedkit::records::manifest::{manifest_path, ManifestReader};
+use seedkit::records::{emit, EntryKind, SeedSize, TreeCounts};
 use seedkit::sys::Kind;
 use seedkit::{quote, walk, warn, Status};
 
@@ -73,7 +72,7 @@ pub fn run(args: &Args) -> Result<Status> {
     let root = seedkit::input::resolve(args.path.as_deref())?;
     let (census, status) = measure(&root)?;
     let record = census.record(Bytes::from(root.as_path()));
-    if record.size_bytes > rule_size(census.apparent_bytes) {
+    if record.size_bytes > rule_size(census.counts.bytes) {
         warn(format_args!(
             "{} needs more than the 2 x used + 256 MiB rule gives ({} blocks of data and metadata); using {} bytes",
             quote(&root),
@@ -95,13 +94,8 @@ pub fn run(args: &Args) -> Result<Status> {
 /// What a walk of the tree found.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Census {
-    pub files: u64,
-    /// Directories, the root included.
-    pub directories: u64,
-    pub symlinks: u64,
-    pub specials: u64,
-    pub extra_hard_links: u64,
-    pub apparent_bytes: u64,
+    /// The counts the record reports (the top directory included).
+    pub counts: TreeCounts,
     pub allocated_bytes: u64,
     /// 4 KiB blocks the files' data takes (holes excluded).
     pub data_blocks: u64,
@@ -150,7 +144,7 @@ impl walk::Visit for Counter {
         let Some(top) = self.top_dev else {
             // The root.
             self.top_dev = Some(st.st_dev);
-            census.directories += 1;
+            census.counts.add(EntryKind::Directory, 0);
             return Ok(true);
         };
         self.entries += 1;
@@ -159,7 +153,7 @@ impl walk::Visit for Counter {
             .update(|| format!("seed-size: {entries} entries"));
         let kind = e.kind();
         if kind == Some(Kind::Directory) {
-            census.directories += 1;
+            census.counts.add(EntryKind::Directory, 0);
             if st.st_dev == top {
                 return Ok(true);
             }
@@ -171,25 +165,22 @@ impl walk::Visit for Counter {
             return Ok(false);
         }
         if st.st_nlink > 1 && !self.seen_links.insert((st.st_dev, st.st_ino)) {
-            census.extra_hard_links += 1;
+            census.counts.extra_hard_links += 1;
             return Ok(false);
         }
         let size = st.st_size.max(0) as u64;
+        let Some(entry_kind) = EntryKind::from_mode(st.st_mode) else {
+            anyhow::bail!("measuring {}: unknown file type", quote(e.path));
+        };
+        census.counts.add(entry_kind, size);
         match kind {
             Some(Kind::File) => {
-                census.files += 1;
-                census.apparent_bytes = census.apparent_bytes.saturating_add(size);
                 let allocated = (st.st_blocks.max(0) as u64).saturating_mul(512);
                 census.allocated_bytes = census.allocated_bytes.saturating_add(allocated);
                 census.data_blocks += allocated.div_ceil(BLOCK);
             }
-            Some(Kind::Symlink) => {
-                census.symlinks += 1;
-                if size >= 60 {
-                    census.long_symlinks += 1;
-                }
-            }
-            _ => census.specials += 1,
+            Some(Kind::Symlink) if size >= 60 => census.long_symlinks += 1,
+            _ => {}
         }
         Ok(false)
     }
@@ -217,30 +208,19 @@ impl Census {
 
     /// Count what the manifest beside the tree records but the host tree does not hold.
     fn add_unstaged(&mut self, root: &Path) -> Result<()> {
-        let path = manifest_path(root);
-        let file = match File::open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(e).with_context(|| format!("reading {}", quote(&path))),
+        let Some(manifest) = ManifestReader::open_if_present(&manifest_path(root))? else {
+            return Ok(());
         };
-        for (n, line) in BufReader::new(file).split(b'\n').enumerate() {
-            let line = line.with_context(|| format!("reading {}", quote(&path)))?;
-            if line.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            let record: ManifestLine = serde_json::from_slice(&line)
-                .with_context(|| format!("reading {} line {}", quote(&path), n + 1))?;
-            let ManifestLine::Entry(entry) = record else {
-                continue;
-            };
+        let mut groups = HashSet::new();
+        for entry in manifest {
+            let entry = entry?;
             if entry.staged {
                 continue;
             }
-            match entry.kind {
-                EntryKind::File => self.files += 1,
-                EntryKind::Directory => self.directories += 1,
-                EntryKind::Symlink => self.symlinks += 1,
-                _ => self.specials += 1,
+            if entry.link_group.is_some_and(|g| !groups.insert(g)) {
+                self.counts.extra_hard_links += 1;
+            } else {
+                self.counts.add(entry.kind, entry.size);
             }
         }
         Ok(())
@@ -248,7 +228,7 @@ impl Census {
 
     /// Inodes the tree takes in the image: the tree's root is the image's root inode.
     pub fn inodes_used(&self) -> u64 {
-        self.files + self.directories.saturating_sub(1) + self.symlinks + self.specials
+        self.counts.inodes().saturating_sub(1)
     }
 
     /// Blocks of data and directories (metadata of the file system excluded).
@@ -264,7 +244,7 @@ impl Census {
 
     /// The smallest size, from the rule up in 64 MiB steps, that holds the tree.
     pub fn size(&self) -> u64 {
-        let mut size = rule_size(self.apparent_bytes);
+        let mut size = rule_size(self.counts.bytes);
         while !fits(size, self.inodes_for(size), self.blocks_needed()) {
             match size.checked_add(64 * MIB) {
                 Some(bigger) => size = bigger,
@@ -278,12 +258,7 @@ impl Census {
         let size = self.size();
         SeedSize {
             path,
-            files: self.files,
-            directories: self.directories,
-            symlinks: self.symlinks,
-            specials: self.specials,
-            extra_hard_links: self.extra_hard_links,
-            apparent_bytes: self.apparent_bytes,
+            counts: self.counts,
             allocated_bytes: self.allocated_bytes,
             size_bytes: size,
             inodes: self.inodes_for(size),
@@ -349,7 +324,10 @@ mod tests {
     #[test]
     fn an_empty_tree_gets_the_mkfs_default_inodes() {
         let c = Census {
-            directories: 1,
+            counts: TreeCounts {
+                directories: 1,
+                ..TreeCounts::default()
+            },
             ..Census::default()
         };
         assert_eq!(c.size(), 512 * MIB);
@@ -359,9 +337,12 @@ mod tests {
     #[test]
     fn fifty_thousand_small_files_get_their_inodes() {
         let c = Census {
-            files: 50_000,
-            directories: 1,
-            apparent_bytes: 50_000 * 100,
+            counts: TreeCounts {
+                files: 50_000,
+                directories: 1,
+                bytes: 50_000 * 100,
+                ..TreeCounts::default()
+            },
             data_blocks: 50_000,
             directory_blocks: 300,
             ..Census::default()
@@ -375,9 +356,12 @@ mod tests {
     fn a_tree_the_rule_cannot_hold_grows() {
         // A million one-byte files: the rule says 512 MiB, the blocks alone need 4 GiB.
         let c = Census {
-            files: 1_000_000,
-            directories: 1,
-            apparent_bytes: 1_000_000,
+            counts: TreeCounts {
+                files: 1_000_000,
+                directories: 1,
+                bytes: 1_000_000,
+                ..TreeCounts::default()
+            },
             data_blocks: 1_000_000,
             ..Census::default()
         };

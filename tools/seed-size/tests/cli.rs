@@ -18,7 +18,7 @@ fn seed_size() -> Command {
 fn json_of(tree: &Path) -> SeedSize {
     let out = run(seed_size().arg("--json").arg(tree));
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    serde_json::from_slice(&out.stdout).expect("one JSON record")
+    seedkit::records::parse(&out.stdout).expect("one seed-size record")
 }
 
 /// A small tree with every kind of entry: 3 files (one with two extra names), a sparse file,
@@ -48,11 +48,17 @@ fn counts_every_kind_and_each_inode_once() {
     let r = json_of(&tree);
     assert_eq!(r.path.as_path(), tree);
     assert_eq!(
-        (r.files, r.directories, r.symlinks, r.specials),
+        (
+            r.counts.files,
+            r.counts.directories,
+            r.counts.symlinks,
+            r.counts.fifos
+        ),
         (3, 2, 1, 1)
     );
-    assert_eq!(r.extra_hard_links, 2);
-    assert_eq!(r.apparent_bytes, 1000 + 5000 + 100 * MIB + 3);
+    assert_eq!(r.counts.specials(), 1);
+    assert_eq!(r.counts.extra_hard_links, 2);
+    assert_eq!(r.counts.bytes, 1000 + 5000 + 100 * MIB + 3);
     // The sparse file's hole is not allocated; the symlink's target is never followed.
     assert!(r.allocated_bytes < MIB, "{}", r.allocated_bytes);
     // 2 x (100 MiB + 6003) + 256 MiB = 456 MiB and a bit: the 512 MiB floor.
@@ -107,7 +113,7 @@ fn the_figures_make_an_image_that_holds_the_tree() {
         }
     }
     let r = json_of(&tree);
-    assert_eq!(r.files, 40_000);
+    assert_eq!(r.counts.files, 40_000);
     assert!(r.inodes > 40_000 + 40 + 11, "{}", r.inodes);
     let image = t.join("img");
     let size = format!("{}k", r.size_bytes / 1024);
@@ -132,7 +138,45 @@ fn unstaged_manifest_entries_are_counted() {
     )
     .unwrap();
     let r = json_of(&tree);
-    assert_eq!((r.directories, r.specials), (1, 1));
+    assert_eq!((r.counts.directories, r.counts.char_devices), (1, 1));
+}
+
+const HEADER_V1: &str = r#"{"record":"header","format":"ext4-rdump-manifest","version":1,"image":"i","source":"/root"}"#;
+const NULL_DEVICE: &str = r#"{"record":"entry","path":"null","kind":"char_device","mode":438,"uid":0,"gid":0,"atime":{"sec":0,"nsec":0},"mtime":{"sec":0,"nsec":0},"ctime":{"sec":0,"nsec":0},"size":0,"rdev":{"major":1,"minor":3},"staged":false}"#;
+
+#[test]
+fn a_manifest_of_a_newer_version_is_refused() {
+    let t = TempDir::new();
+    let tree = t.join("tree");
+    fs::create_dir(&tree).unwrap();
+    let manifest = seedkit::records::manifest::manifest_path(&tree);
+    let newer = HEADER_V1.replace(r#""version":1"#, r#""version":2"#);
+    fs::write(&manifest, format!("{newer}\n{NULL_DEVICE}\n")).unwrap();
+    let out = run(seed_size().arg(&tree));
+    assert_eq!(code(&out), 2);
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "seed-size: reading the manifest '{}': ext4-rdump-manifest record version 2 is newer than this toolkit reads (version 1 at most): upgrade the toolkit\n",
+            manifest.display()
+        )
+    );
+}
+
+#[test]
+fn a_manifest_without_its_header_is_refused() {
+    let t = TempDir::new();
+    let tree = t.join("tree");
+    fs::create_dir(&tree).unwrap();
+    let manifest = seedkit::records::manifest::manifest_path(&tree);
+    fs::write(&manifest, format!("{NULL_DEVICE}\n{HEADER_V1}\n")).unwrap();
+    let out = run(seed_size().arg(&tree));
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).ends_with("the first line is not a manifest header\n"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -229,7 +273,7 @@ fn format_prints_the_chosen_fields_of_the_record() {
             "{}\t{}\t{}\t{}\n",
             record.inodes,
             record.size_bytes,
-            record.files,
+            record.counts.files,
             tree.display()
         )
     );
@@ -249,6 +293,9 @@ fn a_chain_of_ten_thousand_directories_is_measured_with_few_descriptors() {
         .arg("--json")
         .arg(&tree));
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    let r: SeedSize = serde_json::from_slice(&out.stdout).expect("one JSON record");
-    assert_eq!((r.directories, r.files, r.apparent_bytes), (10_001, 1, 6));
+    let r: SeedSize = seedkit::records::parse(&out.stdout).expect("one seed-size record");
+    assert_eq!(
+        (r.counts.directories, r.counts.files, r.counts.bytes),
+        (10_001, 1, 6)
+    );
 }

@@ -1,5 +1,164 @@
 //! The work-seed build is the POSIX sh script `work-seed` beside this crate (installed by
 //! `make install`), which chains `ext4-rdump`, `seed-size`, `mkfs.ext4`, `ext4-ingest` and
 //! `e2fsck`. This crate holds its end-to-end tests, which run the script with the
-//! workspace's freshly built tools on real images; and the script `work-disk`, which makes a
-//! VM's work disk from a seed (clonecp, truncate, resize2fs, e2fsck).
+//! workspace's freshly built tools on real images; the script `work-disk`, which makes a
+//! VM's work disk from a seed (clonecp, truncate, resize2fs, e2fsck); and
+//! `work-seed-summary`, the small binary `work-seed` ends with.
+//!
+//! `work-seed-summary` reads the records the steps printed (`ext4-rdump --json` and
+//! `ext4-ingest --json`, each with its format and version checked), checks that what was
+//! extracted is what was written, and prints the build's summary with the numbers the script
+//! had from `seed-size --format`: one [`WorkSeed`] record with `--json`, else one line for
+//! people. So the script assembles no JSON and reads none.
+//!
+//! Exit status: 0 printed; 2 a record could not be read, or the counts of the two disagree.
+
+use std::ffi::OsString;
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use seedkit::json::Bytes;
+use seedkit::records::{self, Ingest, RdumpSummary, Record, StageSeconds, WorkSeed};
+use seedkit::{quote, Status};
+
+#[derive(Debug, Parser)]
+#[command(
+    version,
+    about = "Print the summary of a work-seed build from the records its steps printed",
+    after_help = "Exit status: 0 printed, 2 a record could not be read or the steps' counts disagree.\n\n\
+        Run by work-seed(1) as its last step; see work-seed-records(7) for the record."
+)]
+pub struct Args {
+    /// Print one JSON record instead of the summary line.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Print no summary line and no note (a JSON record is still printed).
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// The seed that was built.
+    #[arg(long, value_name = "PATH")]
+    pub seed: OsString,
+
+    /// The rootfs image it was built from.
+    #[arg(long, value_name = "PATH")]
+    pub rootfs: OsString,
+
+    /// The record `ext4-rdump --json` printed.
+    #[arg(long, value_name = "FILE")]
+    pub rdump: PathBuf,
+
+    /// The seed's size in bytes (seed-size's `size_bytes`).
+    #[arg(long, value_name = "BYTES")]
+    pub size_bytes: u64,
+
+    /// The seed's inode count (seed-size's `inodes`).
+    #[arg(long, value_name = "N")]
+    pub inodes: u64,
+
+    /// The space the staged tree took on the host (seed-size's `allocated_bytes`).
+    #[arg(long, value_name = "BYTES")]
+    pub allocated_bytes: u64,
+
+    /// The record `ext4-ingest --json` printed.
+    #[arg(long, value_name = "FILE")]
+    pub ingest: PathBuf,
+
+    /// e2fsck's verdict on the seed.
+    #[arg(long, value_name = "TEXT")]
+    pub e2fsck: String,
+
+    /// The clock (nanoseconds, as `date +%s%N`) at the start and after each of the five
+    /// steps: rdump, seed-size, mkfs, ingest, e2fsck.
+    #[arg(long, value_name = "NS,...", value_delimiter = ',', required = true)]
+    pub times: Vec<u64>,
+}
+
+fn read<T: Record>(path: &Path) -> Result<T> {
+    let text = fs::read(path).with_context(|| format!("reading {}", quote(path)))?;
+    records::parse(text.trim_ascii()).with_context(|| format!("reading {}", quote(path)))
+}
+
+/// The summary of a build from its steps' records; `Err` when what was written is not
+/// what was extracted.
+pub fn summary(args: &Args) -> Result<WorkSeed> {
+    let rdump: RdumpSummary = read(&args.rdump)?;
+    let ingest: Ingest = read(&args.ingest)?;
+    if rdump.counts != ingest.counts {
+        bail!(
+            "building {}: ext4-ingest wrote another tree than ext4-rdump extracted: {:?} written, {:?} extracted",
+            quote(&args.seed),
+            ingest.counts,
+            rdump.counts
+        );
+    }
+    let t = &args.times;
+    let secs = |a: usize, b: usize| (t[b].saturating_sub(t[a]) / 1_000_000) as f64 / 1000.0;
+    Ok(WorkSeed {
+        path: Bytes::from(Path::new(&args.seed)),
+        rootfs: Bytes::from(Path::new(&args.rootfs)),
+        missing: rdump.missing,
+        counts: ingest.counts,
+        allocated_bytes: args.allocated_bytes,
+        size_bytes: args.size_bytes,
+        inodes: args.inodes,
+        e2fsck: args.e2fsck.clone(),
+        seconds: secs(0, 5),
+        stage_seconds: StageSeconds {
+            rdump: secs(0, 1),
+            seed_size: secs(1, 2),
+            mkfs: secs(2, 3),
+            ingest: secs(3, 4),
+            e2fsck: secs(4, 5),
+        },
+    })
+}
+
+/// The summary line for people.
+pub fn line(s: &WorkSeed) -> String {
+    let c = &s.counts;
+    let st = &s.stage_seconds;
+    format!(
+        "work-seed: built {}{}: {} MiB, {} inodes; {} files, {} directories, {} symlinks, {} special, {} extra hard links; e2fsck -fn: {}; {:.3}s (rdump {:.3}, size {:.3}, mkfs {:.3}, ingest {:.3}, e2fsck {:.3})",
+        quote(s.path.as_path()),
+        if s.missing { " (empty: the rootfs has no /root)" } else { "" },
+        s.size_bytes >> 20,
+        s.inodes,
+        c.files,
+        c.directories,
+        c.symlinks,
+        c.specials(),
+        c.extra_hard_links,
+        s.e2fsck,
+        s.seconds,
+        st.rdump,
+        st.seed_size,
+        st.mkfs,
+        st.ingest,
+        st.e2fsck
+    )
+}
+
+pub fn run(args: &Args) -> Result<Status> {
+    if args.times.len() != 6 {
+        bail!("--times takes six clock readings");
+    }
+    let s = summary(args)?;
+    if s.missing && !args.quiet {
+        eprintln!(
+            "work-seed: {} has no /root: the seed is empty",
+            quote(s.rootfs.as_path())
+        );
+    }
+    let mut out = io::stdout().lock();
+    if args.json {
+        records::emit(&mut out, &s)?;
+    } else if !args.quiet {
+        writeln!(out, "{}", line(&s))?;
+    }
+    Ok(Status::Success)
+}

@@ -157,11 +157,14 @@ fn json_summary_names_the_seed_and_its_figures() {
         .env("PATH", path_with(&bin_dir())));
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_str(stdout(&out).trim()).expect("one JSON line");
+    assert_eq!(v["format"], "work-seed");
+    assert_eq!(v["version"], 1);
     assert_eq!(v["path"], seed.to_str().unwrap());
-    assert_eq!(v["empty"], false);
+    assert_eq!(v["missing"], false);
     assert_eq!(v["size_bytes"], 512 << 20);
     assert!(v["files"].as_u64().unwrap() >= 6);
-    assert!(v["seconds"]["total"].as_f64().is_some());
+    assert!(v["seconds"].as_f64().is_some());
+    assert!(v["stage_seconds"]["ingest"].as_f64().is_some());
 }
 
 #[test]
@@ -444,7 +447,13 @@ fn huge_sparse_files_fit() {
 fn build_as_nobody(t: &TempDir, rootfs: &Path, seed: &Path) -> Output {
     let bins = t.join("bin");
     fs::create_dir(&bins).unwrap();
-    for tool in ["ext4-rdump", "seed-size", "ext4-ingest", "ext4-ls"] {
+    for tool in [
+        "ext4-rdump",
+        "seed-size",
+        "ext4-ingest",
+        "ext4-ls",
+        "work-seed-summary",
+    ] {
         testkit::copy_binary(bin_dir().join(tool).to_str().unwrap(), &bins);
     }
     let script = bins.join("work-seed");

@@ -5,3 +5,11 @@ fn man_page_documents_every_option() {
         testkit::man_page!("work-seed"),
     );
 }
+
+#[test]
+fn the_summary_man_page_documents_every_option() {
+    testkit::check_man_page(
+        env!("CARGO_BIN_EXE_work-seed-summary"),
+        testkit::man_page!("work-seed-summary"),
+    );
+}

@@ -1,5 +1,6 @@
 use serde::{Deserialize, Serialize};
 
+use super::Record;
 use crate::json::Bytes;
 
 /// How `clonecp` copied the data.
@@ -45,6 +46,11 @@ pub struct Clonecp {
     pub replaced: bool,
     /// Wall-clock time of the whole copy, flushes included.
     pub seconds: f64,
+}
+
+impl Record for Clonecp {
+    const FORMAT: &'static str = "clonecp";
+    const VERSION: u32 = 1;
 }
 
 #[cfg(test)]

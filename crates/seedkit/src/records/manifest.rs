@@ -3,14 +3,19 @@
 //!
 //! The manifest of a tree at `T` is the file `T.manifest.jsonl` beside it (see
 //! [`manifest_path`]). It is JSON Lines: a header line, then one line per entry, parents
-//! before their children.
+//! before their children. It is read in one place, [`ManifestReader`], which checks the
+//! header's format and version before any entry.
 
 use std::ffi::OsString;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
+use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::json::Bytes;
+use crate::quote;
 
 /// The `format` value of a manifest header.
 pub const MANIFEST_FORMAT: &str = "ext4-rdump-manifest";
@@ -22,6 +27,101 @@ pub fn manifest_path(tree: &Path) -> PathBuf {
     let mut name = OsString::from(tree.as_os_str());
     name.push(".manifest.jsonl");
     PathBuf::from(name)
+}
+
+/// Reads a manifest: the header first (its format and version checked), then the entries
+/// one at a time, so a manifest of any length is read in little memory.
+pub struct ManifestReader {
+    path: PathBuf,
+    lines: io::Split<BufReader<File>>,
+    /// Line number of the last line read.
+    line: usize,
+    header: ManifestHeader,
+}
+
+impl ManifestReader {
+    /// Open the manifest at `path` and read its header. A missing file, a first line that
+    /// is not a header, another format or a newer version is an error.
+    pub fn open(path: &Path) -> Result<ManifestReader> {
+        let file =
+            File::open(path).with_context(|| format!("reading the manifest {}", quote(path)))?;
+        Self::from_file(path, file)
+    }
+
+    /// As [`open`](Self::open), but `None` when there is no file at `path`.
+    pub fn open_if_present(path: &Path) -> Result<Option<ManifestReader>> {
+        match File::open(path) {
+            Ok(file) => Self::from_file(path, file).map(Some),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("reading the manifest {}", quote(path))),
+        }
+    }
+
+    fn from_file(path: &Path, file: File) -> Result<ManifestReader> {
+        let what = || format!("reading the manifest {}", quote(path));
+        let mut lines = BufReader::new(file).split(b'\n');
+        let Some(first) = lines.next() else {
+            bail!("{}: empty file, not a manifest", what());
+        };
+        let first = first.with_context(what)?;
+        let Ok(ManifestLine::Header(header)) = serde_json::from_slice(&first) else {
+            bail!("{}: the first line is not a manifest header", what());
+        };
+        check_header(&header).with_context(what)?;
+        Ok(ManifestReader {
+            path: path.to_path_buf(),
+            lines,
+            line: 1,
+            header,
+        })
+    }
+
+    pub fn header(&self) -> &ManifestHeader {
+        &self.header
+    }
+
+    /// Read every remaining entry.
+    pub fn entries(self) -> Result<Vec<ManifestEntry>> {
+        self.collect()
+    }
+}
+
+impl Iterator for ManifestReader {
+    type Item = Result<ManifestEntry>;
+
+    fn next(&mut self) -> Option<Result<ManifestEntry>> {
+        loop {
+            let line = self.lines.next()?;
+            self.line += 1;
+            let what = || format!("reading the manifest {}", quote(&self.path));
+            let line = match line {
+                Ok(l) => l,
+                Err(e) => return Some(Err(e).with_context(what)),
+            };
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            return Some(match serde_json::from_slice(&line) {
+                Ok(ManifestLine::Entry(e)) => Ok(e),
+                Ok(ManifestLine::Header(_)) => Err(anyhow::anyhow!(
+                    "{}: line {}: a second header",
+                    what(),
+                    self.line
+                )),
+                Err(e) => Err(anyhow::anyhow!("{}: line {}: {e}", what(), self.line)),
+            });
+        }
+    }
+}
+
+/// Check a header's format and version: a newer version is refused by name.
+pub fn check_header(header: &ManifestHeader) -> Result<()> {
+    super::check_version(
+        &header.format,
+        u64::from(header.version),
+        MANIFEST_FORMAT,
+        MANIFEST_VERSION,
+    )
 }
 
 /// One line of a manifest.
@@ -151,6 +251,43 @@ mod tests {
             manifest_path(Path::new("/s/tree")),
             PathBuf::from("/s/tree.manifest.jsonl")
         );
+    }
+
+    #[test]
+    fn the_reader_checks_the_header_first() {
+        let dir = std::env::temp_dir().join(format!("seedkit-manifest-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("m.jsonl");
+        let header = r#"{"record":"header","format":"ext4-rdump-manifest","version":1,"image":"i","source":"/root"}"#;
+        let entry = r#"{"record":"entry","path":".","kind":"directory","mode":493,"uid":0,"gid":0,"atime":{"sec":0,"nsec":0},"mtime":{"sec":0,"nsec":0},"ctime":{"sec":0,"nsec":0},"size":0,"staged":true}"#;
+        std::fs::write(&path, format!("{header}\n\n{entry}\n")).unwrap();
+        let reader = ManifestReader::open(&path).unwrap();
+        assert_eq!(reader.header().source.0, b"/root");
+        assert_eq!(reader.entries().unwrap().len(), 1);
+
+        let newer = header.replace(r#""version":1"#, r#""version":2"#);
+        std::fs::write(&path, format!("{newer}\n{entry}\n")).unwrap();
+        let err = format!("{:#}", ManifestReader::open(&path).err().unwrap());
+        assert!(err.ends_with("ext4-rdump-manifest record version 2 is newer than this toolkit reads (version 1 at most): upgrade the toolkit"), "{err}");
+
+        std::fs::write(&path, format!("{entry}\n")).unwrap();
+        let err = format!("{:#}", ManifestReader::open(&path).err().unwrap());
+        assert!(
+            err.ends_with("the first line is not a manifest header"),
+            "{err}"
+        );
+
+        std::fs::write(&path, format!("{header}\n{header}\n")).unwrap();
+        let err = ManifestReader::open(&path).unwrap().entries().unwrap_err();
+        assert!(
+            format!("{err:#}").ends_with("line 2: a second header"),
+            "{err:#}"
+        );
+
+        assert!(ManifestReader::open_if_present(&dir.join("none"))
+            .unwrap()
+            .is_none());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::{Record, TreeCounts};
 use crate::json::Bytes;
 
 /// The summary of one `ext4-rdump` run. `path` is the staged tree, so the record can be piped
@@ -16,19 +17,9 @@ pub struct RdumpSummary {
     pub image: Bytes,
     /// The directory of the image that was extracted.
     pub source: Bytes,
-    /// Regular files, counted once per inode.
-    pub files: u64,
-    /// Directories, the tree's root included.
-    pub directories: u64,
-    pub symlinks: u64,
-    pub fifos: u64,
-    pub sockets: u64,
-    pub char_devices: u64,
-    pub block_devices: u64,
-    /// Names beyond the first of a hard-linked inode (made as hard links).
-    pub extra_hard_links: u64,
-    /// Apparent bytes of the regular files, each inode once.
-    pub bytes: u64,
+    /// What was extracted or recorded (entries recorded only included; failures not).
+    #[serde(flatten)]
+    pub counts: TreeCounts,
     /// Entries recorded in the manifest only (`staged: false`), such as devices an
     /// unprivileged user cannot create.
     pub recorded_only: u64,
@@ -43,6 +34,11 @@ pub struct RdumpSummary {
     /// The first failures (at most 1000), each with the entry's path and the reason.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<RdumpError>,
+}
+
+impl Record for RdumpSummary {
+    const FORMAT: &'static str = "ext4-rdump";
+    const VERSION: u32 = 1;
 }
 
 /// One entry that could not be reproduced.
@@ -64,15 +60,12 @@ mod tests {
             manifest: Bytes(b"/tmp/ext4-rdump.x/tree.manifest.jsonl".to_vec()),
             image: Bytes(b"/i.ext4".to_vec()),
             source: Bytes(b"/root".to_vec()),
-            files: 1,
-            directories: 2,
-            symlinks: 0,
-            fifos: 0,
-            sockets: 0,
-            char_devices: 0,
-            block_devices: 0,
-            extra_hard_links: 0,
-            bytes: 5,
+            counts: TreeCounts {
+                files: 1,
+                directories: 2,
+                bytes: 5,
+                ..TreeCounts::default()
+            },
             recorded_only: 0,
             missing: false,
             needs_recovery: false,
@@ -82,9 +75,14 @@ mod tests {
                 message: "duplicate name in the directory; skipped".into(),
             }],
         };
-        let text = serde_json::to_string(&s).unwrap();
-        assert!(text.starts_with(r#"{"path":"/tmp/ext4-rdump.x/tree","manifest":"#));
-        assert_eq!(serde_json::from_str::<RdumpSummary>(&text).unwrap(), s);
+        let text = crate::records::to_string(&s);
+        assert!(text.starts_with(
+            r#"{"format":"ext4-rdump","version":1,"path":"/tmp/ext4-rdump.x/tree","manifest":"#
+        ));
+        assert_eq!(
+            crate::records::parse::<RdumpSummary>(text.as_bytes()).unwrap(),
+            s
+        );
         let path = crate::input::parse(text.as_bytes()).unwrap();
         assert_eq!(path, std::path::PathBuf::from("/tmp/ext4-rdump.x/tree"));
     }

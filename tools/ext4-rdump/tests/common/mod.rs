@@ -9,7 +9,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use seedkit::records::manifest::{EntryKind, ManifestEntry, ManifestLine};
+use seedkit::records::manifest::{EntryKind, ManifestEntry, ManifestReader};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_ext4-rdump");
 
@@ -19,16 +19,10 @@ pub fn rdump(args: &[&std::ffi::OsStr]) -> Output {
 
 /// The entries of a manifest by path; panics on a malformed manifest.
 pub fn manifest(path: &Path) -> HashMap<Vec<u8>, ManifestEntry> {
-    let text = fs::read_to_string(path).expect("manifest");
-    let mut lines = text.lines();
-    let header: ManifestLine = serde_json::from_str(lines.next().expect("header")).unwrap();
-    assert!(matches!(header, ManifestLine::Header(_)));
     let mut out = HashMap::new();
-    for l in lines {
-        match serde_json::from_str::<ManifestLine>(l).unwrap() {
-            ManifestLine::Entry(e) => assert!(out.insert(e.path.0.clone(), e).is_none()),
-            ManifestLine::Header(_) => panic!("second header"),
-        }
+    for e in ManifestReader::open(path).unwrap() {
+        let e = e.unwrap();
+        assert!(out.insert(e.path.0.clone(), e).is_none());
     }
     out
 }

@@ -18,7 +18,13 @@ pub fn bin_dir() -> PathBuf {
         .and_then(Path::parent)
         .expect("target dir")
         .to_path_buf();
-    for tool in ["ext4-rdump", "seed-size", "ext4-ingest", "clonecp"] {
+    for tool in [
+        "ext4-rdump",
+        "seed-size",
+        "ext4-ingest",
+        "clonecp",
+        "work-seed-summary",
+    ] {
         assert!(
             dir.join(tool).is_file(),
             "{} is not built: run `cargo test --workspace` (or `make test`)",
