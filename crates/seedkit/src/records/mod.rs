@@ -9,7 +9,8 @@
 //! not know; renaming or removing a field, or changing its meaning or type, raises the
 //! version, and a reader refuses a version newer than the one it knows ([`parse`] does,
 //! with a message naming both). Fields are snake_case; byte strings follow the rule in
-//! [`crate::json`].
+//! [`crate::json`]. `schemas/` in the repository holds a JSON Schema of each record, which
+//! the tests check against these types and against every tool's real output.
 //!
 //! # Glossary: one name, one meaning in every record
 //! The counts of a tree ([`TreeCounts`]) appear in the `seed-size`, `ext4-rdump`,
