@@ -10,7 +10,8 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use ext4_reader::{Inode, Xattr};
-use seedkit::json::{emit, Bytes};
+use seedkit::json::Bytes;
+use seedkit::records::emit;
 use seedkit::records::{Change, EntryKind, LsDiff, LsEntry};
 use seedkit::Status;
 

@@ -28,8 +28,9 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 use ext4_reader::{FileType, Fs, Inode, Time};
 use seedkit::fields::Fields;
-use seedkit::json::{emit, Bytes};
+use seedkit::json::Bytes;
 use seedkit::quote::quote_bytes;
+use seedkit::records::emit;
 use seedkit::records::{EntryKind, LsEntry, Rdev, Timestamp};
 use seedkit::{quote, Status};
 

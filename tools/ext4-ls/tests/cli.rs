@@ -176,7 +176,7 @@ fn a_name_that_is_not_utf8_keeps_its_bytes() {
         "{entries:?}"
     );
     let json = stdout(&run(Command::new(BIN).arg("--json").arg(&image)));
-    assert!(json.contains(r#"{"path":{"bytes":"Y2Fm6Q=="}"#), "{json}");
+    assert!(json.contains(r#""path":{"bytes":"Y2Fm6Q=="}"#), "{json}");
     let text = stdout(&run(Command::new(BIN).arg(&image)));
     assert!(text.contains(" 'caf\\xe9'\n"), "{text}");
     let plain = stdout(&run(Command::new(BIN)

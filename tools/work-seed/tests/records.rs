@@ -12,14 +12,23 @@ use std::process::Command;
 use seedkit::json::Bytes;
 use seedkit::records::manifest::{manifest_path, ManifestEntry, ManifestHeader, ManifestLine};
 use seedkit::records::{
-    self, Clonecp, CopyMethod, EntryKind, Ingest, Rdev, RdumpError, RdumpSummary, Record, SeedSize,
-    StageSeconds, Timestamp, TreeCounts, WorkSeed, Xattr,
+    self, Change, Clonecp, CopyMethod, EntryKind, Ingest, LsDiff, LsEntry, Rdev, RdumpError,
+    RdumpSummary, Record, SeedSize, StageSeconds, Timestamp, TreeCounts, WorkSeed, Xattr,
 };
 use serde_json::Value;
 use testkit::schema::Schema;
 use testkit::{code, run, run_with_stdin, stderr, TempDir};
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/work-seed");
+
+/// `schemas/<name>.schema.json` of the workspace.
+fn schema_path(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../schemas/{name}.schema.json"))
+}
+
+fn schema(name: &str) -> Schema {
+    Schema::load(&schema_path(name))
+}
 
 fn bin(tool: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable");
@@ -114,10 +123,10 @@ fn every_tools_output_matches_its_schema_and_the_counts_of_one_tree_agree() {
             .arg(&image)
             .arg("/root"),
     );
-    Schema::load("ext4-rdump").assert_valid(&rdump, "ext4-rdump --json");
+    schema("ext4-rdump").assert_valid(&rdump, "ext4-rdump --json");
     records::parse::<RdumpSummary>(rdump.to_string().as_bytes()).unwrap();
 
-    let manifest = Schema::load("ext4-rdump-manifest");
+    let manifest = schema("ext4-rdump-manifest");
     let text = fs::read_to_string(manifest_path(&stage)).unwrap();
     for (n, line) in text.lines().enumerate() {
         let v: Value = serde_json::from_str(line).unwrap();
@@ -125,7 +134,7 @@ fn every_tools_output_matches_its_schema_and_the_counts_of_one_tree_agree() {
     }
 
     let size = json_of(Command::new(bin("seed-size")).arg("--json").arg(&stage));
-    Schema::load("seed-size").assert_valid(&size, "seed-size --json");
+    schema("seed-size").assert_valid(&size, "seed-size --json");
 
     let seed = t.join("seed.ext4");
     testkit::mkfs_from_tree(&seed, "64M", None, &["-t", "ext4"]);
@@ -135,7 +144,7 @@ fn every_tools_output_matches_its_schema_and_the_counts_of_one_tree_agree() {
             .arg(&seed)
             .arg(&stage),
     );
-    Schema::load("ext4-ingest").assert_valid(&ingest, "ext4-ingest --json");
+    schema("ext4-ingest").assert_valid(&ingest, "ext4-ingest --json");
 
     let clone = json_of(
         Command::new(bin("clonecp"))
@@ -143,7 +152,7 @@ fn every_tools_output_matches_its_schema_and_the_counts_of_one_tree_agree() {
             .arg(&seed)
             .arg(t.join("vm.ext4")),
     );
-    Schema::load("clonecp").assert_valid(&clone, "clonecp --json");
+    schema("clonecp").assert_valid(&clone, "clonecp --json");
 
     let built = json_of(
         Command::new(SCRIPT)
@@ -151,7 +160,37 @@ fn every_tools_output_matches_its_schema_and_the_counts_of_one_tree_agree() {
             .arg(&image)
             .arg(t.join("rootfs.work-seed.ext4")),
     );
-    Schema::load("work-seed").assert_valid(&built, "work-seed --json");
+    schema("work-seed").assert_valid(&built, "work-seed --json");
+
+    // ext4-ls: one record per entry, and with --diff one per difference (the seed has
+    // lost+found, the rootfs's /root not: one `extra`).
+    let ls = schema("ext4-ls");
+    let out = run(Command::new(bin("ext4-ls"))
+        .args(["--json", "-R", "--hash"])
+        .arg(&image)
+        .arg("/root"));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.lines().count() >= 12, "{text}");
+    for line in text.lines() {
+        ls.assert_valid(&serde_json::from_str(line).unwrap(), "ext4-ls --json");
+    }
+    let out = run(Command::new(bin("ext4-ls"))
+        .args(["--json", "--diff"])
+        .arg(&seed)
+        .args(["--diff-dir", "/", "--no-owner"])
+        .arg(&image)
+        .arg("/root"));
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let diff = schema("ext4-ls-diff");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.lines().count() >= 1, "{text}");
+    for line in text.lines() {
+        diff.assert_valid(
+            &serde_json::from_str(line).unwrap(),
+            "ext4-ls --diff --json",
+        );
+    }
 
     // One tree, one set of counts, whoever counted it; and the counts are the tree's.
     for (tool, v) in [
@@ -188,12 +227,9 @@ fn every_field<T: Record>(record: &T) -> Value {
 
 /// The schema declares exactly the fields of the record (nested objects included).
 fn assert_schema_is_the_type(name: &str, sample: &Value) {
-    let schema = Schema::load(name);
+    let schema = schema(name);
     schema.assert_valid(sample, name);
-    let text = fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../schemas/{name}.schema.json")),
-    )
-    .unwrap();
+    let text = fs::read_to_string(schema_path(name)).unwrap();
     let root: Value = serde_json::from_str(&text).unwrap();
     let declared: Vec<&String> = root["properties"].as_object().unwrap().keys().collect();
     let present: Vec<&String> = sample.as_object().unwrap().keys().collect();
@@ -287,7 +323,37 @@ fn each_schema_declares_exactly_its_record_types_fields() {
         }),
     );
 
-    let manifest = Schema::load("ext4-rdump-manifest");
+    assert_schema_is_the_type(
+        "ext4-ls",
+        &every_field(&LsEntry {
+            path: raw.clone(),
+            kind: EntryKind::Symlink,
+            mode: 0o777,
+            uid: 0,
+            gid: 0,
+            ino: 12,
+            links: 1,
+            size: 3,
+            atime: Timestamp::default(),
+            mtime: Timestamp::default(),
+            ctime: Timestamp::default(),
+            crtime: Some(Timestamp::default()),
+            target: Some(raw.clone()),
+            rdev: Some(Rdev { major: 1, minor: 3 }),
+            xattrs: vec![raw.clone()],
+            sha256: Some("00".into()),
+        }),
+    );
+    assert_schema_is_the_type(
+        "ext4-ls-diff",
+        &every_field(&LsDiff {
+            path: raw.clone(),
+            change: Change::Changed,
+            fields: vec!["mode".into()],
+        }),
+    );
+
+    let manifest = schema("ext4-rdump-manifest");
     let header = ManifestLine::Header(ManifestHeader {
         format: "ext4-rdump-manifest".into(),
         version: 1,
@@ -315,10 +381,7 @@ fn each_schema_declares_exactly_its_record_types_fields() {
         }],
         staged: false,
     });
-    let text = fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas/ext4-rdump-manifest.schema.json"),
-    )
-    .unwrap();
+    let text = fs::read_to_string(schema_path("ext4-rdump-manifest")).unwrap();
     let root: Value = serde_json::from_str(&text).unwrap();
     for (line, def) in [(header, "header"), (entry, "entry")] {
         let v = serde_json::to_value(&line).unwrap();

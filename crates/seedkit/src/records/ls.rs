@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::json::Bytes;
 use crate::records::manifest::{EntryKind, Rdev, Timestamp};
+use crate::records::Record;
 
 /// One entry of an image, as `ext4-ls --json` lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,4 +64,14 @@ pub struct LsDiff {
     /// `target`, `rdev`, `xattrs`, `content`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fields: Vec<String>,
+}
+
+impl Record for LsEntry {
+    const FORMAT: &'static str = "ext4-ls";
+    const VERSION: u32 = 1;
+}
+
+impl Record for LsDiff {
+    const FORMAT: &'static str = "ext4-ls-diff";
+    const VERSION: u32 = 1;
 }

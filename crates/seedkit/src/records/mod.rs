@@ -3,14 +3,15 @@
 //!
 //! # The contract
 //! Every record is one JSON object on one line. Its first two fields name it: `format`, the
-//! record's kind (`seed-size`, `ext4-rdump`, `ext4-ingest`, `clonecp`, `work-seed`; the
-//! manifest's header says `ext4-rdump-manifest`), and `version`, an integer. New fields may
-//! appear in a record at any time without a new version, so a reader ignores fields it does
-//! not know; renaming or removing a field, or changing its meaning or type, raises the
-//! version, and a reader refuses a version newer than the one it knows ([`parse`] does,
-//! with a message naming both). Fields are snake_case; byte strings follow the rule in
-//! [`crate::json`]. `schemas/` in the repository holds a JSON Schema of each record, which
-//! the tests check against these types and against every tool's real output.
+//! record's kind (`seed-size`, `ext4-rdump`, `ext4-ingest`, `clonecp`, `work-seed`,
+//! `ext4-ls`, `ext4-ls-diff`; the manifest's header says `ext4-rdump-manifest`), and
+//! `version`, an integer. New fields may appear in a record at any time without a new
+//! version, so a reader ignores fields it does not know; renaming or removing a field, or
+//! changing its meaning or type, raises the version, and a reader refuses a version newer
+//! than the one it knows ([`parse`] does, with a message naming both). Fields are
+//! snake_case; byte strings follow the rule in [`crate::json`]. `schemas/` in the repository
+//! holds a JSON Schema of each record, which the tests check against these types and
+//! against every tool's real output.
 //!
 //! # Glossary: one name, one meaning in every record
 //! The counts of a tree ([`TreeCounts`]) appear in the `seed-size`, `ext4-rdump`,
@@ -192,6 +193,8 @@ pub fn known_version(format: &str) -> Option<u32> {
         Ingest::FORMAT => Ingest::VERSION,
         Clonecp::FORMAT => Clonecp::VERSION,
         WorkSeed::FORMAT => WorkSeed::VERSION,
+        LsEntry::FORMAT => LsEntry::VERSION,
+        LsDiff::FORMAT => LsDiff::VERSION,
         _ => return None,
     })
 }
