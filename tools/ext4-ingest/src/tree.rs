@@ -296,9 +296,17 @@ pub(crate) fn test_pause(when: &str, path: &Path) {
         line.push(b'\n');
         let _ = io::Write::write_all(&mut f, &line);
     }
+    // Wait for a whole line: opening the fifo while the test still holds the writer it used
+    // to let the previous pause go would otherwise see that writer's end of file, go on
+    // unasked, and leave the test waiting for a reader that never comes.
     let mut line = String::new();
-    if let Ok(f) = fs::File::open(dir.join("resume")) {
-        let _ = BufReader::new(f).read_line(&mut line);
+    while !line.ends_with('\n') {
+        let Ok(f) = fs::File::open(dir.join("resume")) else {
+            return;
+        };
+        if BufReader::new(f).read_line(&mut line).is_err() {
+            return;
+        }
     }
 }
 
