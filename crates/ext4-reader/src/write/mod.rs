@@ -64,6 +64,9 @@ use xattr::Stored;
 
 /// The root directory's inode number: the parent of the tree's top entries.
 pub const ROOT: u32 = 2;
+/// Files up to this size are read whole into memory and written block by block (their
+/// holes, if any, become zeros); larger ones are copied range by range, holes kept.
+const SMALL_FILE: u64 = 64 * 1024;
 /// The most names one inode may have (ext4's `EXT4_LINK_MAX`).
 const LINK_MAX: u32 = 65000;
 
@@ -319,7 +322,27 @@ impl Writer {
         let ino = self.g.alloc_inode(false)?;
         let mut record = self.record(name, 0o100_000, meta, &set)?;
         let mut pieces: Vec<Piece> = Vec::new();
-        let mut pos = 0u64;
+        if size <= SMALL_FILE {
+            // Read whole into its blocks, zero tail included: one read, one write per run,
+            // no hole search (a small file's holes are written as zeros).
+            let blocks = size.div_ceil(bs);
+            let mut buf = vec![0u8; (blocks * bs) as usize];
+            src.read_at(&mut buf[..size as usize], 0)?;
+            let mut first = 0;
+            while first < blocks {
+                let (physical, len) = self.g.alloc_run(blocks - first)?;
+                let at = (first * bs) as usize;
+                let end = ((first + len) * bs) as usize;
+                self.g.file.write_all_at(&buf[at..end], physical * bs)?;
+                pieces.push(Piece {
+                    logical: first,
+                    physical,
+                    len,
+                });
+                first += len;
+            }
+        }
+        let mut pos = if size <= SMALL_FILE { size } else { 0 };
         while let Some((start, end)) = src.next_data(pos, size)? {
             let mut first = start / bs;
             let last = end.min(size).div_ceil(bs);

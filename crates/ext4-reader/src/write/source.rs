@@ -20,6 +20,8 @@ pub trait Source {
     /// Copy `len` bytes from `offset` to `dst` at `dst_offset`; fails if the source ends
     /// early.
     fn copy_to(&mut self, offset: u64, len: u64, dst: &File, dst_offset: u64) -> io::Result<()>;
+    /// Fill `buf` with the bytes at `offset`; fails if the source ends early.
+    fn read_at(&mut self, buf: &mut [u8], offset: u64) -> io::Result<()>;
 }
 
 fn shrank() -> io::Error {
@@ -40,6 +42,10 @@ impl Source for &File {
 
     fn copy_to(&mut self, offset: u64, len: u64, dst: &File, dst_offset: u64) -> io::Result<()> {
         self.as_fd().copy_to(offset, len, dst, dst_offset)
+    }
+
+    fn read_at(&mut self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        self.as_fd().read_at(buf, offset)
     }
 }
 
@@ -104,6 +110,19 @@ impl Source for BorrowedFd<'_> {
         }
         Ok(())
     }
+
+    fn read_at(&mut self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        let mut done = 0;
+        while done < buf.len() {
+            match nix::sys::uio::pread(*self, &mut buf[done..], (offset + done as u64) as i64) {
+                Ok(0) => return Err(shrank()),
+                Ok(n) => done += n,
+                Err(Errno::EINTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
 }
 
 fn pread_copy(
@@ -154,5 +173,16 @@ impl<R: Read + Seek> Source for Dense<R> {
             done += got as u64;
         }
         Ok(())
+    }
+
+    fn read_at(&mut self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        self.0.seek(SeekFrom::Start(offset))?;
+        self.0.read_exact(buf).map_err(|e| {
+            if e.kind() == io::ErrorKind::UnexpectedEof {
+                shrank()
+            } else {
+                e
+            }
+        })
     }
 }
