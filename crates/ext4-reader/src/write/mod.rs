@@ -64,8 +64,9 @@ use xattr::Stored;
 
 /// The root directory's inode number: the parent of the tree's top entries.
 pub const ROOT: u32 = 2;
-/// Files up to this size are read whole into memory and written block by block (their
-/// holes, if any, become zeros); larger ones are copied range by range, holes kept.
+/// Files up to this size are read whole into memory and written run by run, their holes
+/// and all-zero blocks left unallocated (as mke2fs -d does); larger ones are copied range
+/// by range, holes kept.
 const SMALL_FILE: u64 = 64 * 1024;
 /// The most names one inode may have (ext4's `EXT4_LINK_MAX`).
 const LINK_MAX: u32 = 65000;
@@ -323,14 +324,27 @@ impl Writer {
         let mut record = self.record(name, 0o100_000, meta, &set)?;
         let mut pieces: Vec<Piece> = Vec::new();
         if size <= SMALL_FILE {
-            // Read whole into its blocks, zero tail included: one read, one write per run,
-            // no hole search (a small file's holes are written as zeros).
+            // Read whole into its blocks, zero tail included: one read, one write per run
+            // of blocks holding data, no hole search. A hole reads as zeros, so a block of
+            // zeros is left a hole whether the host stored it or not.
             let blocks = size.div_ceil(bs);
             let mut buf = vec![0u8; (blocks * bs) as usize];
             src.read_at(&mut buf[..size as usize], 0)?;
+            let zero = |b: u64| {
+                let at = (b * bs) as usize;
+                buf[at..at + bs as usize].iter().all(|&x| x == 0)
+            };
             let mut first = 0;
             while first < blocks {
-                let (physical, len) = self.g.alloc_run(blocks - first)?;
+                if zero(first) {
+                    first += 1;
+                    continue;
+                }
+                let mut run = 1;
+                while first + run < blocks && !zero(first + run) {
+                    run += 1;
+                }
+                let (physical, len) = self.g.alloc_run(run)?;
                 let at = (first * bs) as usize;
                 let end = ((first + len) * bs) as usize;
                 self.g.file.write_all_at(&buf[at..end], physical * bs)?;
