@@ -161,3 +161,51 @@ fn a_failing_step_leaves_nothing_behind() {
 fn man_page_documents_every_option() {
     testkit::check_man_page(SCRIPT, testkit::man_page!("work-disk"));
 }
+
+#[test]
+fn an_output_swapped_for_a_symlink_to_a_directory_is_replaced_not_followed() {
+    // The attack: OUTPUT becomes a symlink to a directory after the last check, just before
+    // the rename; `mv -f` then moved the disk into that directory and said nothing.
+    let t = TempDir::new();
+    let seed = seed(&t);
+    let victim = t.join("victim");
+    fs::create_dir(&victim).unwrap();
+    let disk = t.join("vm.ext4");
+    let wrap = t.join("wrap");
+    fs::create_dir(&wrap).unwrap();
+    let real = PathBuf::from(testkit::tool("e2fsck").get_program());
+    let e2fsck = wrap.join("e2fsck");
+    fs::write(
+        &e2fsck,
+        format!(
+            "#!/bin/sh\n'{}' \"$@\"; rc=$?\nln -s \"$SWAP_TARGET\" \"$SWAP_OUTPUT\"\nexit $rc\n",
+            real.display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&e2fsck, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let mut path = wrap.into_os_string();
+    path.push(":");
+    path.push(bin_dir());
+    path.push(":");
+    path.push(std::env::var_os("PATH").unwrap_or_default());
+    path.push(":/usr/sbin:/sbin");
+    let out = run(Command::new(SCRIPT)
+        .args(["--size", "1G"])
+        .arg(&seed)
+        .arg(&disk)
+        .env("PATH", path)
+        .env("SWAP_OUTPUT", &disk)
+        .env("SWAP_TARGET", &victim));
+    assert!(
+        names(&victim).is_empty(),
+        "the disk went into the directory: {:?}",
+        names(&victim)
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        fs::symlink_metadata(&disk).unwrap().is_file(),
+        "OUTPUT is not the disk"
+    );
+    testkit::e2fsck_clean(&disk).unwrap();
+}
