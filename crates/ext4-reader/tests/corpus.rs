@@ -3,16 +3,9 @@
 
 use std::collections::HashSet;
 use std::fs;
-use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use ext4_reader::{Backing, Content, FileType, Fs, ROOT_INO};
-
-const CORPUS: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/corpus/e2fsprogs-images"
-);
 
 /// Read everything reachable from the root; returns (entries, errors).
 fn read_everything(fs: &Fs) -> (u64, u64) {
@@ -68,26 +61,12 @@ fn read_everything(fs: &Fs) -> (u64, u64) {
 
 #[test]
 fn every_corpus_image_reads_without_panic() {
-    let dir = Path::new(CORPUS);
-    if !dir.is_dir() {
-        testkit::skip(
-            "every_corpus_image_reads_without_panic",
-            &format!("corpus not found at {}", dir.display()),
-        );
-        return;
-    }
+    let names = testkit::corpus_images("every_corpus_image_reads_without_panic");
     let tmp = testkit::TempDir::new();
-    let mut names: Vec<_> = fs::read_dir(dir)
-        .unwrap()
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.to_string_lossy().ends_with(".img.gz"))
-        .collect();
-    names.sort();
     let (mut opened, mut refused) = (0, 0);
     for gz in &names {
         let image = tmp.join("image");
-        let out = Command::new("gzip").arg("-dc").arg(gz).output().unwrap();
-        fs::write(&image, &out.stdout).unwrap();
+        fs::write(&image, testkit::gunzip(gz)).unwrap();
         let start = Instant::now();
         match Fs::open(fs::File::open(&image).unwrap()) {
             Ok(fs) => {

@@ -6,12 +6,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-const CORPUS: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/corpus/e2fsprogs-images"
-);
 const FUZZ: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fuzz");
 
 fn files(dir: &Path) -> Vec<PathBuf> {
@@ -42,23 +37,9 @@ fn kept_crash_inputs_replay_without_panic() {
 
 #[test]
 fn the_image_corpus_replays_through_the_fuzz_target() {
-    let dir = Path::new(CORPUS);
-    if !dir.is_dir() {
-        testkit::skip(
-            "the_image_corpus_replays_through_the_fuzz_target",
-            &format!("corpus not found at {}", dir.display()),
-        );
-        return;
-    }
-    let images: Vec<PathBuf> = files(dir)
-        .into_iter()
-        .filter(|p| p.to_string_lossy().ends_with(".img.gz"))
-        .collect();
-    assert!(!images.is_empty(), "no images in {}", dir.display());
+    let images = testkit::corpus_images("the_image_corpus_replays_through_the_fuzz_target");
     for gz in &images {
-        let out = Command::new("gzip").arg("-dc").arg(gz).output().unwrap();
-        assert!(out.status.success(), "gzip -dc {}", gz.display());
-        ext4_reader::fuzzing::read_image(&out.stdout);
+        ext4_reader::fuzzing::read_image(&testkit::gunzip(gz));
     }
     eprintln!("{} images replayed", images.len());
 }

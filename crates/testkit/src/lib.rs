@@ -729,3 +729,39 @@ pub fn processes_using(path: &Path) -> Vec<String> {
         })
         .collect()
 }
+
+/// The e2fsprogs test images (most deliberately corrupt) that the corpus tests feed to the
+/// tools: `shared/corpus/e2fsprogs-images` beside the checkout, as CI lays it out.
+pub const CORPUS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../shared/corpus/e2fsprogs-images"
+);
+
+/// The corpus's images (`*.img.gz`), sorted; empty after a visible skip (a failure in CI)
+/// when the corpus is not there.
+pub fn corpus_images(test: &str) -> Vec<PathBuf> {
+    let dir = Path::new(CORPUS);
+    if !dir.is_dir() {
+        skip(test, &format!("corpus not found at {}", dir.display()));
+        return Vec::new();
+    }
+    let mut images: Vec<PathBuf> = fs::read_dir(dir)
+        .expect("read the corpus directory")
+        .map(|e| e.expect("read the corpus directory").path())
+        .filter(|p| p.to_string_lossy().ends_with(".img.gz"))
+        .collect();
+    images.sort();
+    assert!(!images.is_empty(), "no images in {}", dir.display());
+    images
+}
+
+/// The bytes of a gzip-compressed corpus image.
+pub fn gunzip(gz: &Path) -> Vec<u8> {
+    let out = Command::new("gzip")
+        .arg("-dc")
+        .arg(gz)
+        .output()
+        .expect("run gzip");
+    assert!(out.status.success(), "gzip -dc {}", gz.display());
+    out.stdout
+}

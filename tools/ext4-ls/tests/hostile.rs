@@ -5,7 +5,6 @@ mod common;
 
 use std::fs;
 use std::io::Read;
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
@@ -13,10 +12,6 @@ use std::time::{Duration, Instant};
 use common::BIN;
 use testkit::{code, run, stderr, stdout, TempDir};
 
-const CORPUS: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/corpus/e2fsprogs-images"
-);
 const LIMIT: Duration = Duration::from_secs(30);
 
 /// Run ext4-ls with a time limit; (exit code or None for a signal, stdout bytes, stderr).
@@ -62,27 +57,16 @@ fn bounded(args: &[&std::ffi::OsStr]) -> (Option<i32>, usize, String) {
 
 #[test]
 fn every_corpus_image_is_listed_or_refused_without_a_crash() {
-    let dir = Path::new(CORPUS);
-    if !dir.is_dir() {
-        testkit::skip(
-            "every_corpus_image_is_listed_or_refused_without_a_crash",
-            &format!("corpus not found at {}", dir.display()),
-        );
+    let images = testkit::corpus_images("every_corpus_image_is_listed_or_refused_without_a_crash");
+    if images.is_empty() {
         return;
     }
-    let mut images: Vec<_> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.to_string_lossy().ends_with(".img.gz"))
-        .collect();
-    images.sort();
     assert!(images.len() > 100, "{} images", images.len());
     let mut codes = [0usize; 3];
     for gz in &images {
         let t = TempDir::in_memory();
         let image = t.join("image");
-        let raw = Command::new("gzip").arg("-dc").arg(gz).output().unwrap();
-        fs::write(&image, &raw.stdout).unwrap();
+        fs::write(&image, testkit::gunzip(gz)).unwrap();
         for mode in ["--json", "--full-time"] {
             let (code, _, err) = bounded(&[
                 "-R".as_ref(),

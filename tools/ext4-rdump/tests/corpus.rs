@@ -5,39 +5,20 @@
 mod common;
 
 use std::fs;
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-const CORPUS: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/corpus/e2fsprogs-images"
-);
 const LIMIT: Duration = Duration::from_secs(30);
 
 #[test]
 fn every_corpus_image_is_handled() {
-    let dir = Path::new(CORPUS);
-    if !dir.is_dir() {
-        testkit::skip(
-            "every_corpus_image_is_handled",
-            &format!("corpus not found at {}", dir.display()),
-        );
-        return;
-    }
-    let mut images: Vec<_> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.to_string_lossy().ends_with(".img.gz"))
-        .collect();
-    images.sort();
+    let images = testkit::corpus_images("every_corpus_image_is_handled");
     let mut codes = [0usize; 3];
     for gz in &images {
         let t = testkit::TempDir::in_memory();
         let image = t.join("image");
-        let raw = Command::new("gzip").arg("-dc").arg(gz).output().unwrap();
-        fs::write(&image, &raw.stdout).unwrap();
+        fs::write(&image, testkit::gunzip(gz)).unwrap();
         let work = t.join("work");
         fs::create_dir(&work).unwrap();
         let dest = work.join("out");
