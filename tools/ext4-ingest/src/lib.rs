@@ -9,7 +9,7 @@
 //! times, entries not staged).
 //!
 //! Writes IMAGE (made by `mkfs.ext4`, `mkfs.ext3` or `mkfs.ext2`) with the workspace's own
-//! ext4 writer ([`ext4_reader::write`], driven by [`write`]): walk and manifest merge, then
+//! ext4 writer ([`ext4fs::write`], driven by [`write`]): walk and manifest merge, then
 //! each entry written as it comes, each directory's blocks (hash-indexed beyond one block)
 //! when the walk leaves it. The image is locked (`flock`) during the run. Stdout: the
 //! `--json` summary only.
@@ -155,7 +155,7 @@ fn strip_slashes(p: &Path) -> &Path {
 /// The fixed time for a ctime or crtime the source does not give (when the mtime cannot
 /// stand for it): SOURCE_DATE_EPOCH, else E2FSPROGS_FAKE_TIME, else the image's creation
 /// time (so the same image and tree always give the same result).
-fn fixed_time(sb: &ext4_reader::Superblock) -> i64 {
+fn fixed_time(sb: &ext4fs::Superblock) -> i64 {
     for var in ["SOURCE_DATE_EPOCH", "E2FSPROGS_FAKE_TIME"] {
         if let Some(t) = std::env::var(var)
             .ok()
@@ -175,7 +175,7 @@ fn fixed_time(sb: &ext4_reader::Superblock) -> i64 {
 
 /// Open and lock `path` (`flock`, so two runs cannot interleave), refusing anything that is
 /// not a regular file holding an ext2/3/4 file system.
-fn lock(path: &Path) -> Result<(Flock<File>, ext4_reader::Superblock)> {
+fn lock(path: &Path) -> Result<(Flock<File>, ext4fs::Superblock)> {
     let what = || format!("opening the image {}", quote(path));
     let file = OpenOptions::new()
         .read(true)
@@ -196,7 +196,7 @@ fn lock(path: &Path) -> Result<(Flock<File>, ext4_reader::Superblock)> {
                 .with_context(|| format!("locking the image {}", quote(path)))
         }
     };
-    let fs = ext4_reader::Fs::open(file.try_clone().with_context(what)?).map_err(|e| {
+    let fs = ext4fs::Fs::open(file.try_clone().with_context(what)?).map_err(|e| {
         anyhow::anyhow!(
             "reading the image {}: not an ext4 file system: {e}",
             quote(path)

@@ -1,4 +1,4 @@
-//! `--verify`: read the image back with the workspace's ext4 reader (`ext4_reader`) and
+//! `--verify`: read the image back with the workspace's ext4 reader (`ext4fs`) and
 //! compare every entry with the source: type, mode, owner, times, size, content, symlink
 //! target, device numbers, link counts, xattrs, and that each directory
 //! holds exactly the expected names. Then `e2fsck -fn`.
@@ -14,7 +14,7 @@ use std::path::Path;
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
-use ext4_reader::{Backing, Content, Fs, Inode};
+use ext4fs::{Backing, Content, Fs, Inode};
 use seedkit::records::{EntryKind, Timestamp};
 use seedkit::walk::{self, Visit};
 use seedkit::{quote, sys, warn};
@@ -26,7 +26,7 @@ use crate::Config;
 /// Differences reported before giving up.
 const REPORT_MAX: usize = 20;
 
-fn same_time(t: ext4_reader::Time, want: Timestamp) -> bool {
+fn same_time(t: ext4fs::Time, want: Timestamp) -> bool {
     t.sec == want.sec && t.nsec == want.nsec
 }
 
@@ -81,7 +81,7 @@ pub(crate) fn verify(
     // The inode of each entry found in the image, by its key's bytes.
     let mut inos: HashMap<&[u8], u32> = HashMap::new();
     let mut link_inos: HashMap<LinkKey, u32> = HashMap::new();
-    inos.insert(&[], ext4_reader::ROOT_INO);
+    inos.insert(&[], ext4fs::ROOT_INO);
     for (key, e) in wanted {
         seedkit::interrupt::check()?;
         if problems.len() >= REPORT_MAX {

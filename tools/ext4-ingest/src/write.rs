@@ -1,5 +1,5 @@
 //! Writing the walked entries into the image with the workspace's ext4 writer
-//! ([`ext4_reader::write`]): entries arrive in walk order (parents first, siblings sorted),
+//! ([`ext4fs::write`]): entries arrive in walk order (parents first, siblings sorted),
 //! each directory is closed (its blocks written) as soon as the walk has left it, so memory
 //! follows the widest directory rather than the tree.
 
@@ -8,8 +8,8 @@ use std::fs::File;
 use std::path::Path;
 
 use anyhow::{bail, Result};
-use ext4_reader::write::{Meta, Source, Special, WriteError, Writer, ROOT};
-use ext4_reader::{Time, Xattr};
+use ext4fs::write::{Meta, Source, Special, WriteError, Writer, ROOT};
+use ext4fs::{Time, Xattr};
 use seedkit::quote;
 use seedkit::records::{EntryKind, Timestamp, TreeCounts};
 
@@ -252,7 +252,7 @@ impl<'a> ImageWriter<'a> {
                     parent,
                     name,
                     &meta,
-                    &mut ext4_reader::write::Dense(std::io::Cursor::new(Vec::new())),
+                    &mut ext4fs::write::Dense(std::io::Cursor::new(Vec::new())),
                 ),
             },
             EntryKind::Symlink => {

@@ -35,7 +35,7 @@ fn ingest(args: &[&OsStr]) -> Output {
 }
 
 fn ingest_ok(img: &Path, tree: &Path, extra: &[&str]) -> Output {
-    // Every successful run is also read back by the tool itself (ext4-reader).
+    // Every successful run is also read back by the tool itself (ext4fs).
     let mut args: Vec<&OsStr> = vec![OsStr::new("--verify")];
     args.extend(extra.iter().map(OsStr::new));
     args.push(img.as_os_str());

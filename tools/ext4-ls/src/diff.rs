@@ -9,7 +9,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use ext4_reader::{Inode, Xattr};
+use ext4fs::{Inode, Xattr};
 use seedkit::json::Bytes;
 use seedkit::records::emit;
 use seedkit::records::{Change, EntryKind, LsDiff, LsEntry};

@@ -1,7 +1,7 @@
 //! `ext4-ls`: list a directory of an ext2/ext3/ext4 image without mounting or extracting
 //! it, as `ls -l` and `tar -tv` do; or compare two directories of images (`--diff`).
 //!
-//! Reads IMAGE with the memory-safe `ext4_reader`, read-only. Writes to stdout one line per
+//! Reads IMAGE with the memory-safe `ext4fs`, read-only. Writes to stdout one line per
 //! entry (`ls -l` columns, UTC times, names quoted for terminals), or with `--json` one
 //! [`LsEntry`] record per entry, or with `--format` chosen fields of it; with `--diff`, one
 //! line (or [`LsDiff`] record) per difference. A separate tool from `ext4-rdump` because it
@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use ext4_reader::{FileType, Fs, Inode, Time};
+use ext4fs::{FileType, Fs, Inode, Time};
 use seedkit::fields::Fields;
 use seedkit::json::Bytes;
 use seedkit::quote::quote_bytes;
@@ -250,7 +250,7 @@ pub fn entry_record(
     inode: &Inode,
     hash: Option<&mut Hasher>,
     problems: &mut Vec<String>,
-) -> Option<(LsEntry, Vec<ext4_reader::Xattr>)> {
+) -> Option<(LsEntry, Vec<ext4fs::Xattr>)> {
     let Some(kind) = EntryKind::from_mode(u32::from(inode.mode)) else {
         problems.push(format!("unknown file type in mode {:o}", inode.mode));
         return None;

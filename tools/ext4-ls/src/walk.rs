@@ -5,7 +5,7 @@
 
 use std::collections::{HashSet, VecDeque};
 
-use ext4_reader::{DirEntry, FileType, Fs, Inode};
+use ext4fs::{DirEntry, FileType, Fs, Inode};
 
 /// The longest path (relative to the listed directory) whose directory is entered: eight
 /// times Linux's `PATH_MAX`. Each deeper level would print its whole path once per entry.

@@ -1,7 +1,7 @@
 //! `ext4-rdump`: extract a directory of an ext2/ext3/ext4 image into a fresh staging tree,
 //! without mounting and without root, and print the tree's path.
 //!
-//! Reads IMAGE with the memory-safe `ext4_reader` (every structure checked, checksums
+//! Reads IMAGE with the memory-safe `ext4fs` (every structure checked, checksums
 //! verified). Writes the tree (default: `$TMPDIR/ext4-rdump.XXXXXX/tree`; with `-o DEST`, a
 //! new or empty DEST) and its manifest `<tree>.manifest.jsonl` (one JSON record per entry:
 //! true mode, owner, times, device numbers, symlink target, hard-link group, xattrs), then
@@ -30,7 +30,7 @@ use std::path::{Component, Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use ext4_reader::{FileType, Fs};
+use ext4fs::{FileType, Fs};
 use seedkit::json::Bytes;
 use seedkit::records::manifest::manifest_path;
 use seedkit::{quote, sys, Status};
@@ -343,7 +343,7 @@ pub fn run(args: &Args) -> Result<Status> {
                 _ => bail!("extracting {show_dir} from {}: Not a directory", quote(image)),
             }
         }
-        Err(ext4_reader::Error::NotFound { .. }) if args.missing_ok => None,
+        Err(ext4fs::Error::NotFound { .. }) if args.missing_ok => None,
         Err(e) => {
             return Err(e).with_context(|| format!("finding {show_dir} in {}", quote(image)));
         }

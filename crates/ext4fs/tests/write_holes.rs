@@ -5,7 +5,7 @@ use std::fs;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use ext4_reader::write::{Meta, Writer, ROOT};
+use ext4fs::write::{Meta, Writer, ROOT};
 use testkit::{debugfs, e2fsck_clean, have, mkfs_from_tree, TempDir};
 
 /// The blocks (of 4 KiB) that debugfs says the file at `path` holds.

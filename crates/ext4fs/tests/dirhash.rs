@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::fs;
 
-use ext4_reader::dirhash::{dirhash, DirHash};
+use ext4fs::dirhash::{dirhash, DirHash};
 use testkit::{have, run, skip, stdout, tool, TempDir};
 
 /// A small deterministic generator (xorshift), so that the names are the same every run.

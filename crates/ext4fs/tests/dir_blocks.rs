@@ -15,10 +15,10 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::Path;
 
-use ext4_reader::dirhash::effective_version;
-use ext4_reader::superblock::{compat, incompat};
-use ext4_reader::write::dir::{build_dir_blocks, DirBlocks, DirParams};
-use ext4_reader::{Backing, Content, Fs, ROOT_INO};
+use ext4fs::dirhash::effective_version;
+use ext4fs::superblock::{compat, incompat};
+use ext4fs::write::dir::{build_dir_blocks, DirBlocks, DirParams};
+use ext4fs::{Backing, Content, Fs, ROOT_INO};
 use testkit::{
     debugfs, e2fsck_clean, have, is_root, mkfs_from_tree, run, skip, stderr, stdout, tool, TempDir,
 };

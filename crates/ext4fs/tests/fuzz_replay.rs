@@ -2,7 +2,7 @@
 //! corpus (most images deliberately corrupt), every crash input kept in
 //! `fuzz/regressions/read_image/`, and whatever a local cargo-fuzz run left in
 //! `fuzz/corpus/read_image/` and `fuzz/artifacts/read_image/`, each through the fuzz target's
-//! own body, `ext4_reader::fuzzing::read_image`. A panic fails the test.
+//! own body, `ext4fs::fuzzing::read_image`. A panic fails the test.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -28,7 +28,7 @@ fn kept_crash_inputs_replay_without_panic() {
     for sub in ["regressions", "corpus", "artifacts"] {
         for input in files(&fuzz.join(sub).join("read_image")) {
             eprintln!("{}", input.display());
-            ext4_reader::fuzzing::read_image(&fs::read(&input).unwrap());
+            ext4fs::fuzzing::read_image(&fs::read(&input).unwrap());
             n += 1;
         }
     }
@@ -39,7 +39,7 @@ fn kept_crash_inputs_replay_without_panic() {
 fn the_image_corpus_replays_through_the_fuzz_target() {
     let images = testkit::corpus_images("the_image_corpus_replays_through_the_fuzz_target");
     for gz in &images {
-        ext4_reader::fuzzing::read_image(&testkit::gunzip(gz));
+        ext4fs::fuzzing::read_image(&testkit::gunzip(gz));
     }
     eprintln!("{} images replayed", images.len());
 }

@@ -8,8 +8,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 
-use ext4_reader::write::{Dense, Meta, Special, Writer, ROOT};
-use ext4_reader::{FileType, Fs, Inode, Time, Xattr, ROOT_INO};
+use ext4fs::write::{Dense, Meta, Special, Writer, ROOT};
+use ext4fs::{FileType, Fs, Inode, Time, Xattr, ROOT_INO};
 use testkit::{debugfs, e2fsck_clean, have, mkfs_from_tree, TempDir};
 
 /// What one path must read back as.

@@ -3,7 +3,7 @@
 
 use std::fs;
 
-use ext4_reader::Fs;
+use ext4fs::Fs;
 use testkit::{have, mkfs_from_tree, TempDir};
 
 fn u32_at(b: &[u8], at: usize) -> u32 {

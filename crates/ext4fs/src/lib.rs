@@ -11,7 +11,7 @@
 //! xattr blocks.
 //!
 //! ```no_run
-//! let fs = ext4_reader::Fs::open(std::fs::File::open("rootfs.ext4")?)?;
+//! let fs = ext4fs::Fs::open(std::fs::File::open("rootfs.ext4")?)?;
 //! let dir = fs.inode(fs.lookup(b"/etc")?)?;
 //! for entry in fs.read_dir(&dir)? {
 //!     println!("{}", String::from_utf8_lossy(&entry.name));

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::fs;
 use std::time::{Duration, Instant};
 
-use ext4_reader::{Backing, Content, FileType, Fs, ROOT_INO};
+use ext4fs::{Backing, Content, FileType, Fs, ROOT_INO};
 
 /// Read everything reachable from the root; returns (entries, errors).
 fn read_everything(fs: &Fs) -> (u64, u64) {

@@ -6,7 +6,7 @@ use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 
-use ext4_reader::{Backing, Content, FileType, Fs, Inode, ROOT_INO};
+use ext4fs::{Backing, Content, FileType, Fs, Inode, ROOT_INO};
 use testkit::{fill_sample_tree, have, mkfs_from_tree, TempDir};
 
 struct Seen {

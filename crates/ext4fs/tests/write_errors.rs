@@ -5,7 +5,7 @@ use std::fs;
 use std::io::Cursor;
 use std::path::Path;
 
-use ext4_reader::write::{Dense, Meta, WriteError, Writer, ROOT};
+use ext4fs::write::{Dense, Meta, WriteError, Writer, ROOT};
 use testkit::{debugfs, e2fsck_clean, have, mkfs_from_tree, TempDir};
 
 fn open(image: &Path) -> Result<Writer, WriteError> {
@@ -89,7 +89,7 @@ fn bad_names_and_duplicates_are_refused_and_leave_nothing() {
     let err = file(&mut w, ROOT, "nul\0", b"").unwrap_err();
     assert!(matches!(err, WriteError::EntryRefused { .. }));
     let mut m = Meta::default();
-    m.xattrs.push(ext4_reader::Xattr {
+    m.xattrs.push(ext4fs::Xattr {
         name: b"os2.weird".to_vec(),
         value: b"v".to_vec(),
     });

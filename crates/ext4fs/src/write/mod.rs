@@ -1,7 +1,7 @@
 //! The writer: adds a tree to an image made by `mkfs.ext4` (or `mkfs.ext2`/`mkfs.ext3`).
 //!
 //! ```no_run
-//! use ext4_reader::write::{Meta, Writer, ROOT};
+//! use ext4fs::write::{Meta, Writer, ROOT};
 //! let image = std::fs::OpenOptions::new().read(true).write(true).open("seed.ext4")?;
 //! let mut w = Writer::open(image)?;
 //! let meta = Meta::default().with_mode(0o755);
