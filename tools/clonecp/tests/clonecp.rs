@@ -1,6 +1,6 @@
 //! clonecp on the host file system: sparse copies, modes, times, --force, every refusal.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};

@@ -3,7 +3,7 @@
 //! These need root, loop devices, xfsprogs and btrfs-progs: each test says `SKIP: <why>`
 //! when something is missing, and fails instead when CI=true.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::Path;

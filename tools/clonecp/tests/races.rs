@@ -1,7 +1,7 @@
 //! Two clonecp runs aimed at one DST at the same time: DST ends as one complete copy, never
 //! a mix of the two, never missing, and no temporary file is left.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::io::Write;

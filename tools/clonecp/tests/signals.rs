@@ -2,7 +2,7 @@
 //! reason on stderr), the partial copy is removed, and a DST that `--force` was replacing is
 //! left as it was.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::io::Write;

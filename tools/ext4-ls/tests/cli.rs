@@ -1,6 +1,6 @@
 //! ext4-ls as a user runs it: the text form, field selection, errors, and --diff.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;

@@ -1,7 +1,7 @@
 //! Images made to hurt a reader: every image of the e2fsprogs corpus (most deliberately
 //! corrupt), a directory cycle, and a tree deeper than any path.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::io::Read;

@@ -1,7 +1,7 @@
 //! The listing against two independent readers of the same image: debugfs's `ls -p`, and
 //! the kernel's own view of the image mounted read-only.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::os::unix::ffi::OsStrExt;

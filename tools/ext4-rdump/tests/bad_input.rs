@@ -1,6 +1,6 @@
 //! Fatal errors: exit 2, one diagnostic line, nothing on stdout and nothing left behind.
 
-mod common;
+use crate::common;
 
 use std::ffi::OsStr;
 use std::fs;

@@ -2,7 +2,7 @@
 //! within a time limit, no signal, exit 0/1/2 with one line per diagnostic, and nothing
 //! written outside the destination.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::process::{Command, Stdio};

@@ -1,6 +1,6 @@
 //! Owners, xattrs on the host, a journal needing recovery, and a corrupt inode.
 
-mod common;
+use crate::common;
 
 use std::ffi::OsStr;
 use std::fs;

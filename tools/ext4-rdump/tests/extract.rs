@@ -1,7 +1,7 @@
 //! Extraction of images made by the real `mkfs.ext4 -d`, across the feature matrix,
 //! compared entry by entry with the tree they were made from.
 
-mod common;
+use crate::common;
 
 use std::ffi::OsStr;
 use std::fmt::Write as _;

@@ -2,7 +2,7 @@
 //! names (a symlink, then a node of the same name), a hard-linked directory making a cycle.
 //! Each bad entry is reported and skipped (exit 1) and nothing is written outside the tree.
 
-mod common;
+use crate::common;
 
 use std::ffi::OsStr;
 use std::fs;

@@ -1,6 +1,6 @@
 //! The man page documents every long option of `--help` and is clean for groff.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

@@ -3,7 +3,7 @@
 //! a destination someone else can write, names that drive the terminal, a deep directory
 //! chain, and valid images the reader refused.
 
-mod common;
+use crate::common;
 
 use std::ffi::OsStr;
 use std::fmt::Write as _;

@@ -1,7 +1,7 @@
 //! As an unprivileged user (dropping to nobody when run as root): the extraction is complete
 //! (devices recorded, 0000 files and 0500 directories staged) and `rm -rf` removes it.
 
-mod common;
+use crate::common;
 
 use std::ffi::OsStr;
 use std::fs;

@@ -8,7 +8,7 @@ use std::process::Command;
 
 use testkit::{code, run, stderr, TempDir};
 
-mod common;
+use crate::common;
 use common::{bin_dir, sample_rootfs, temp_files_in, SCRIPT};
 
 /// A directory holding an `e2fsck` that runs the real one, then does `swap` to OUTPUT (in

@@ -10,7 +10,7 @@ use std::process::{Command, Output};
 use seedkit::records::manifest::{manifest_path, ManifestEntry, ManifestLine};
 use testkit::{code, run, stderr, stdout, TempDir};
 
-mod common;
+use crate::common;
 use common::{bin_dir, path_with, rootfs_from, sample_rootfs, temp_files_in, work_seed, SCRIPT};
 
 /// Extract DIR of an image with ext4-rdump and read its manifest, keyed by path.

@@ -6,7 +6,7 @@ use std::process::Stdio;
 
 use testkit::{code, TempDir};
 
-mod common;
+use crate::common;
 use common::{rootfs_from, temp_files_in, work_seed, work_seed_command};
 
 #[test]

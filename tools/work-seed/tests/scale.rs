@@ -12,7 +12,7 @@ use std::process::Command;
 
 use testkit::{code, run, stderr, stdout, TempDir};
 
-mod common;
+use crate::common;
 use common::{bin_dir, path_with, work_seed, work_seed_command};
 
 /// A rootfs image of `size` holding `tree` (whose `root/` becomes its /root).

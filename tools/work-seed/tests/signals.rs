@@ -5,7 +5,7 @@ use std::fs;
 
 use testkit::TempDir;
 
-mod common;
+use crate::common;
 use common::{rootfs_from, temp_files_in, work_seed_command};
 
 #[test]

@@ -1,0 +1,3 @@
+//! The integration tests of completions, linked as one binary (one module per subject).
+
+mod completions;

@@ -1,0 +1,8 @@
+//! The integration tests of clonecp, linked as one binary (one module per subject).
+
+mod clonecp;
+mod common;
+mod filesystems;
+mod man;
+mod races;
+mod signals;

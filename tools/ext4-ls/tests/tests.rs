@@ -1,0 +1,7 @@
+//! The integration tests of ext4-ls, linked as one binary (one module per subject).
+
+mod cli;
+mod common;
+mod hostile;
+mod man;
+mod oracles;

@@ -1,0 +1,12 @@
+//! The integration tests of ext4-rdump, linked as one binary (one module per subject).
+
+mod bad_input;
+mod common;
+mod corpus;
+mod details;
+mod extract;
+mod hostile;
+mod man;
+mod security;
+mod signals;
+mod unprivileged;
