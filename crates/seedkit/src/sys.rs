@@ -1,8 +1,9 @@
 //! The system calls the tools make on files someone else may change under them, in one
 //! place: everything here works on an open descriptor, or on a name relative to an open
-//! directory without following a symlink at that name. std and nix 0.29 lack some of it
-//! (nix's `openat` returns a raw descriptor; it has no xattr calls), so the few `unsafe`
-//! blocks of the workspace live here, each with the reason it is sound.
+//! directory without following a symlink at that name. nix makes most of the calls; rustix
+//! makes those nix has no safe wrapper for (the xattr calls and `FICLONE`). The only
+//! `unsafe` of the product is here: installing a signal handler (`sigaction`), which no
+//! crate can make safe, since the handler runs between any two instructions of the program.
 //!
 //! Rules for callers: walk a tree by opening one component at a time with [`open_at`]
 //! (never a path holding `/`), change a file only through a descriptor ([`fchmod`],
@@ -11,10 +12,11 @@
 
 use std::ffi::{CString, OsStr};
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
+use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sys::stat::{FileStat, Mode, SFlag};
 use nix::sys::time::TimeSpec;
@@ -23,38 +25,32 @@ use nix::sys::time::TimeSpec;
 /// should be one component; a symlink at it is refused (`ELOOP`), or opened as the link
 /// itself with `O_PATH`.
 pub fn open_at(dir: impl AsFd, name: &[u8], flags: OFlag, mode: u32) -> io::Result<OwnedFd> {
-    let fd = nix::fcntl::openat(
-        Some(dir.as_fd().as_raw_fd()),
+    Ok(nix::fcntl::openat(
+        dir,
         OsStr::from_bytes(name),
         flags | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
         Mode::from_bits_truncate(mode as nix::libc::mode_t),
-    )?;
-    // SAFETY: openat has just returned this descriptor, open; nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    )?)
 }
 
 /// Open a directory by path (a tree's root), read-only, refusing a symlink as the last
 /// component.
 pub fn open_dir(path: &Path) -> io::Result<OwnedFd> {
-    let fd = nix::fcntl::open(
+    Ok(nix::fcntl::open(
         path,
         OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
         Mode::empty(),
-    )?;
-    // SAFETY: open has just returned this descriptor, open; nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    )?)
 }
 
 /// An `O_PATH` descriptor of `path` (a symlink as the last component is refused): it names
 /// the file without opening it, for [`reopen`] or [`chmod_fd`].
 pub fn open_path(path: &Path) -> io::Result<OwnedFd> {
-    let fd = nix::fcntl::open(
+    Ok(nix::fcntl::open(
         path,
         OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
         Mode::empty(),
-    )?;
-    // SAFETY: open has just returned this descriptor, open; nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    )?)
 }
 
 /// The directory `name` inside `dir`, opened read-only (`O_DIRECTORY`, never a symlink).
@@ -114,9 +110,7 @@ pub struct Identity {
 impl Identity {
     /// The identity of an open file (`fstat`).
     pub fn of(fd: impl AsFd) -> io::Result<Identity> {
-        Ok(Identity::from_stat(&nix::sys::stat::fstat(
-            fd.as_fd().as_raw_fd(),
-        )?))
+        Ok(Identity::from_stat(&nix::sys::stat::fstat(fd)?))
     }
 
     /// The identity `stat` data describes (e.g. from a walk).
@@ -153,99 +147,68 @@ impl Identity {
 
 /// `fchmod(fd, mode)`: the permission bits (and set-id/sticky bits) of an open file.
 pub fn fchmod(fd: impl AsFd, mode: u32) -> io::Result<()> {
-    nix::sys::stat::fchmod(
-        fd.as_fd().as_raw_fd(),
-        Mode::from_bits_truncate(mode as nix::libc::mode_t),
-    )?;
+    nix::sys::stat::fchmod(fd, Mode::from_bits_truncate(mode as nix::libc::mode_t))?;
     Ok(())
 }
 
 /// `futimens(fd, atime, mtime)`, each as (seconds, nanoseconds).
 pub fn futimens(fd: impl AsFd, atime: (i64, u32), mtime: (i64, u32)) -> io::Result<()> {
     let spec = |(s, ns): (i64, u32)| TimeSpec::new(s, i64::from(ns));
-    nix::sys::stat::futimens(fd.as_fd().as_raw_fd(), &spec(atime), &spec(mtime))?;
+    nix::sys::stat::futimens(fd, &spec(atime), &spec(mtime))?;
     Ok(())
 }
 
 /// `fsetxattr(fd, name, value, 0)`.
 pub fn set_xattr(fd: impl AsFd, name: &[u8], value: &[u8]) -> io::Result<()> {
-    let name = CString::new(name).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-    // SAFETY: `name` is NUL-terminated and outlives the call; the pointer and length
-    // describe the `value` slice, which the kernel only reads.
-    let rc = unsafe {
-        libc::fsetxattr(
-            fd.as_fd().as_raw_fd(),
-            name.as_ptr(),
-            value.as_ptr().cast(),
-            value.len(),
-            0,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    Ok(rustix::fs::fsetxattr(
+        fd,
+        name,
+        value,
+        rustix::fs::XattrFlags::empty(),
+    )?)
 }
 
 /// The names of the xattrs of an open file (`flistxattr`), each without its NUL.
 pub fn list_xattrs(fd: impl AsFd) -> io::Result<Vec<Vec<u8>>> {
-    let raw = fd.as_fd().as_raw_fd();
-    let list = sized_read(|buf| {
-        // SAFETY: the pointer and length describe `buf`, writable for the whole call.
-        unsafe { libc::flistxattr(raw, buf.as_mut_ptr().cast(), buf.len()) }
-    })?;
-    Ok(list
-        .split(|&b| b == 0)
-        .filter(|n| !n.is_empty())
-        .map(<[u8]>::to_vec)
-        .collect())
+    let list = sized_read(|buf| rustix::fs::flistxattr(fd.as_fd(), buf))?;
+    Ok(split_names(&list))
 }
 
 /// The value of xattr `name` of an open file (`fgetxattr`).
 pub fn get_xattr(fd: impl AsFd, name: &[u8]) -> io::Result<Vec<u8>> {
-    let raw = fd.as_fd().as_raw_fd();
-    let name = CString::new(name).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-    sized_read(|buf| {
-        // SAFETY: `name` is NUL-terminated and outlives the call; the pointer and length
-        // describe `buf`, writable for the whole call.
-        unsafe { libc::fgetxattr(raw, name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) }
-    })
+    sized_read(|buf| rustix::fs::fgetxattr(fd.as_fd(), name, buf))
 }
 
-/// Call `read` (a list/get xattr call: returns the length, or -1) with a growing buffer
-/// until the answer fits (the value may grow between a size query and the read).
-fn sized_read(mut read: impl FnMut(&mut [u8]) -> libc::ssize_t) -> io::Result<Vec<u8>> {
+/// The NUL-separated names of an xattr list, each without its NUL.
+fn split_names(list: &[u8]) -> Vec<Vec<u8>> {
+    list.split(|&b| b == 0)
+        .filter(|n| !n.is_empty())
+        .map(<[u8]>::to_vec)
+        .collect()
+}
+
+/// Call `read` (a list/get xattr call: the length it filled in) with a growing buffer
+/// until the answer fits (`ERANGE` otherwise: the value may grow between two calls).
+fn sized_read(mut read: impl FnMut(&mut [u8]) -> rustix::io::Result<usize>) -> io::Result<Vec<u8>> {
     let mut buf = vec![0u8; 256];
     loop {
-        let n = read(&mut buf);
-        if n >= 0 {
-            buf.truncate(n as usize);
-            return Ok(buf);
+        match read(&mut buf) {
+            Ok(n) => {
+                buf.truncate(n);
+                return Ok(buf);
+            }
+            Err(e) if e == rustix::io::Errno::RANGE && buf.len() < 1 << 24 => {
+                buf = vec![0u8; buf.len() * 4];
+            }
+            Err(e) => return Err(e.into()),
         }
-        let e = io::Error::last_os_error();
-        if e.raw_os_error() != Some(libc::ERANGE) || buf.len() >= 1 << 24 {
-            return Err(e);
-        }
-        // The size the kernel needs now (the call with an empty buffer), or double.
-        let need = read(&mut []);
-        let grown = if need > 0 {
-            need as usize
-        } else {
-            buf.len() * 2
-        };
-        buf = vec![0u8; grown.max(buf.len() * 2)];
     }
 }
 
 /// `lseek(fd, from, SEEK_DATA)`: the next offset at or after `from` that holds data, or
 /// `None` when only a hole follows up to the end.
 pub fn seek_data(fd: impl AsFd, from: u64) -> io::Result<Option<u64>> {
-    match nix::unistd::lseek(
-        fd.as_fd().as_raw_fd(),
-        from as libc::off_t,
-        nix::unistd::Whence::SeekData,
-    ) {
+    match nix::unistd::lseek(fd, from as nix::libc::off_t, nix::unistd::Whence::SeekData) {
         Ok(o) => Ok(Some(o as u64)),
         Err(nix::errno::Errno::ENXIO) => Ok(None),
         Err(e) => Err(e.into()),
@@ -255,18 +218,14 @@ pub fn seek_data(fd: impl AsFd, from: u64) -> io::Result<Option<u64>> {
 /// `lseek(fd, from, SEEK_HOLE)`: the next offset at or after `from` in a hole (the end of
 /// the file counts as one).
 pub fn seek_hole(fd: impl AsFd, from: u64) -> io::Result<u64> {
-    let o = nix::unistd::lseek(
-        fd.as_fd().as_raw_fd(),
-        from as libc::off_t,
-        nix::unistd::Whence::SeekHole,
-    )?;
+    let o = nix::unistd::lseek(fd, from as nix::libc::off_t, nix::unistd::Whence::SeekHole)?;
     Ok(o as u64)
 }
 
 /// `fstatat(dir, name, AT_SYMLINK_NOFOLLOW)`: what is at `name` now, a symlink as itself.
 pub fn stat_at(dir: impl AsFd, name: &[u8]) -> io::Result<FileStat> {
     Ok(nix::sys::stat::fstatat(
-        Some(dir.as_fd().as_raw_fd()),
+        dir,
         OsStr::from_bytes(name),
         nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
     )?)
@@ -274,19 +233,19 @@ pub fn stat_at(dir: impl AsFd, name: &[u8]) -> io::Result<FileStat> {
 
 /// `fstat(fd)`.
 pub fn stat(fd: impl AsFd) -> io::Result<FileStat> {
-    Ok(nix::sys::stat::fstat(fd.as_fd().as_raw_fd())?)
+    Ok(nix::sys::stat::fstat(fd)?)
 }
 
 /// `readlinkat(dir, name)`: the target of the symlink `name` (`EINVAL` if it is not one).
 pub fn read_link_at(dir: impl AsFd, name: &[u8]) -> io::Result<Vec<u8>> {
-    let t = nix::fcntl::readlinkat(Some(dir.as_fd().as_raw_fd()), OsStr::from_bytes(name))?;
+    let t = nix::fcntl::readlinkat(dir, OsStr::from_bytes(name))?;
     Ok(t.into_encoded_bytes())
 }
 
 /// The names a directory holds (`.` and `..` left out), in the order the file system gives.
 /// Read through a second descriptor of `dir`, so `dir`'s own offset is untouched.
 pub fn read_names(dir: impl AsFd) -> io::Result<Vec<Vec<u8>>> {
-    let mut d = nix::dir::Dir::from(reopen_dir(dir)?)?;
+    let mut d = nix::dir::Dir::from_fd(reopen_dir(dir)?)?;
     let mut names = Vec::new();
     for entry in d.iter() {
         let entry = entry?;
@@ -306,7 +265,7 @@ fn proc_path(fd: impl AsFd, name: &[u8]) -> io::Result<CString> {
         p.push(b'/');
         p.extend_from_slice(name);
     }
-    CString::new(p).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+    CString::new(p).map_err(|_| io::Error::from(Errno::EINVAL))
 }
 
 /// Open again the file behind `fd` (an `O_PATH` descriptor, say) with `flags`, through its
@@ -314,9 +273,11 @@ fn proc_path(fd: impl AsFd, name: &[u8]) -> io::Result<CString> {
 /// check is made again, against the file's mode now.
 pub fn reopen(fd: impl AsFd, flags: OFlag) -> io::Result<OwnedFd> {
     let path = proc_path(fd, b"")?;
-    let raw = nix::fcntl::open(path.as_c_str(), flags | OFlag::O_CLOEXEC, Mode::empty())?;
-    // SAFETY: open has just returned this descriptor, open; nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+    Ok(nix::fcntl::open(
+        path.as_c_str(),
+        flags | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?)
 }
 
 /// `chmod` of the file behind `fd`, which may be an `O_PATH` descriptor (where `fchmod`
@@ -324,11 +285,11 @@ pub fn reopen(fd: impl AsFd, flags: OFlag) -> io::Result<OwnedFd> {
 /// not stop at.
 pub fn chmod_fd(fd: impl AsFd, mode: u32) -> io::Result<()> {
     if Kind::from_mode(stat(fd.as_fd())?.st_mode) == Some(Kind::Symlink) {
-        return Err(io::Error::from_raw_os_error(libc::ELOOP));
+        return Err(Errno::ELOOP.into());
     }
     let path = proc_path(fd, b"")?;
     nix::sys::stat::fchmodat(
-        None,
+        nix::fcntl::AT_FDCWD,
         path.as_c_str(),
         Mode::from_bits_truncate(mode as nix::libc::mode_t),
         nix::sys::stat::FchmodatFlags::FollowSymlink,
@@ -339,7 +300,7 @@ pub fn chmod_fd(fd: impl AsFd, mode: u32) -> io::Result<()> {
 /// Put back the access time of an open file (its mtime untouched), as reading moved it.
 pub fn set_atime(fd: impl AsFd, atime: (i64, u32)) -> io::Result<()> {
     let at = TimeSpec::new(atime.0, i64::from(atime.1));
-    nix::sys::stat::futimens(fd.as_fd().as_raw_fd(), &at, &TimeSpec::UTIME_OMIT)?;
+    nix::sys::stat::futimens(fd, &at, &TimeSpec::UTIME_OMIT)?;
     Ok(())
 }
 
@@ -347,7 +308,7 @@ pub fn set_atime(fd: impl AsFd, atime: (i64, u32)) -> io::Result<()> {
 pub fn set_atime_at(dir: impl AsFd, name: &[u8], atime: (i64, u32)) -> io::Result<()> {
     let at = TimeSpec::new(atime.0, i64::from(atime.1));
     nix::sys::stat::utimensat(
-        Some(dir.as_fd().as_raw_fd()),
+        dir,
         OsStr::from_bytes(name),
         &at,
         &TimeSpec::UTIME_OMIT,
@@ -361,18 +322,9 @@ pub fn set_atime_at(dir: impl AsFd, name: &[u8], atime: (i64, u32)) -> io::Resul
 /// devices among them). A file system without xattrs has none.
 pub fn list_xattrs_at(dir: impl AsFd, name: &[u8]) -> io::Result<Vec<Vec<u8>>> {
     let path = proc_path(dir, name)?;
-    let list = sized_read(|buf| {
-        // SAFETY: `path` is NUL-terminated and outlives the call; the pointer and length
-        // describe `buf`, writable for the whole call.
-        unsafe { libc::llistxattr(path.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) }
-    });
-    match list {
-        Ok(list) => Ok(list
-            .split(|&b| b == 0)
-            .filter(|n| !n.is_empty())
-            .map(<[u8]>::to_vec)
-            .collect()),
-        Err(e) if e.raw_os_error() == Some(libc::ENOTSUP) => Ok(Vec::new()),
+    match sized_read(|buf| rustix::fs::llistxattr(path.as_c_str(), buf)) {
+        Ok(list) => Ok(split_names(&list)),
+        Err(e) if e.raw_os_error() == Some(Errno::ENOTSUP as i32) => Ok(Vec::new()),
         Err(e) => Err(e),
     }
 }
@@ -381,19 +333,13 @@ pub fn list_xattrs_at(dir: impl AsFd, name: &[u8]) -> io::Result<Vec<Vec<u8>>> {
 /// [`list_xattrs_at`]).
 pub fn get_xattr_at(dir: impl AsFd, name: &[u8], xname: &[u8]) -> io::Result<Vec<u8>> {
     let path = proc_path(dir, name)?;
-    let xname = CString::new(xname).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-    sized_read(|buf| {
-        // SAFETY: `path` and `xname` are NUL-terminated and outlive the call; the pointer
-        // and length describe `buf`, writable for the whole call.
-        unsafe {
-            libc::lgetxattr(
-                path.as_ptr(),
-                xname.as_ptr(),
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-            )
-        }
-    })
+    sized_read(|buf| rustix::fs::lgetxattr(path.as_c_str(), xname, buf))
+}
+
+/// `ioctl(dst, FICLONE, src)`: make `dst` share all of `src`'s blocks (a reflink clone).
+/// Fails with `EOPNOTSUPP`, `EINVAL` or `EXDEV` where the file system cannot.
+pub fn clone_file(dst: impl AsFd, src: impl AsFd) -> io::Result<()> {
+    Ok(rustix::fs::ioctl_ficlone(dst, src)?)
 }
 
 /// Call `handler` on each of `signals`, except those whose disposition is "ignore" (as
@@ -409,14 +355,16 @@ pub fn catch_signals(
         SaFlags::SA_RESTART,
         SigSet::empty(),
     );
+    let set = |signal, action: &SigAction| {
+        // SAFETY: the action is either the caller's handler, an `extern "C" fn` that
+        // callers write to touch only atomics (async-signal-safe), or the disposition that
+        // was there before, put back.
+        unsafe { sigaction(signal, action) }
+    };
     for &signal in signals {
-        // SAFETY: the caller's handler is an `extern "C" fn`; callers give one that only
-        // touches atomics, which is async-signal-safe.
-        let old = unsafe { sigaction(signal, &catch) };
-        if let Ok(old) = old {
+        if let Ok(old) = set(signal, &catch) {
             if old.handler() == SigHandler::SigIgn {
-                // SAFETY: this puts back the disposition that was there.
-                let _ = unsafe { sigaction(signal, &old) };
+                let _ = set(signal, &old);
             }
         }
     }
@@ -424,16 +372,9 @@ pub fn catch_signals(
 
 /// The soft limit on open descriptors (`RLIMIT_NOFILE`), to size what a tool holds open.
 pub fn open_files_limit() -> usize {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `lim` is a valid, writable rlimit for the duration of the call.
-    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut lim) };
-    if rc == 0 {
-        usize::try_from(lim.rlim_cur).unwrap_or(usize::MAX)
-    } else {
-        1024
+    match nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE) {
+        Ok((soft, _)) => usize::try_from(soft).unwrap_or(usize::MAX),
+        Err(_) => 1024,
     }
 }
 
@@ -457,7 +398,7 @@ mod tests {
         std::os::unix::fs::symlink("secret", d.join("link")).unwrap();
         let dir = open_dir(&d).unwrap();
         let e = open_at(&dir, b"link", OFlag::O_RDONLY, 0).unwrap_err();
-        assert_eq!(e.raw_os_error(), Some(libc::ELOOP));
+        assert_eq!(e.raw_os_error(), Some(Errno::ELOOP as i32));
         assert!(open_dir(&d.join("link")).is_err());
         std::fs::remove_dir_all(&d).unwrap();
     }
@@ -501,7 +442,7 @@ mod tests {
         match set_xattr(&f, b"user.k", &[7u8; 1000]) {
             // A host file system without user xattrs (tmpfs before 6.6): nothing to test,
             // except in CI, whose temp file system must have them (as testkit::skip).
-            Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => assert!(
+            Err(e) if e.raw_os_error() == Some(Errno::EOPNOTSUPP as i32) => assert!(
                 !matches!(std::env::var("CI").as_deref(), Ok("true" | "1")),
                 "xattrs_round_trip_by_descriptor: user xattrs refused (CI=true requires them)"
             ),

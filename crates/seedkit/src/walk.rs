@@ -118,18 +118,18 @@ pub fn open_file(dir: impl AsFd, name: &[u8], seen: &FileStat, widen: bool) -> i
     let (flags, bits) = match want.kind {
         Some(Kind::Directory) => (OFlag::O_RDONLY | OFlag::O_DIRECTORY, 0o500),
         Some(Kind::File) => (OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY, 0o400),
-        _ => return Err(io::Error::from_raw_os_error(libc::EINVAL)),
+        _ => return Err(io::Error::from_raw_os_error(nix::libc::EINVAL)),
     };
     match sys::open_at(dir.as_fd(), name, flags, 0) {
         Ok(fd) => {
             check(&want, &fd)?;
             Ok(Opened { fd, widened: None })
         }
-        Err(e) if e.raw_os_error() == Some(libc::EACCES) && widen && seen.st_uid == euid() => {
+        Err(e) if e.raw_os_error() == Some(nix::libc::EACCES) && widen && seen.st_uid == euid() => {
             let path = sys::open_at(dir.as_fd(), name, OFlag::O_PATH, 0)?;
             widen_open(&path, &want, flags, bits)
         }
-        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => Err(replaced()),
+        Err(e) if e.raw_os_error() == Some(nix::libc::ELOOP) => Err(replaced()),
         Err(e) => Err(e),
     }
 }
@@ -299,7 +299,7 @@ fn open_root(root: &Path, seen: &FileStat, widen: bool) -> io::Result<Opened> {
             check(&want, &fd)?;
             Ok(Opened { fd, widened: None })
         }
-        Err(e) if e.raw_os_error() == Some(libc::EACCES) && widen && seen.st_uid == euid() => {
+        Err(e) if e.raw_os_error() == Some(nix::libc::EACCES) && widen && seen.st_uid == euid() => {
             let path = sys::open_path(root)?;
             widen_open(&path, &want, OFlag::O_RDONLY | OFlag::O_DIRECTORY, 0o500)
         }
@@ -430,12 +430,8 @@ mod tests {
         let top = sys::open_dir(&d).unwrap();
         let mut fd = sys::reopen_dir(&top).unwrap();
         for _ in 0..300 {
-            nix::sys::stat::mkdirat(
-                Some(std::os::fd::AsRawFd::as_raw_fd(&fd)),
-                "d",
-                nix::sys::stat::Mode::from_bits_truncate(0o755),
-            )
-            .unwrap();
+            nix::sys::stat::mkdirat(&fd, "d", nix::sys::stat::Mode::from_bits_truncate(0o755))
+                .unwrap();
             fd = sys::open_dir_at(&fd, b"d").unwrap();
         }
         drop(fd);

@@ -99,15 +99,10 @@ pub fn limited(exe: impl AsRef<OsStr>, files: u32, stack: u32) -> Command {
 pub fn deep_chain(top: &Path, levels: usize) {
     use nix::fcntl::OFlag;
     use seedkit::sys;
-    use std::os::fd::AsRawFd;
     let mut dir = sys::open_dir(top).expect("open the top of the chain");
     for _ in 0..levels {
-        nix::sys::stat::mkdirat(
-            Some(dir.as_raw_fd()),
-            "d",
-            nix::sys::stat::Mode::from_bits_truncate(0o755),
-        )
-        .expect("mkdir");
+        nix::sys::stat::mkdirat(&dir, "d", nix::sys::stat::Mode::from_bits_truncate(0o755))
+            .expect("mkdir");
         dir = sys::open_dir_at(&dir, b"d").expect("open");
     }
     let f = sys::open_at(&dir, b"f", OFlag::O_WRONLY | OFlag::O_CREAT, 0o644)
@@ -136,7 +131,7 @@ pub fn chown_recursive(path: &Path, id: u32) {
     let uid = nix::unistd::Uid::from_raw(id);
     let gid = nix::unistd::Gid::from_raw(id);
     let _ = nix::unistd::fchownat(
-        None,
+        nix::fcntl::AT_FDCWD,
         path,
         Some(uid),
         Some(gid),
@@ -517,25 +512,7 @@ pub fn check_man_page(bin: &str, page_path: &Path) {
 /// Set an extended attribute on `path` (not following a final symlink). Returns false when
 /// the host file system refuses it.
 pub fn set_xattr(path: &Path, name: &str, value: &[u8]) -> bool {
-    use std::os::unix::ffi::OsStrExt;
-    let Ok(p) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
-        return false;
-    };
-    let Ok(n) = std::ffi::CString::new(name) else {
-        return false;
-    };
-    // SAFETY: both strings are NUL-terminated and live across the call; the value pointer
-    // and length describe one slice.
-    let rc = unsafe {
-        libc::lsetxattr(
-            p.as_ptr(),
-            n.as_ptr(),
-            value.as_ptr().cast(),
-            value.len(),
-            0,
-        )
-    };
-    rc == 0
+    rustix::fs::lsetxattr(path, name, value, rustix::fs::XattrFlags::empty()).is_ok()
 }
 
 /// Set atime and mtime (with nanoseconds) of `path` without following a symlink.
@@ -543,7 +520,7 @@ pub fn set_times(path: &Path, atime: (i64, i64), mtime: (i64, i64)) {
     use nix::sys::stat::{utimensat, UtimensatFlags};
     use nix::sys::time::TimeSpec;
     utimensat(
-        None,
+        nix::fcntl::AT_FDCWD,
         path,
         &TimeSpec::new(atime.0, atime.1),
         &TimeSpec::new(mtime.0, mtime.1),
@@ -621,13 +598,8 @@ pub fn fill_sample_tree(root: &Path, big_dir: usize) {
 /// Read an extended attribute of `path` (not following a final symlink); `None` when it is
 /// absent or the host refuses.
 pub fn get_xattr(path: &Path, name: &str) -> Option<Vec<u8>> {
-    use std::os::unix::ffi::OsStrExt;
-    let p = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
-    let n = std::ffi::CString::new(name).ok()?;
     let mut buf = vec![0u8; 65536];
-    // SAFETY: both strings are NUL-terminated; the buffer pointer and length describe `buf`.
-    let rc = unsafe { libc::lgetxattr(p.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
-    let len = usize::try_from(rc).ok()?;
+    let len = rustix::fs::lgetxattr(path, name, &mut buf[..]).ok()?;
     buf.truncate(len);
     Some(buf)
 }

@@ -3,7 +3,6 @@
 //! holes; the caller sets the final size with `ftruncate`.
 
 use std::fs::File;
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
@@ -22,9 +21,6 @@ use seedkit::interrupt;
 const RANGE_CHUNK: u64 = 64 << 20;
 /// The read/write buffer.
 const BUF_SIZE: usize = 1 << 20;
-
-// FICLONE is _IOW(0x94, 9, int) = 0x40049409 (ioctl_ficlone(2)).
-nix::ioctl_write_int!(ficlone_ioctl, 0x94, 9);
 
 /// What [`copy_data`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,10 +73,10 @@ pub fn copy_data(ends: &Ends, size: u64, reflink: Reflink) -> Result<Outcome> {
     copy_regions(ends, size)
 }
 
+/// `FICLONE` (ioctl_ficlone(2)), as an errno for [`cannot_clone`].
 fn clone(src: &File, dst: &File) -> nix::Result<()> {
-    // SAFETY: FICLONE passes the source descriptor as the integer argument; the kernel reads
-    // no memory of ours. Both descriptors are open for the duration of the call.
-    unsafe { ficlone_ioctl(dst.as_raw_fd(), src.as_raw_fd() as _) }.map(drop)
+    seedkit::sys::clone_file(dst, src)
+        .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(nix::libc::EIO)))
 }
 
 /// Errors that mean "no clone between these two files", not "something broke"
@@ -105,7 +101,7 @@ fn cannot_copy_range(e: Errno) -> bool {
 /// The next data region `[start, end)` at or after `from`, clipped to `size`; `None` past
 /// the last one. `Err(EINVAL)` means the file system cannot report holes.
 fn next_data(src: &File, from: u64, size: u64) -> nix::Result<Option<(u64, u64)>> {
-    let fd = src.as_raw_fd();
+    let fd = src;
     let start = match lseek(fd, from as i64, Whence::SeekData) {
         Ok(at) => at as u64,
         // ENXIO: no data at or after `from`.

@@ -4,7 +4,6 @@
 
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
-use std::os::fd::AsRawFd;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
 
@@ -86,11 +85,10 @@ impl<'a> Output<'a> {
     /// Put the complete, flushed file under DST's name and flush the directory.
     pub fn commit(mut self, dst: &Path) -> Result<()> {
         if let Some(name) = &self.replace {
-            let fd = self.dir.as_raw_fd();
             renameat(
-                Some(fd),
+                self.dir,
                 self.created.as_os_str(),
-                Some(fd),
+                self.dir,
                 name.as_os_str(),
             )
             .map_err(std::io::Error::from)
@@ -110,7 +108,7 @@ impl Drop for Output<'_> {
     fn drop(&mut self) {
         if self.armed {
             let _ = unlinkat(
-                Some(self.dir.as_raw_fd()),
+                self.dir,
                 self.created.as_os_str(),
                 UnlinkatFlags::NoRemoveDir,
             );

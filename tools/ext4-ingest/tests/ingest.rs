@@ -116,7 +116,14 @@ fn names(img: &Path, dir: &str) -> Vec<Vec<u8>> {
 
 fn set_times(path: &Path, sec: i64, nsec: i64) {
     let t = TimeSpec::new(sec, nsec);
-    utimensat(None, path, &t, &t, UtimensatFlags::NoFollowSymlink).unwrap();
+    utimensat(
+        nix::fcntl::AT_FDCWD,
+        path,
+        &t,
+        &t,
+        UtimensatFlags::NoFollowSymlink,
+    )
+    .unwrap();
 }
 
 fn chmod(path: &Path, mode: u32) {
@@ -841,30 +848,13 @@ fn images_with_a_feature_the_writer_lacks_are_refused_by_name() {
     assert!(fs::read(&img).unwrap() == before, "the image was changed");
 }
 
-/// Set an extended attribute on a host file (no setfattr here); false when the file system
-/// refuses user xattrs.
-fn set_xattr(path: &Path, name: &str, value: &[u8]) -> bool {
-    let p = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
-    let n = std::ffi::CString::new(name).unwrap();
-    // SAFETY: valid NUL-terminated strings and a buffer with its length.
-    unsafe {
-        nix::libc::lsetxattr(
-            p.as_ptr(),
-            n.as_ptr(),
-            value.as_ptr().cast(),
-            value.len(),
-            0,
-        ) == 0
-    }
-}
-
 #[test]
 fn host_xattrs_and_block_sized_symlinks_arrive() {
     let t = TempDir::new();
     let tree = t.join("tree");
     fs::create_dir(&tree).unwrap();
     fs::write(tree.join("f"), b"x").unwrap();
-    let has_xattrs = set_xattr(&tree.join("f"), "user.note", b"a\"b\x00c");
+    let has_xattrs = testkit::set_xattr(&tree.join("f"), "user.note", b"a\"b\x00c");
     // 4 KiB blocks: a target of 4000 bytes (full of quotes) still fits one command line.
     let target = "\"q/".repeat(1333) + "x";
     symlink(&target, tree.join("long")).unwrap();

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
@@ -567,9 +567,9 @@ impl<'a> Extraction<'a> {
             // does not follow a final symlink.
             let made = self.open_made(first.0).and_then(|dir| {
                 let r = nix::unistd::linkat(
-                    Some(dir.as_raw_fd()),
+                    dir.as_fd(),
                     OsStr::from_bytes(&first.1),
-                    Some(parent.as_raw_fd()),
+                    parent.as_fd(),
                     OsStr::from_bytes(name),
                     AtFlags::empty(),
                 )
@@ -654,7 +654,7 @@ impl<'a> Extraction<'a> {
         }
         let xattrs = self.xattrs(rel, &inode);
         if let Err(e) = nix::sys::stat::mkdirat(
-            Some(parent.as_raw_fd()),
+            parent.as_fd(),
             OsStr::from_bytes(name),
             Mode::from_bits_truncate(0o700),
         ) {
@@ -719,7 +719,7 @@ impl<'a> Extraction<'a> {
         if let Err(why) = self.copy(&file, inode) {
             // A half-written file must not pass for the real one.
             let _ = nix::unistd::unlinkat(
-                Some(parent.as_raw_fd()),
+                parent.as_fd(),
                 OsStr::from_bytes(name),
                 nix::unistd::UnlinkatFlags::NoRemoveDir,
             );
@@ -788,7 +788,7 @@ impl<'a> Extraction<'a> {
         }
         if let Err(e) = nix::unistd::symlinkat(
             OsStr::from_bytes(&target),
-            Some(parent.as_raw_fd()),
+            parent.as_fd(),
             OsStr::from_bytes(name),
         ) {
             self.fail(rel, format_args!("creating the symlink: {}", e.desc()));
@@ -822,7 +822,7 @@ impl<'a> Extraction<'a> {
             }
         };
         if let Err(e) = nix::sys::stat::mknodat(
-            Some(parent.as_raw_fd()),
+            parent.as_fd(),
             OsStr::from_bytes(name),
             sflag,
             Mode::from_bits_truncate(0o600),
@@ -876,7 +876,7 @@ impl<'a> Extraction<'a> {
     fn finish_fd(&mut self, fd: &OwnedFd, rel: &[u8], inode: &Inode, keep: Option<u32>) {
         if self.args.same_owner {
             let owner = nix::unistd::fchown(
-                fd.as_raw_fd(),
+                fd,
                 Some(nix::unistd::Uid::from_raw(inode.uid)),
                 Some(nix::unistd::Gid::from_raw(inode.gid)),
             );
@@ -901,7 +901,7 @@ impl<'a> Extraction<'a> {
     /// Owner and times of a symlink or socket, by name, never following a symlink (a
     /// symlink's mode means nothing; a socket keeps the owner read/write it was made with).
     fn finish_at(&mut self, parent: &OwnedFd, rel: &[u8], name: &[u8], inode: &Inode) {
-        let dir = Some(parent.as_raw_fd());
+        let dir = parent.as_fd();
         let name = OsStr::from_bytes(name);
         if self.args.same_owner {
             let owner = nix::unistd::fchownat(

@@ -23,7 +23,7 @@ mod extract;
 use std::ffi::OsString;
 use std::fs;
 use std::io::{self, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Component, Path, PathBuf};
@@ -230,7 +230,7 @@ impl Staging {
 /// An existing DEST must be the caller's and writable by no one else: whoever else can
 /// write in it could swap the names being made for symlinks while they are made.
 fn check_owned(fd: &OwnedFd, dest: &Path) -> Result<()> {
-    let st = nix::sys::stat::fstat(fd.as_raw_fd())
+    let st = nix::sys::stat::fstat(fd)
         .map_err(io::Error::from)
         .with_context(|| format!("reading {}", quote(dest)))?;
     let me = nix::unistd::geteuid().as_raw();
@@ -268,7 +268,7 @@ fn empty_dir(top: &OwnedFd) {
     loop {
         if let Some(name) = names.pop() {
             let os = std::ffi::OsStr::from_bytes(&name);
-            match unlinkat(Some(cur.as_raw_fd()), os, UnlinkatFlags::NoRemoveDir) {
+            match unlinkat(cur.as_fd(), os, UnlinkatFlags::NoRemoveDir) {
                 Err(nix::errno::Errno::EISDIR) => {}
                 _ => continue,
             }
@@ -293,7 +293,7 @@ fn empty_dir(top: &OwnedFd) {
                 return;
             }
             let os = std::ffi::OsStr::from_bytes(&name);
-            let _ = unlinkat(Some(parent.as_raw_fd()), os, UnlinkatFlags::RemoveDir);
+            let _ = unlinkat(parent.as_fd(), os, UnlinkatFlags::RemoveDir);
             cur = parent;
             names = rest;
         }

@@ -4,7 +4,7 @@
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::fs::FileExt;
 
 use nix::errno::Errno;
@@ -52,14 +52,14 @@ impl Source for &File {
 /// A descriptor of a regular file (as a tree walk opens them).
 impl Source for BorrowedFd<'_> {
     fn size(&mut self) -> io::Result<u64> {
-        Ok(nix::sys::stat::fstat(self.as_raw_fd())?.st_size as u64)
+        Ok(nix::sys::stat::fstat(*self)?.st_size as u64)
     }
 
     fn next_data(&mut self, from: u64, size: u64) -> io::Result<Option<(u64, u64)>> {
         if from >= size {
             return Ok(None);
         }
-        let fd = self.as_raw_fd();
+        let fd = *self;
         let Ok(at) = i64::try_from(from) else {
             return Ok(None);
         };
