@@ -6,6 +6,8 @@
 //! Used at build time (`make completions`, `make install`, `make deb`): the completions are
 //! files installed where each shell looks, not a mode of the tools.
 
+#![forbid(unsafe_code)]
+
 use std::fs;
 use std::path::Path;
 

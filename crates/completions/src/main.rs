@@ -1,6 +1,8 @@
 //! `gen-completions SHARE`: write every tool's bash, zsh and fish completions under SHARE
 //! (`bash-completion/completions/`, `zsh/site-functions/`, `fish/vendor_completions.d/`).
 
+#![forbid(unsafe_code)]
+
 use std::path::PathBuf;
 
 fn main() {

@@ -27,6 +27,8 @@
 //! [`write::dir`] builds a new directory's blocks, linear or hash-indexed; the layout rules
 //! it follows are written down in `docs/ext4-htree.md`.
 
+#![forbid(unsafe_code)]
+
 mod crc;
 pub mod dir;
 pub mod dirhash;

@@ -13,7 +13,9 @@
 //! - [`records`]: the record types, defined once so producers and consumers cannot drift.
 //! - [`progress`]: progress lines on stderr, only when stderr is a terminal.
 //! - [`quote`]: how paths appear in diagnostics.
-//! - [`sys`]: the descriptor-based system calls (no symlink followed), and every `unsafe`.
+//! - [`sys`]: the descriptor-based system calls (no symlink followed), and the one
+//!   `unsafe` block of the product (installing a signal handler). The workspace denies
+//!   `unsafe_code` and only `sys` allows it, so a new `unsafe` anywhere else fails the build.
 //! - [`walk`]: the tree walk built on them (any depth, few descriptors, nothing followed).
 
 pub mod base64;

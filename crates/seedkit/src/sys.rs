@@ -4,11 +4,14 @@
 //! makes those nix has no safe wrapper for (the xattr calls and `FICLONE`). The only
 //! `unsafe` of the product is here: installing a signal handler (`sigaction`), which no
 //! crate can make safe, since the handler runs between any two instructions of the program.
+//! The workspace denies `unsafe_code`; this module alone allows it.
 //!
 //! Rules for callers: walk a tree by opening one component at a time with [`open_at`]
 //! (never a path holding `/`), change a file only through a descriptor ([`fchmod`],
 //! [`futimens`], [`set_xattr`]), and when a descriptor must be the file a walk saw, check it
 //! with [`Identity::check`].
+
+#![allow(unsafe_code)]
 
 use std::ffi::{CString, OsStr};
 use std::io;

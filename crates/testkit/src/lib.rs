@@ -153,6 +153,7 @@ pub fn is_root() -> bool {
 
 /// A command that runs as `nobody` with no supplementary groups when this process is root;
 /// unchanged otherwise (the caller is then unprivileged already).
+#[allow(unsafe_code)]
 pub fn unprivileged(mut cmd: Command) -> Command {
     if is_root() {
         // std's own uid/gid switch runs before pre_exec closures, when setgroups would no

@@ -15,6 +15,8 @@
 //! Exit status: 0 copied; 2 on any failure or usage error (there is no partial outcome);
 //! 128 + N after signal N (SIGINT, SIGTERM, SIGHUP), the partial copy removed.
 
+#![forbid(unsafe_code)]
+
 mod copy;
 mod dest;
 

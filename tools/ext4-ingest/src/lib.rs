@@ -19,6 +19,8 @@
 //! error, including every failure while writing: the image is then unusable and must be
 //! rebuilt.
 
+#![forbid(unsafe_code)]
+
 pub mod tree;
 pub mod verify;
 pub mod write;

@@ -12,6 +12,8 @@
 //! (not an image, DIR missing; with `--diff`, also any entry that could not be read, since
 //! then nothing can be concluded) or usage error.
 
+#![forbid(unsafe_code)]
+
 mod diff;
 mod sha256;
 pub mod show;

@@ -18,6 +18,8 @@
 //! or not a directory, destination not empty or not safe, budget passed, manifest not
 //! writable) with nothing left behind, or a usage error.
 
+#![forbid(unsafe_code)]
+
 mod extract;
 
 use std::ffi::OsString;

@@ -17,6 +17,8 @@
 //! gave entries; 2 when nothing was printed and some input failed, or on a usage error. An
 //! input with no entries is an error unless `--allow-empty`.
 
+#![forbid(unsafe_code)]
+
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};

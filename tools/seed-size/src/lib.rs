@@ -21,6 +21,8 @@
 //! descended (reported); 2 the tree could not be measured (unreadable directory, not a
 //! directory, bad input).
 
+#![forbid(unsafe_code)]
+
 use std::collections::HashSet;
 use std::ffi::OsString;
 use std::io::{self, Write};

@@ -13,6 +13,8 @@
 //!
 //! Exit status: 0 printed; 2 a record could not be read, or the counts of the two disagree.
 
+#![forbid(unsafe_code)]
+
 use std::ffi::OsString;
 use std::fs;
 use std::io::{self, Write};
