@@ -5,7 +5,8 @@
 //! follows one rule: when the bytes are valid UTF-8 the field is a JSON string; otherwise it
 //! is an object `{"bytes": "<standard base64 of the raw bytes>"}`. Consumers accept both
 //! forms. `jq -r .path` therefore works for every ordinary path, and nothing is lost for
-//! the others.
+//! the others. The base64 is canonical ([`crate::base64`]): padded, no set bits after the
+//! last byte; a reader refuses any other spelling.
 
 use std::ffi::{OsStr, OsString};
 use std::io::{self, Write};
@@ -105,5 +106,15 @@ mod tests {
             serde_json::from_str::<Bytes>(r#""héllo""#).unwrap().0,
             "héllo".as_bytes()
         );
+    }
+
+    /// `eP9=` decodes to the same bytes as `eP8=` under a lax decoder; the rule allows one
+    /// spelling only.
+    #[test]
+    fn a_non_canonical_byte_string_is_refused() {
+        for text in [r#"{"bytes":"eP9="}"#, r#"{"bytes":"eP8"}"#] {
+            let e = serde_json::from_str::<Bytes>(text).unwrap_err();
+            assert!(e.to_string().contains("invalid base64"), "{text}: {e}");
+        }
     }
 }
