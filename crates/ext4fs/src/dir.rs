@@ -5,9 +5,10 @@
 
 use std::collections::BTreeMap;
 
-use crate::crc::crc32c_le;
+use crate::csum;
 use crate::error::{Checksummed, Error, Result};
-use crate::inode::{flags, FileType};
+use crate::format::{dirent, dx, Incompat, InodeFlags};
+use crate::inode::FileType;
 use crate::le::{u16_at, u32_at, u8_at};
 use crate::map::Backing;
 use crate::{Fs, Inode};
@@ -22,7 +23,7 @@ pub struct DirEntry {
 }
 
 /// Decode a `rec_len`; 64 KiB blocks need the two low bits (kernel `ext4_rec_len_from_disk`).
-fn rec_len(raw: u16, block_size: usize) -> usize {
+pub(crate) fn rec_len(raw: u16, block_size: usize) -> usize {
     let len = usize::from(raw);
     if block_size < 65536 {
         len
@@ -30,6 +31,18 @@ fn rec_len(raw: u16, block_size: usize) -> usize {
         65536
     } else {
         (len & 0xfffc) | ((len & 3) << 16)
+    }
+}
+
+/// Encode a `rec_len`: 65536 does not fit 16 bits, so 64 KiB blocks fold the high bits
+/// into the two low ones (always zero, lengths being multiples of 4).
+pub(crate) fn rec_len_to_disk(len: usize, block_size: usize) -> u16 {
+    if block_size < 65536 {
+        len as u16
+    } else if len >= 65536 {
+        0xffff
+    } else {
+        ((len & 0xfffc) | ((len >> 16) & 3)) as u16
     }
 }
 
@@ -43,20 +56,24 @@ pub fn parse_entries(
 ) -> Result<(), String> {
     let mut off = 0;
     while off < region.len() {
-        if off + 8 > region.len() {
+        if off + dirent::HEADER > region.len() {
             return Err(format!("entry header at offset {off} truncated"));
         }
-        let ino = u32_at(region, off);
-        let len = rec_len(u16_at(region, off + 4), block_size);
+        let ino = u32_at(region, off + dirent::INODE);
+        let len = rec_len(u16_at(region, off + dirent::REC_LEN), block_size);
         let (name_len, file_type) = if filetype {
-            (usize::from(u8_at(region, off + 6)), u8_at(region, off + 7))
+            let name_len = u8_at(region, off + dirent::NAME_LEN);
+            (
+                usize::from(name_len),
+                u8_at(region, off + dirent::FILE_TYPE),
+            )
         } else {
-            (usize::from(u16_at(region, off + 6)), 0)
+            (usize::from(u16_at(region, off + dirent::NAME_LEN)), 0)
         };
-        if len < 8 || len % 4 != 0 || off + len > region.len() {
+        if len < dirent::HEADER || len % 4 != 0 || off + len > region.len() {
             return Err(format!("entry at offset {off} has record length {len}"));
         }
-        if 8 + name_len > len {
+        if dirent::HEADER + name_len > len {
             return Err(format!(
                 "entry at offset {off}: name of {name_len} bytes in {len}"
             ));
@@ -64,7 +81,7 @@ pub fn parse_entries(
         if ino != 0 {
             out.push(DirEntry {
                 ino,
-                name: region[off + 8..off + 8 + name_len].to_vec(),
+                name: region[off + dirent::NAME..off + dirent::NAME + name_len].to_vec(),
                 file_type,
             });
         }
@@ -84,10 +101,10 @@ impl Fs {
                 reason: "not a directory".into(),
             });
         }
-        let filetype = self.sb.has_incompat(crate::superblock::incompat::FILETYPE);
+        let filetype = self.sb.has_incompat(Incompat::FILETYPE);
         let bs = self.sb.block_size as usize;
         let mut out = Vec::new();
-        if dir.has_flag(flags::INLINE_DATA) {
+        if dir.has_flag(InodeFlags::INLINE_DATA) {
             let bad = |reason: String| Error::BadInode {
                 ino,
                 reason: format!("inline directory: {reason}"),
@@ -157,52 +174,44 @@ impl Fs {
                 block,
             },
         });
-        let mut crc = crc32c_le(self.sb.csum_seed, &dir.ino.to_le_bytes());
-        crc = crc32c_le(crc, &dir.generation.to_le_bytes());
+        let seed = csum::inode_seed(self.sb.csum_seed, dir.ino, dir.generation);
         // htree blocks hold no names besides the root's `.` and `..`: their fake entry spans
         // the block, hiding the index, which ends in a dx_tail (kernel `ext4_dx_csum`).
-        let interior = u32_at(buf, 0) == 0 && rec_len(u16_at(buf, 4), bs) == bs;
-        if dir.has_flag(flags::INDEX) && (logical == 0 || interior) {
-            let count_offset = if logical == 0 {
-                24 + usize::from(u8_at(buf, 24 + 5))
+        let interior =
+            u32_at(buf, dirent::INODE) == 0 && rec_len(u16_at(buf, dirent::REC_LEN), bs) == bs;
+        if dir.has_flag(InodeFlags::INDEX) && (logical == 0 || interior) {
+            let index = if logical == 0 {
+                dx::ROOT_INFO + usize::from(u8_at(buf, dx::ROOT_INFO_LENGTH))
             } else {
-                8
+                dx::NODE_ENTRIES
             };
-            let limit = usize::from(u16_at(buf, count_offset));
-            let count = usize::from(u16_at(buf, count_offset + 2));
-            let tail = count_offset + limit * 8;
-            if count > limit || tail + 8 > bs {
+            let Some(tail) = csum::dx_tail(buf, index) else {
                 return Err(Error::BadBlock {
                     ino: dir.ino,
                     block,
-                    reason: format!("htree node with {count} of {limit} entries"),
+                    reason: format!(
+                        "htree node with {} of {} entries",
+                        u16_at(buf, index + dx::COUNT),
+                        u16_at(buf, index + dx::LIMIT)
+                    ),
                 });
-            }
-            crc = crc32c_le(crc, &buf[..count_offset + count * 8]);
-            crc = crc32c_le(crc, &buf[tail..tail + 4]);
-            crc = crc32c_le(crc, &[0; 4]);
-            if crc != u32_at(buf, tail + 4) {
+            };
+            if !csum::dx_node_ok(seed, buf, index, tail) {
                 return mismatch;
             }
             return Ok(bs);
         }
-        let t = bs - 12;
-        let has_tail = u32_at(buf, t) == 0
-            && u16_at(buf, t + 4) == 12
-            && u8_at(buf, t + 6) == 0
-            && u8_at(buf, t + 7) == 0xde;
-        if !has_tail {
+        if !csum::has_dir_tail(buf) {
             return Err(Error::BadBlock {
                 ino: dir.ino,
                 block,
                 reason: "directory block without its checksum tail".into(),
             });
         }
-        crc = crc32c_le(crc, &buf[..t]);
-        if crc != u32_at(buf, bs - 4) {
+        if !csum::dir_leaf_ok(seed, buf) {
             return mismatch;
         }
-        Ok(t)
+        Ok(bs - dirent::TAIL_SIZE)
     }
 }
 
@@ -251,6 +260,9 @@ mod tests {
 
     #[test]
     fn big_block_record_lengths() {
+        for len in [12, 4096, 65532, 65536] {
+            assert_eq!(rec_len(rec_len_to_disk(len, 65536), 65536), len);
+        }
         assert_eq!(rec_len(0, 65536), 65536);
         assert_eq!(rec_len(0xffff, 65536), 65536);
         assert_eq!(rec_len(12, 65536), 12);

@@ -17,22 +17,9 @@
 //!
 //! Not covered: SipHash, which only case-insensitive encrypted directories use.
 
-/// `s_def_hash_version` and the dx root's hash field: the algorithms, and (3..=5) their
-/// unsigned-char variants, which exist only in memory (an on-disk dx root names 0..=2).
-pub mod version {
-    pub const LEGACY: u8 = 0;
-    pub const HALF_MD4: u8 = 1;
-    pub const TEA: u8 = 2;
-    pub const LEGACY_UNSIGNED: u8 = 3;
-    pub const HALF_MD4_UNSIGNED: u8 = 4;
-    pub const TEA_UNSIGNED: u8 = 5;
-    /// Case-folded encrypted directories only; not computed here.
-    pub const SIPHASH: u8 = 6;
-}
+use crate::format::SbFlags;
 
-/// Superblock `s_flags` bits that say how name bytes are read by the hash.
-pub const FLAG_SIGNED_HASH: u32 = 0x1;
-pub const FLAG_UNSIGNED_HASH: u32 = 0x2;
+pub use crate::format::hash_version as version;
 
 /// The 32-bit end-of-directory cookie (`EXT4_HTREE_EOF_32BIT`): no name may hash to twice
 /// this value.
@@ -51,9 +38,9 @@ pub struct DirHash {
 
 /// The version to hash with, from the superblock: `s_def_hash_version` with 3 added to the
 /// three classic algorithms when `s_flags` says unsigned (as the kernel and e2fsprogs do).
-pub fn effective_version(def_hash_version: u8, s_flags: u32) -> u8 {
-    if def_hash_version <= version::TEA && s_flags & FLAG_UNSIGNED_HASH != 0 {
-        def_hash_version + 3
+pub fn effective_version(def_hash_version: u8, s_flags: SbFlags) -> u8 {
+    if def_hash_version <= version::TEA && s_flags.contains(SbFlags::UNSIGNED_HASH) {
+        def_hash_version + version::UNSIGNED_DELTA
     } else {
         def_hash_version
     }
@@ -266,10 +253,10 @@ mod tests {
 
     #[test]
     fn unsigned_flag_shifts_the_classic_versions_only() {
-        assert_eq!(effective_version(1, FLAG_UNSIGNED_HASH), 4);
-        assert_eq!(effective_version(1, FLAG_SIGNED_HASH), 1);
-        assert_eq!(effective_version(0, 0), 0);
-        assert_eq!(effective_version(6, FLAG_UNSIGNED_HASH), 6);
+        assert_eq!(effective_version(1, SbFlags::UNSIGNED_HASH), 4);
+        assert_eq!(effective_version(1, SbFlags::SIGNED_HASH), 1);
+        assert_eq!(effective_version(0, SbFlags::empty()), 0);
+        assert_eq!(effective_version(6, SbFlags::UNSIGNED_HASH), 6);
     }
 
     #[test]

@@ -1,17 +1,7 @@
-//! Inodes: `struct ext2_inode_large` (e2fsprogs lib/ext2fs/ext2_fs.h).
+//! Inodes: `struct ext2_inode_large`, decoded.
 
-use crate::crc::crc32c_le;
-use crate::le::{u16_at, u32_at};
-
-/// Inode flags this reader acts on.
-pub mod flags {
-    pub const INDEX: u32 = 0x1000;
-    pub const ENCRYPT: u32 = 0x800;
-    pub const HUGE_FILE: u32 = 0x4_0000;
-    pub const EXTENTS: u32 = 0x8_0000;
-    pub const EA_INODE: u32 = 0x20_0000;
-    pub const INLINE_DATA: u32 = 0x1000_0000;
-}
+use crate::format::{inode as off, InodeFlags, GOOD_OLD_INODE_SIZE, S_IFMT};
+use crate::le::{u16_at, u32_at, u48_at};
 
 /// The type of an inode, from the top bits of its mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -27,7 +17,7 @@ pub enum FileType {
 
 impl FileType {
     pub fn from_mode(mode: u16) -> Option<FileType> {
-        Some(match mode & 0o170_000 {
+        Some(match mode & S_IFMT {
             0o010_000 => FileType::Fifo,
             0o020_000 => FileType::CharDevice,
             0o040_000 => FileType::Directory,
@@ -80,7 +70,7 @@ pub struct Inode {
     pub ctime: Time,
     pub crtime: Option<Time>,
     pub dtime: u32,
-    pub flags: u32,
+    pub flags: InodeFlags,
     pub generation: u32,
     /// The external xattr block, 0 if none.
     pub file_acl: u64,
@@ -92,11 +82,6 @@ pub struct Inode {
     pub inline_xattrs: Vec<u8>,
 }
 
-/// Offsets in the large inode.
-const EXTRA_ISIZE: usize = 0x80;
-const CHECKSUM_LO: usize = 0x7c;
-const CHECKSUM_HI: usize = 0x82;
-
 impl Inode {
     /// Parse an on-disk inode of `raw.len()` bytes (the superblock's inode size, >= 128).
     /// Returns a reason on an inconsistent inode.
@@ -106,51 +91,52 @@ impl Inode {
         huge_file_fs: bool,
         block_size: u32,
     ) -> Result<Inode, String> {
-        if raw.len() < 128 {
+        const BASE: usize = GOOD_OLD_INODE_SIZE;
+        if raw.len() < BASE {
             return Err(format!("inode record of {} bytes", raw.len()));
         }
-        let extra_isize = if raw.len() > 128 {
-            usize::from(u16_at(raw, EXTRA_ISIZE))
+        let extra_isize = if raw.len() > BASE {
+            usize::from(u16_at(raw, off::EXTRA_ISIZE))
         } else {
             0
         };
-        if 128 + extra_isize > raw.len() || extra_isize % 4 != 0 {
+        if BASE + extra_isize > raw.len() || extra_isize % 4 != 0 {
             return Err(format!("extra inode size {extra_isize}"));
         }
-        let has = |field_end: usize| 128 + extra_isize >= field_end;
-        let extra = |off: usize| has(off + 4).then(|| u32_at(raw, off));
-        let flags = u32_at(raw, 0x20);
-        let blocks_lo = u64::from(u32_at(raw, 0x1c));
-        let blocks_hi = if huge_file_fs {
-            u64::from(u16_at(raw, 0x74))
+        let extra = |at: usize| (BASE + extra_isize >= at + 4).then(|| u32_at(raw, at));
+        let flags = InodeFlags::from_bits_retain(u32_at(raw, off::FLAGS));
+        let mut blocks = if huge_file_fs {
+            u48_at(raw, off::BLOCKS_LO, off::BLOCKS_HIGH)
         } else {
-            0
+            u64::from(u32_at(raw, off::BLOCKS_LO))
         };
-        let mut blocks = blocks_lo | blocks_hi << 32;
-        if huge_file_fs && flags & flags::HUGE_FILE != 0 {
+        if huge_file_fs && flags.contains(InodeFlags::HUGE_FILE) {
             // Counted in file system blocks rather than sectors.
             blocks = blocks.saturating_mul(u64::from(block_size / 512));
         }
-        let mut block = [0u8; 60];
-        block.copy_from_slice(&raw[0x28..0x64]);
+        let mut block = [0u8; off::BLOCK_LEN];
+        block.copy_from_slice(&raw[off::BLOCK..off::BLOCK + off::BLOCK_LEN]);
+        let high16 =
+            |lo: usize, hi: usize| u32::from(u16_at(raw, lo)) | u32::from(u16_at(raw, hi)) << 16;
         Ok(Inode {
             ino,
-            mode: u16_at(raw, 0x0),
-            uid: u32::from(u16_at(raw, 0x2)) | u32::from(u16_at(raw, 0x78)) << 16,
-            gid: u32::from(u16_at(raw, 0x18)) | u32::from(u16_at(raw, 0x7a)) << 16,
-            size: u64::from(u32_at(raw, 0x4)) | u64::from(u32_at(raw, 0x6c)) << 32,
-            links_count: u16_at(raw, 0x1a),
-            atime: Time::decode(u32_at(raw, 0x8), extra(0x8c)),
-            ctime: Time::decode(u32_at(raw, 0xc), extra(0x84)),
-            mtime: Time::decode(u32_at(raw, 0x10), extra(0x88)),
-            crtime: extra(0x90).map(|s| Time::decode(s, extra(0x94))),
-            dtime: u32_at(raw, 0x14),
+            mode: u16_at(raw, off::MODE),
+            uid: high16(off::UID, off::UID_HIGH),
+            gid: high16(off::GID, off::GID_HIGH),
+            size: u64::from(u32_at(raw, off::SIZE_LO))
+                | u64::from(u32_at(raw, off::SIZE_HIGH)) << 32,
+            links_count: u16_at(raw, off::LINKS_COUNT),
+            atime: Time::decode(u32_at(raw, off::ATIME), extra(off::ATIME_EXTRA)),
+            ctime: Time::decode(u32_at(raw, off::CTIME), extra(off::CTIME_EXTRA)),
+            mtime: Time::decode(u32_at(raw, off::MTIME), extra(off::MTIME_EXTRA)),
+            crtime: extra(off::CRTIME).map(|s| Time::decode(s, extra(off::CRTIME_EXTRA))),
+            dtime: u32_at(raw, off::DTIME),
             flags,
-            generation: u32_at(raw, 0x64),
-            file_acl: u64::from(u32_at(raw, 0x68)) | u64::from(u16_at(raw, 0x76)) << 32,
+            generation: u32_at(raw, off::GENERATION),
+            file_acl: u48_at(raw, off::FILE_ACL_LO, off::FILE_ACL_HIGH),
             blocks_512: blocks,
             block,
-            inline_xattrs: raw[128 + extra_isize..].to_vec(),
+            inline_xattrs: raw[BASE + extra_isize..].to_vec(),
         })
     }
 
@@ -163,8 +149,8 @@ impl Inode {
         u32::from(self.mode) & 0o7777
     }
 
-    pub fn has_flag(&self, flag: u32) -> bool {
-        self.flags & flag != 0
+    pub fn has_flag(&self, flag: InodeFlags) -> bool {
+        self.flags.intersects(flag)
     }
 
     /// Device numbers of a character or block device: old 8:8 encoding in `i_block[0]`,
@@ -178,39 +164,6 @@ impl Inode {
             ((dev & 0xfff00) >> 8, (dev & 0xff) | ((dev >> 12) & 0xfff00))
         }
     }
-}
-
-/// Verify an inode's metadata_csum; e2fsprogs `ext2fs_inode_csum_verify`. An all-zero inode
-/// (never used) is accepted as e2fsprogs does.
-pub fn checksum_ok(raw: &[u8], ino: u32, seed: u32) -> bool {
-    if raw.len() < 128 {
-        return false;
-    }
-    let extra_isize = if raw.len() > 128 {
-        usize::from(u16_at(raw, EXTRA_ISIZE))
-    } else {
-        0
-    };
-    let has_hi = raw.len() > 128 && extra_isize >= CHECKSUM_HI + 2 - 128;
-    let stored = u32::from(u16_at(raw, CHECKSUM_LO))
-        | if has_hi {
-            u32::from(u16_at(raw, CHECKSUM_HI)) << 16
-        } else {
-            0
-        };
-    let mut crc = crc32c_le(seed, &ino.to_le_bytes());
-    crc = crc32c_le(crc, &raw[0x64..0x68]); // i_generation
-    crc = crc32c_le(crc, &raw[..CHECKSUM_LO]);
-    crc = crc32c_le(crc, &[0, 0]);
-    if has_hi {
-        crc = crc32c_le(crc, &raw[CHECKSUM_LO + 2..CHECKSUM_HI]);
-        crc = crc32c_le(crc, &[0, 0]);
-        crc = crc32c_le(crc, &raw[CHECKSUM_HI + 2..]);
-    } else {
-        crc = crc32c_le(crc, &raw[CHECKSUM_LO + 2..]);
-        crc &= 0xffff;
-    }
-    crc == stored || raw.iter().all(|&b| b == 0)
 }
 
 #[cfg(test)]

@@ -30,9 +30,11 @@
 #![forbid(unsafe_code)]
 
 mod crc;
+mod csum;
 pub mod dir;
 pub mod dirhash;
 pub mod error;
+pub mod format;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod inode;
@@ -48,7 +50,6 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::sync::Mutex;
 
-pub use crc::crc32c_le;
 pub use dir::DirEntry;
 pub use error::{Checksummed, Error, Result};
 pub use inode::{FileType, Inode, Time};
@@ -56,11 +57,12 @@ pub use map::{Backing, Run};
 pub use superblock::Superblock;
 pub use xattr::Xattr;
 
+use crate::format::{
+    gd, BgFlags, Incompat, InodeFlags, RoCompat, SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE,
+};
 use crate::le::{u16_at, u32_at};
-use crate::superblock::{incompat, ro_compat, SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE};
 
-/// The root directory's inode number.
-pub const ROOT_INO: u32 = 2;
+pub use crate::format::ROOT_INO;
 /// Longest symlink target accepted (Linux `PATH_MAX` less the NUL).
 pub const SYMLINK_MAX: u64 = 4095;
 /// Symbolic links followed in one [`Fs::lookup`] (Linux `MAXSYMLINKS`).
@@ -72,14 +74,13 @@ const MAX_LOOKUP_STEPS: u32 = 4096;
 /// directory again for each component.
 const LOOKUP_CACHE_ENTRIES: usize = 1 << 18;
 
-const BG_INODE_UNINIT: u16 = 0x1;
 /// The largest piece [`Fs::for_each_chunk`] hands out.
 const CHUNK_BYTES: u64 = 1 << 20;
 
 #[derive(Debug, Clone, Copy)]
 struct Group {
     inode_table: u64,
-    flags: u16,
+    flags: BgFlags,
 }
 
 /// Where the image's bytes come from.
@@ -212,23 +213,18 @@ impl Fs {
             &mut raw,
             block * u64::from(self.sb.block_size) + u64::from(offset),
         )?;
-        if self.sb.metadata_csum() {
-            let mut crc = crc32c_le(self.sb.csum_seed, &group.to_le_bytes());
-            crc = crc32c_le(crc, &raw[..0x1e]);
-            crc = crc32c_le(crc, &[0, 0]);
-            crc = crc32c_le(crc, &raw[0x20..]);
-            if crc & 0xffff != u32::from(u16_at(&raw, 0x1e)) {
-                return Err(Error::ChecksumMismatch {
-                    what: Checksummed::GroupDescriptor { group },
-                });
-            }
+        // Only metadata_csum is verified: a gdt_csum mismatch is left to e2fsck, as the
+        // reader has always done.
+        if self.sb.metadata_csum() && !csum::group_desc_ok(&self.sb, group, &raw) {
+            return Err(Error::ChecksumMismatch {
+                what: Checksummed::GroupDescriptor { group },
+            });
         }
-        let mut inode_table = u64::from(u32_at(&raw, 0x8));
-        if self.sb.desc_size >= 64 {
-            inode_table |= u64::from(u32_at(&raw, 0x28)) << 32;
+        let mut inode_table = u64::from(u32_at(&raw, gd::INODE_TABLE_LO));
+        if self.sb.desc_size >= gd::SIZE_64BIT {
+            inode_table |= u64::from(u32_at(&raw, gd::INODE_TABLE_HI)) << 32;
         }
-        let table_bytes = u64::from(self.sb.inodes_per_group) * u64::from(self.sb.inode_size);
-        let table_blocks = table_bytes.div_ceil(u64::from(self.sb.block_size));
+        let table_blocks = self.sb.inode_table_blocks();
         if inode_table == 0
             || inode_table
                 .checked_add(table_blocks)
@@ -238,7 +234,7 @@ impl Fs {
         }
         let g = Group {
             inode_table,
-            flags: u16_at(&raw, 0x12),
+            flags: BgFlags::from_bits_retain(u16_at(&raw, gd::FLAGS)),
         };
         if let Ok(mut m) = self.groups.lock() {
             m.insert(group, g);
@@ -254,11 +250,9 @@ impl Fs {
                 reason: format!("outside 1..={}", self.sb.inodes_count),
             });
         }
-        let group = (ino - 1) / self.sb.inodes_per_group;
-        let index = (ino - 1) % self.sb.inodes_per_group;
+        let (group, index) = self.sb.inode_location(ino);
         let g = self.group(group)?;
-        let csum_groups = self.sb.metadata_csum() || self.sb.has_ro_compat(ro_compat::GDT_CSUM);
-        if csum_groups && g.flags & BG_INODE_UNINIT != 0 {
+        if self.sb.group_csums() && g.flags.contains(BgFlags::INODE_UNINIT) {
             return Err(Error::BadInode {
                 ino,
                 reason: "in a block group whose inodes are not initialised".into(),
@@ -268,19 +262,19 @@ impl Fs {
         let offset = g.inode_table * u64::from(self.sb.block_size)
             + u64::from(index) * u64::from(self.sb.inode_size);
         self.read_at(&mut raw, offset)?;
-        if self.sb.metadata_csum() && !inode::checksum_ok(&raw, ino, self.sb.csum_seed) {
+        if self.sb.metadata_csum() && !csum::inode_ok(self.sb.csum_seed, ino, &raw) {
             return Err(Error::ChecksumMismatch {
                 what: Checksummed::Inode { ino },
             });
         }
-        let huge = self.sb.has_ro_compat(ro_compat::HUGE_FILE);
+        let huge = self.sb.has_ro_compat(RoCompat::HUGE_FILE);
         Inode::parse(ino, &raw, huge, self.sb.block_size)
             .map_err(|reason| Error::BadInode { ino, reason })
     }
 
     /// Where a regular file's bytes are.
     pub fn content(&self, inode: &Inode) -> Result<Content> {
-        if inode.has_flag(inode::flags::INLINE_DATA) {
+        if inode.has_flag(InodeFlags::INLINE_DATA) {
             Ok(Content::Inline(self.inline_data(inode)?))
         } else {
             Ok(Content::Runs(self.data_map(inode)?))
@@ -288,7 +282,7 @@ impl Fs {
     }
 
     fn inline_data(&self, inode: &Inode) -> Result<Vec<u8>> {
-        if !self.sb.has_incompat(incompat::INLINE_DATA) {
+        if !self.sb.has_incompat(Incompat::INLINE_DATA) {
             return Err(Error::BadInode {
                 ino: inode.ino,
                 reason: "inline data flag without the inline_data feature".into(),
@@ -312,7 +306,7 @@ impl Fs {
         inode: &Inode,
         sink: &mut dyn FnMut(u64, &[u8]) -> bool,
     ) -> Result<()> {
-        if inode.has_flag(inode::flags::INLINE_DATA) {
+        if inode.has_flag(InodeFlags::INLINE_DATA) {
             let data = self.inline_data(inode)?;
             sink(0, &data);
             return Ok(());
@@ -388,7 +382,7 @@ impl Fs {
         } else {
             u64::from(self.sb.block_size / 512)
         };
-        let fast = !inode.has_flag(inode::flags::INLINE_DATA) && inode.blocks_512 <= xattr_blocks;
+        let fast = !inode.has_flag(InodeFlags::INLINE_DATA) && inode.blocks_512 <= xattr_blocks;
         let target = if fast {
             let len = inode.size as usize;
             match inode.block.get(..len) {
@@ -396,7 +390,7 @@ impl Fs {
                 None => return Err(bad(format!("fast symlink of {len} bytes"))),
             }
         } else {
-            if !inode.has_flag(inode::flags::INLINE_DATA)
+            if !inode.has_flag(InodeFlags::INLINE_DATA)
                 && inode.size > u64::from(self.sb.block_size)
             {
                 return Err(bad(format!("target of {} bytes in one block", inode.size)));

@@ -4,9 +4,10 @@
 
 use std::collections::HashSet;
 
-use crate::crc::crc32c_le;
+use crate::csum;
 use crate::error::{Checksummed, Error, Result};
-use crate::le::{u16_at, u32_at};
+use crate::format::{blockmap, extent, InodeFlags};
+use crate::le::{u16_at, u32_at, u48_at};
 use crate::Fs;
 
 /// What backs a run of logical blocks.
@@ -29,11 +30,6 @@ pub struct Run {
     pub len: u64,
     pub backing: Backing,
 }
-
-const EXTENT_MAGIC: u16 = 0xf30a;
-/// The kernel's bound on the depth of an extent tree (`EXT4_MAX_EXTENT_DEPTH`).
-const MAX_DEPTH: u16 = 5;
-const INIT_MAX_LEN: u32 = 32768;
 
 /// Receives runs in logical order, merging neighbours, rejecting overlaps and making holes
 /// explicit, and hands each finished run to a sink (so no list of runs is ever held).
@@ -170,25 +166,26 @@ impl Fs {
         let end = inode.size.div_ceil(bs);
         let mut runs = Runs::new(end, self.image_blocks, sink);
         let mut visited = HashSet::new();
-        if inode.has_flag(crate::inode::flags::EXTENTS) {
+        if inode.has_flag(InodeFlags::EXTENTS) {
             let root = inode.block;
             self.walk_extents(inode, &root, None, &mut visited, &mut runs)?;
         } else {
-            let per_block = bs / 4;
-            let capacity = 12 + per_block + per_block * per_block + per_block.pow(3);
+            let per_block = bs / blockmap::POINTER_SIZE as u64;
+            let direct = blockmap::DIRECT as u64;
+            let capacity = direct + per_block + per_block * per_block + per_block.pow(3);
             if end > capacity {
                 return Err(Error::BadInode {
                     ino: inode.ino,
                     reason: format!("size {} beyond what a block map can address", inode.size),
                 });
             }
-            for i in 0..15 {
-                let ptr = u64::from(u32_at(&inode.block, i * 4));
+            for i in 0..blockmap::POINTERS {
+                let ptr = u64::from(u32_at(&inode.block, i * blockmap::POINTER_SIZE));
                 let (level, start) = match i {
-                    0..=11 => (0, i as u64),
-                    12 => (1, 12),
-                    13 => (2, 12 + per_block),
-                    _ => (3, 12 + per_block + per_block * per_block),
+                    blockmap::SINGLE => (1, direct),
+                    blockmap::DOUBLE => (2, direct + per_block),
+                    blockmap::TRIPLE => (3, direct + per_block + per_block * per_block),
+                    _ => (0, i as u64),
                 };
                 if start >= end {
                     break;
@@ -223,17 +220,17 @@ impl Fs {
                 reason: format!("extent block: {reason}"),
             },
         };
-        if u16_at(node, 0) != EXTENT_MAGIC {
+        if u16_at(node, extent::HEADER_MAGIC) != extent::MAGIC {
             return Err(bad("bad extent header magic".into()));
         }
-        let entries = usize::from(u16_at(node, 2));
-        let max = usize::from(u16_at(node, 4));
-        let depth = u16_at(node, 6);
-        if entries > max || 12 + max * 12 > node.len() {
+        let entries = usize::from(u16_at(node, extent::HEADER_ENTRIES));
+        let max = usize::from(u16_at(node, extent::HEADER_MAX));
+        let depth = u16_at(node, extent::HEADER_DEPTH);
+        if entries > max || extent::HEADER_SIZE + max * extent::ENTRY_SIZE > node.len() {
             return Err(bad(format!("{entries} of {max} entries")));
         }
         match parent {
-            None if depth > MAX_DEPTH => return Err(bad(format!("depth {depth}"))),
+            None if depth > extent::MAX_DEPTH => return Err(bad(format!("depth {depth}"))),
             Some((parent_depth, _)) if depth + 1 != parent_depth => {
                 return Err(bad(format!("depth {depth} under depth {parent_depth}")))
             }
@@ -241,16 +238,17 @@ impl Fs {
         }
         let fs_blocks = self.sb.blocks_count;
         for i in 0..entries {
-            let e = &node[12 + i * 12..24 + i * 12];
-            let logical = u64::from(u32_at(e, 0));
+            let at = extent::HEADER_SIZE + i * extent::ENTRY_SIZE;
+            let e = &node[at..at + extent::ENTRY_SIZE];
+            let logical = u64::from(u32_at(e, extent::FIRST_BLOCK));
             if depth == 0 {
-                let raw_len = u32::from(u16_at(e, 4));
-                let (len, unwritten) = if raw_len > INIT_MAX_LEN {
-                    (raw_len - INIT_MAX_LEN, true)
+                let raw_len = u32::from(u16_at(e, extent::LEAF_LEN));
+                let (len, unwritten) = if raw_len > extent::INIT_MAX_LEN {
+                    (raw_len - extent::INIT_MAX_LEN, true)
                 } else {
                     (raw_len, false)
                 };
-                let physical = u64::from(u16_at(e, 6)) << 32 | u64::from(u32_at(e, 8));
+                let physical = u48_at(e, extent::LEAF_START_LO, extent::LEAF_START_HI);
                 if len == 0 {
                     return Err(bad(format!("empty extent at logical block {logical}")));
                 }
@@ -270,7 +268,7 @@ impl Fs {
                     return Ok(());
                 }
             } else {
-                let child = u64::from(u32_at(e, 4)) | u64::from(u16_at(e, 8)) << 32;
+                let child = u48_at(e, extent::INDEX_LEAF_LO, extent::INDEX_LEAF_HI);
                 if logical < runs.next && i > 0 {
                     return Err(bad(format!(
                         "index at logical block {logical} out of order"
@@ -287,8 +285,8 @@ impl Fs {
                 }
                 let mut buf = vec![0u8; self.sb.block_size as usize];
                 self.read_block(child, &mut buf)?;
-                if self.sb.metadata_csum() && !extent_block_csum_ok(&buf, inode, self.sb.csum_seed)
-                {
+                let seed = csum::inode_seed(self.sb.csum_seed, ino, inode.generation);
+                if self.sb.metadata_csum() && !csum::extent_block_ok(seed, &buf) {
                     return Err(Error::ChecksumMismatch {
                         what: Checksummed::ExtentBlock { ino, block: child },
                     });
@@ -331,9 +329,9 @@ impl Fs {
         }
         let mut buf = vec![0u8; self.sb.block_size as usize];
         self.read_block(ptr, &mut buf)?;
-        let per_block = u64::from(self.sb.block_size / 4);
+        let per_block = u64::from(self.sb.block_size) / blockmap::POINTER_SIZE as u64;
         let span = per_block.pow(level - 1);
-        for (i, chunk) in buf.chunks_exact(4).enumerate() {
+        for (i, chunk) in buf.chunks_exact(blockmap::POINTER_SIZE).enumerate() {
             let child_start = start + i as u64 * span;
             if child_start >= runs.end {
                 break;
@@ -346,18 +344,6 @@ impl Fs {
         }
         Ok(())
     }
-}
-
-/// Verify the `ext4_extent_tail` after `eh_max` entries of an extent block.
-fn extent_block_csum_ok(block: &[u8], inode: &crate::Inode, seed: u32) -> bool {
-    let max = usize::from(u16_at(block, 4));
-    let tail = 12 + max * 12;
-    if tail + 4 > block.len() {
-        return false;
-    }
-    let mut crc = crc32c_le(seed, &inode.ino.to_le_bytes());
-    crc = crc32c_le(crc, &inode.generation.to_le_bytes());
-    crc32c_le(crc, &block[..tail]) == u32_at(block, tail)
 }
 
 #[cfg(test)]

@@ -2,15 +2,11 @@
 //! (e2fsprogs lib/ext2fs/ext2_ext_attr.h). POSIX ACLs are stored in ext4's compact form and
 //! are converted back to the `system.posix_acl_*` xattr form every tool expects.
 
-use crate::crc::crc32c_le;
+use crate::csum;
 use crate::error::{Checksummed, Error, Result};
-use crate::inode::flags;
+use crate::format::{acl, xattr as x, InodeFlags};
 use crate::le::{u16_at, u32_at, u8_at};
 use crate::{Fs, Inode};
-
-const MAGIC: u32 = 0xea02_0000;
-/// The largest value Linux accepts (`XATTR_SIZE_MAX`): the bound for values in an inode.
-const VALUE_MAX: u32 = 65536;
 
 /// One extended attribute with its full name.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -28,20 +24,26 @@ struct Entry<'a> {
     value_size: u32,
 }
 
-fn prefix(index: u8) -> Option<&'static [u8]> {
+/// The prefix of the names stored with a name index.
+pub(crate) fn prefix(index: u8) -> Option<&'static [u8]> {
     Some(match index {
-        0 => b"",
-        1 => b"user.",
-        2 => b"system.posix_acl_access",
-        3 => b"system.posix_acl_default",
-        4 => b"trusted.",
-        5 => b"lustre.",
-        6 => b"security.",
-        7 => b"system.",
-        8 => b"system.richacl",
-        10 => b"gnu.",
+        x::INDEX_NONE => b"",
+        x::INDEX_USER => b"user.",
+        x::INDEX_POSIX_ACL_ACCESS => x::POSIX_ACL_ACCESS,
+        x::INDEX_POSIX_ACL_DEFAULT => x::POSIX_ACL_DEFAULT,
+        x::INDEX_TRUSTED => b"trusted.",
+        x::INDEX_LUSTRE => b"lustre.",
+        x::INDEX_SECURITY => b"security.",
+        x::INDEX_SYSTEM => b"system.",
+        x::INDEX_RICHACL => b"system.richacl",
+        x::INDEX_GNU => b"gnu.",
         _ => return None,
     })
+}
+
+/// Whether a name index stores a POSIX ACL (in ext4's compact form).
+pub(crate) fn is_acl(index: u8) -> bool {
+    index == x::INDEX_POSIX_ACL_ACCESS || index == x::INDEX_POSIX_ACL_DEFAULT
 }
 
 /// Parse the entries starting at `start` of `region`, up to the 4-byte zero terminator.
@@ -49,7 +51,7 @@ fn entries(region: &[u8], start: usize) -> Result<Vec<Entry<'_>>, String> {
     let mut out = Vec::new();
     let mut off = start;
     loop {
-        if off + 4 > region.len() {
+        if off + x::END_LEN > region.len() {
             // Running into the end is tolerated as the end of the list (in-inode areas may
             // be exactly full).
             return Ok(out);
@@ -57,20 +59,20 @@ fn entries(region: &[u8], start: usize) -> Result<Vec<Entry<'_>>, String> {
         if u32_at(region, off) == 0 {
             return Ok(out);
         }
-        if off + 16 > region.len() {
+        if off + x::ENTRY_NAME > region.len() {
             return Err(format!("xattr entry at offset {off} truncated"));
         }
-        let name_len = usize::from(u8_at(region, off));
-        let name_end = off + 16 + name_len;
-        let Some(name) = region.get(off + 16..name_end) else {
+        let name_len = usize::from(u8_at(region, off + x::ENTRY_NAME_LEN));
+        let name_end = off + x::ENTRY_NAME + name_len;
+        let Some(name) = region.get(off + x::ENTRY_NAME..name_end) else {
             return Err(format!("xattr name at offset {off} truncated"));
         };
         out.push(Entry {
-            index: u8_at(region, off + 1),
+            index: u8_at(region, off + x::ENTRY_NAME_INDEX),
             name,
-            value_offs: usize::from(u16_at(region, off + 2)),
-            value_inum: u32_at(region, off + 4),
-            value_size: u32_at(region, off + 8),
+            value_offs: usize::from(u16_at(region, off + x::ENTRY_VALUE_OFFS)),
+            value_inum: u32_at(region, off + x::ENTRY_VALUE_INUM),
+            value_size: u32_at(region, off + x::ENTRY_VALUE_SIZE),
         });
         off = (name_end + 3) & !3;
     }
@@ -93,7 +95,7 @@ impl Fs {
         let mut out = Vec::new();
         let mut first_error = None;
         let result = self.each_xattr(inode, &mut first_error, &mut |name, value| {
-            if name != b"system.data" {
+            if name != x::INLINE_DATA_NAME {
                 out.push(Xattr {
                     name: name.to_vec(),
                     value: value.to_vec(),
@@ -112,7 +114,7 @@ impl Fs {
         let mut tail = Vec::new();
         let mut skipped = None;
         self.each_xattr(inode, &mut skipped, &mut |name, value| {
-            if name == b"system.data" {
+            if name == x::INLINE_DATA_NAME {
                 tail = value.to_vec();
             }
         })?;
@@ -134,9 +136,9 @@ impl Fs {
     ) -> Result<()> {
         let ino = inode.ino;
         let area = &inode.inline_xattrs;
-        if area.len() >= 4 && u32_at(area, 0) == MAGIC {
+        if area.len() >= x::INODE_HEADER && u32_at(area, 0) == x::MAGIC {
             // Values are relative to the first entry, right after the magic.
-            let values = &area[4..];
+            let values = &area[x::INODE_HEADER..];
             let list = entries(values, 0).map_err(|reason| Error::BadInode { ino, reason })?;
             for e in list {
                 if let Err(err) = self.deliver(inode, &e, values, None, f) {
@@ -159,24 +161,19 @@ impl Fs {
             }
             let mut buf = vec![0u8; self.sb.block_size as usize];
             self.read_block(block, &mut buf)?;
-            if u32_at(&buf, 0) != MAGIC {
+            if u32_at(&buf, x::BLOCK_MAGIC) != x::MAGIC {
                 return Err(bad("bad magic".into()));
             }
-            if u32_at(&buf, 8) != 1 {
-                return Err(bad(format!("{} blocks", u32_at(&buf, 8))));
+            let blocks = u32_at(&buf, x::BLOCK_BLOCKS);
+            if blocks != 1 {
+                return Err(bad(format!("{blocks} blocks")));
             }
-            if self.sb.metadata_csum() {
-                let mut crc = crc32c_le(self.sb.csum_seed, &block.to_le_bytes());
-                crc = crc32c_le(crc, &buf[..0x10]);
-                crc = crc32c_le(crc, &[0; 4]);
-                crc = crc32c_le(crc, &buf[0x14..]);
-                if crc != u32_at(&buf, 0x10) {
-                    return Err(Error::ChecksumMismatch {
-                        what: Checksummed::XattrBlock { ino, block },
-                    });
-                }
+            if self.sb.metadata_csum() && !csum::xattr_block_ok(self.sb.csum_seed, block, &buf) {
+                return Err(Error::ChecksumMismatch {
+                    what: Checksummed::XattrBlock { ino, block },
+                });
             }
-            let list = entries(&buf, 32).map_err(bad)?;
+            let list = entries(&buf, x::BLOCK_HEADER).map_err(bad)?;
             for e in list {
                 if let Err(err) = self.deliver(inode, &e, &buf, Some(block), f) {
                     skipped.get_or_insert(err);
@@ -223,7 +220,7 @@ impl Fs {
                 }
             }
         };
-        let value = if e.index == 2 || e.index == 3 {
+        let value = if is_acl(e.index) {
             acl_to_xattr(&value).ok_or_else(|| bad("malformed ACL".into()))?
         } else {
             value
@@ -234,7 +231,7 @@ impl Fs {
 
     /// A value stored in its own inode (ea_inode feature).
     fn ea_inode_value(&self, ino: u32, value_ino: u32, size: u32) -> Result<Vec<u8>> {
-        if size > VALUE_MAX || value_ino == ino {
+        if size > x::VALUE_MAX || value_ino == ino {
             return Err(Error::BadInode {
                 ino,
                 reason: format!("xattr value inode {value_ino} of {size} bytes"),
@@ -244,7 +241,7 @@ impl Fs {
             ino,
             reason: format!("xattr value in inode {value_ino}: {e}"),
         })?;
-        if !holder.has_flag(flags::EA_INODE) || holder.size < u64::from(size) {
+        if !holder.has_flag(InodeFlags::EA_INODE) || holder.size < u64::from(size) {
             return Err(Error::BadInode {
                 ino,
                 reason: format!("inode {value_ino} is not an xattr value of {size} bytes"),
@@ -252,7 +249,7 @@ impl Fs {
         }
         // The kernel keeps values in blocks; an inline value would be read through the
         // holder's own xattrs, and two such inodes naming each other recurse without end.
-        if holder.has_flag(flags::INLINE_DATA) {
+        if holder.has_flag(InodeFlags::INLINE_DATA) {
             return Err(Error::BadInode {
                 ino,
                 reason: format!("xattr value inode {value_ino} has inline data"),
@@ -265,16 +262,16 @@ impl Fs {
 /// ext4's ACL (`ext4_acl_header` version 1, short entries for the owner/group/mask/other
 /// tags) to the xattr form (`posix_acl_xattr_header` version 2, 8-byte entries).
 fn acl_to_xattr(raw: &[u8]) -> Option<Vec<u8>> {
-    if u32_at(raw, 0) != 1 || raw.len() < 4 {
+    if u32_at(raw, 0) != acl::EXT4_VERSION || raw.len() < 4 {
         return None;
     }
-    let mut out = 2u32.to_le_bytes().to_vec();
+    let mut out = acl::XATTR_VERSION.to_le_bytes().to_vec();
     let mut off = 4;
     while off < raw.len() {
         let tag = u16_at(raw, off);
         let perm = u16_at(raw, off + 2);
         let id = match tag {
-            0x02 | 0x08 => {
+            acl::USER | acl::GROUP => {
                 if off + 8 > raw.len() {
                     return None;
                 }
@@ -282,7 +279,7 @@ fn acl_to_xattr(raw: &[u8]) -> Option<Vec<u8>> {
                 off += 8;
                 id
             }
-            0x01 | 0x04 | 0x10 | 0x20 => {
+            acl::USER_OBJ | acl::GROUP_OBJ | acl::MASK | acl::OTHER => {
                 if off + 4 > raw.len() {
                     return None;
                 }

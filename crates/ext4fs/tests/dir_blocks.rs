@@ -16,7 +16,7 @@ use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::Path;
 
 use ext4fs::dirhash::effective_version;
-use ext4fs::superblock::{compat, incompat};
+use ext4fs::format::{Compat, Incompat, SbFlags};
 use ext4fs::write::dir::{build_dir_blocks, DirBlocks, DirParams};
 use ext4fs::{Backing, Content, Fs, ROOT_INO};
 use testkit::{
@@ -65,11 +65,11 @@ fn params(fs: &Fs, raw_sb: &[u8], ino: u32, generation: u32) -> DirParams {
         ino,
         generation,
         // s_def_hash_version at 0xfc, s_flags at 0x160, s_hash_seed at 0xec.
-        hash_version: effective_version(raw_sb[0xfc], word(0x160)),
+        hash_version: effective_version(raw_sb[0xfc], SbFlags::from_bits_retain(word(0x160))),
         hash_seed: [word(0xec), word(0xf0), word(0xf4), word(0xf8)],
-        indexed: sb.has_compat(compat::DIR_INDEX),
-        large_dir: sb.has_incompat(incompat::LARGEDIR),
-        filetype: sb.has_incompat(incompat::FILETYPE),
+        indexed: sb.has_compat(Compat::DIR_INDEX),
+        large_dir: sb.has_incompat(Incompat::LARGEDIR),
+        filetype: sb.has_incompat(Incompat::FILETYPE),
     }
 }
 
@@ -153,7 +153,7 @@ fn roundtrip(test: &str, mkfs: &[&str], names: &[Vec<u8>]) -> Option<DirBlocks> 
     let index_flag = if built.indexed { 0x1000 } else { 0 };
     let mut script = format!(
         "sif /blob mode 040755\nsif /blob flags {:#x}\nsif /blob links_count 2\n",
-        blob.flags | index_flag
+        blob.flags.bits() | index_flag
     );
     for ino in &files {
         let links = 1 + entries.iter().filter(|e| e.1 == *ino).count();
@@ -197,7 +197,7 @@ fn roundtrip(test: &str, mkfs: &[&str], names: &[Vec<u8>]) -> Option<DirBlocks> 
     // debugfs sees every name in the directory, and so does this crate.
     let (fs, _) = open(&image);
     let d = fs.inode(fs.lookup(b"/d").unwrap()).unwrap();
-    assert_eq!(d.has_flag(0x1000), built.indexed);
+    assert_eq!(d.has_flag(ext4fs::format::InodeFlags::INDEX), built.indexed);
     let read: BTreeSet<Vec<u8>> = fs
         .read_dir(&d)
         .unwrap()

@@ -329,7 +329,7 @@ impl<'a> Extraction<'a> {
     /// Claim the data blocks of `inode` for this extraction: `Err` with a reason when one of
     /// them was claimed already (by another inode or earlier in its own map).
     fn claim(&mut self, inode: &Inode) -> Result<(), String> {
-        if inode.has_flag(ext4fs::inode::flags::INLINE_DATA) {
+        if inode.has_flag(ext4fs::format::InodeFlags::INLINE_DATA) {
             return Ok(());
         }
         let claimed = &mut self.claimed;
@@ -692,7 +692,7 @@ impl<'a> Extraction<'a> {
         let dedup = self
             .fs
             .superblock()
-            .has_ro_compat(ext4fs::superblock::ro_compat::SHARED_BLOCKS);
+            .has_ro_compat(ext4fs::format::RoCompat::SHARED_BLOCKS);
         if !dedup {
             if let Err(why) = self.claim(inode) {
                 self.fail(rel, why);

@@ -3,9 +3,12 @@
 //!
 //! The layout facts relied on are written down in `docs/ext4-htree.md`.
 
-use crate::crc::crc32c_le;
+use crate::csum;
+use crate::dir::rec_len_to_disk;
 use crate::dirhash::{dirhash, version, DirHash};
 use crate::error::{Error, Result};
+use crate::format::{dirent, dx, NAME_MAX};
+use crate::le::{put_u16, put_u32};
 
 /// What the builder needs to know about the file system and the directory's inode.
 #[derive(Debug, Clone)]
@@ -44,14 +47,6 @@ pub struct DirBlocks {
 
 /// `EXT2_FT_DIR`, the type of `.` and `..`.
 const FT_DIR: u8 = 2;
-/// The dirent tail that holds a leaf's checksum: a 12-byte fake entry.
-const LEAF_TAIL: usize = 12;
-/// The dx_tail that holds an index block's checksum.
-const DX_TAIL: usize = 8;
-/// The root's `.` and `..` entries, then `dx_root_info` (8 bytes): where the entries start.
-const ROOT_ENTRIES: usize = 32;
-/// An interior node's fake entry spanning the block: where its entries start.
-const NODE_ENTRIES: usize = 8;
 
 /// Build the blocks of directory `self_ino` whose parent is `parent_ino`, holding `entries`
 /// (name, inode, `EXT2_FT_*` type) besides `.` and `..`.
@@ -172,7 +167,7 @@ fn tick() {
 fn check_name(name: &[u8]) -> Result<(), &'static str> {
     if name.is_empty() {
         Err("an empty name in a directory")
-    } else if name.len() > 255 {
+    } else if name.len() > NAME_MAX {
         Err("a name over 255 bytes")
     } else if name.contains(&b'/') || name.contains(&0) {
         Err("a name containing '/' or NUL")
@@ -203,19 +198,7 @@ fn no_duplicates<'a>(names: impl Iterator<Item = &'a [u8]>) -> Result<(), ()> {
 /// The bytes an entry with a name of `len` bytes takes: 8 of header, the name, rounded up
 /// to 4.
 fn rec_size(len: usize) -> usize {
-    (8 + len + 3) & !3
-}
-
-/// `rec_len` as stored: 65536 does not fit 16 bits, so 64 KiB blocks fold the high bits
-/// into the two low ones (always zero, lengths being multiples of 4).
-fn rec_len_disk(len: usize, bs: usize) -> u16 {
-    if bs < 65536 {
-        len as u16
-    } else if len >= 65536 {
-        0xffff
-    } else {
-        ((len & 0xfffc) | ((len >> 16) & 3)) as u16
-    }
+    (dirent::HEADER + len + 3) & !3
 }
 
 /// One planned leaf: the entries (indexes into `order`) and its key in the index.
@@ -243,10 +226,9 @@ struct Builder<'p> {
 
 impl<'p> Builder<'p> {
     fn new(ino: u32, p: &'p DirParams) -> Builder<'p> {
-        let inode_seed = p.csum_seed.map(|seed| {
-            let c = crc32c_le(seed, &ino.to_le_bytes());
-            crc32c_le(c, &p.generation.to_le_bytes())
-        });
+        let inode_seed = p
+            .csum_seed
+            .map(|seed| csum::inode_seed(seed, ino, p.generation));
         Builder {
             p,
             bs: p.block_size as usize,
@@ -259,7 +241,7 @@ impl<'p> Builder<'p> {
     fn leaf_room(&self) -> usize {
         self.bs
             - if self.inode_seed.is_some() {
-                LEAF_TAIL
+                dirent::TAIL_SIZE
             } else {
                 0
             }
@@ -267,11 +249,11 @@ impl<'p> Builder<'p> {
 
     fn dx_limit(&self, start: usize) -> usize {
         let tail = if self.inode_seed.is_some() {
-            DX_TAIL
+            dx::TAIL_SIZE
         } else {
             0
         };
-        (self.bs - start - tail) / 8
+        (self.bs - start - tail) / dx::ENTRY_SIZE
     }
 
     fn file_type(&self, t: u8) -> u8 {
@@ -287,25 +269,24 @@ impl<'p> Builder<'p> {
     fn put(&self, block: &mut [u8], at: usize, ino: u32, name: &[u8], ft: u8) -> usize {
         tick();
         let size = rec_size(name.len());
-        block[at..at + 4].copy_from_slice(&ino.to_le_bytes());
-        block[at + 4..at + 6].copy_from_slice(&rec_len_disk(size, self.bs).to_le_bytes());
-        block[at + 6] = name.len() as u8;
-        block[at + 7] = self.file_type(ft);
-        block[at + 8..at + 8 + name.len()].copy_from_slice(name);
+        put_u32(block, at + dirent::INODE, ino);
+        put_u16(block, at + dirent::REC_LEN, rec_len_to_disk(size, self.bs));
+        block[at + dirent::NAME_LEN] = name.len() as u8;
+        block[at + dirent::FILE_TYPE] = self.file_type(ft);
+        block[at + dirent::NAME..at + dirent::NAME + name.len()].copy_from_slice(name);
         size
     }
 
     /// Stretch the last entry (at `last`) to the end of the room, and add the checksum tail.
     fn close_leaf(&self, block: &mut [u8], last: usize) {
         let room = self.leaf_room();
-        block[last + 4..last + 6]
-            .copy_from_slice(&rec_len_disk(room - last, self.bs).to_le_bytes());
+        put_u16(
+            block,
+            last + dirent::REC_LEN,
+            rec_len_to_disk(room - last, self.bs),
+        );
         if let Some(seed) = self.inode_seed {
-            let t = room;
-            block[t + 4..t + 6].copy_from_slice(&(LEAF_TAIL as u16).to_le_bytes());
-            block[t + 7] = 0xde;
-            let crc = crc32c_le(seed, &block[..t]);
-            block[t + 8..t + 12].copy_from_slice(&crc.to_le_bytes());
+            csum::set_dir_leaf(seed, block);
         }
     }
 
@@ -387,8 +368,8 @@ impl<'p> Builder<'p> {
     /// How many interior levels `leaves` leaves need, and their nodes; `None` when more
     /// than the file system allows.
     fn plan_tree(&self, leaves: usize) -> Option<Tree> {
-        let root_limit = self.dx_limit(ROOT_ENTRIES);
-        let node_limit = self.dx_limit(NODE_ENTRIES);
+        let root_limit = self.dx_limit(dx::ROOT_ENTRIES);
+        let node_limit = self.dx_limit(dx::NODE_ENTRIES);
         let max_levels = if self.p.large_dir { 2 } else { 1 };
         let mut nodes: Vec<Vec<std::ops::Range<usize>>> = Vec::new();
         let mut width = leaves;
@@ -435,10 +416,14 @@ impl<'p> Builder<'p> {
                 tick();
                 let mut block = vec![0u8; self.bs];
                 // A fake empty entry spanning the block hides the index from linear readers.
-                block[4..6].copy_from_slice(&rec_len_disk(self.bs, self.bs).to_le_bytes());
+                put_u16(
+                    &mut block,
+                    dirent::REC_LEN,
+                    rec_len_to_disk(self.bs, self.bs),
+                );
                 self.put_index(
                     &mut block,
-                    NODE_ENTRIES,
+                    dx::NODE_ENTRIES,
                     &keys[range.clone()],
                     &numbers[range.clone()],
                 );
@@ -452,19 +437,21 @@ impl<'p> Builder<'p> {
             levels.push(made);
         }
         let mut root = vec![0u8; self.bs];
+        let dotdot = dirent::DOT_REC_LEN;
         self.put(&mut root, 0, self.ino, b".", FT_DIR);
-        self.put(&mut root, 12, parent, b"..", FT_DIR);
-        root[16..18].copy_from_slice(&rec_len_disk(self.bs - 12, self.bs).to_le_bytes());
+        self.put(&mut root, dotdot, parent, b"..", FT_DIR);
+        let dotdot_len = rec_len_to_disk(self.bs - dotdot, self.bs);
+        put_u16(&mut root, dotdot + dirent::REC_LEN, dotdot_len);
         // dx_root_info: reserved word, hash version as stored (the signedness is the
         // superblock's), its own length, the interior levels, flags.
-        root[28] = if self.p.hash_version >= version::LEGACY_UNSIGNED {
-            self.p.hash_version - 3
+        root[dx::ROOT_INFO_HASH_VERSION] = if self.p.hash_version >= version::LEGACY_UNSIGNED {
+            self.p.hash_version - version::UNSIGNED_DELTA
         } else {
             self.p.hash_version
         };
-        root[29] = 8;
-        root[30] = tree.nodes.len() as u8;
-        self.put_index(&mut root, ROOT_ENTRIES, &keys, &numbers);
+        root[dx::ROOT_INFO_LENGTH] = dx::ROOT_INFO_LEN;
+        root[dx::ROOT_INFO_LEVELS] = tree.nodes.len() as u8;
+        self.put_index(&mut root, dx::ROOT_ENTRIES, &keys, &numbers);
         blocks.push(root);
         blocks.extend(levels.into_iter().rev().flatten());
         for leaf in leaves {
@@ -486,22 +473,17 @@ impl<'p> Builder<'p> {
     /// replaced by the header) at `start`, and its dx_tail checksum.
     fn put_index(&self, block: &mut [u8], start: usize, keys: &[u32], numbers: &[u32]) {
         let limit = self.dx_limit(start);
-        let count = keys.len();
-        block[start..start + 2].copy_from_slice(&(limit as u16).to_le_bytes());
-        block[start + 2..start + 4].copy_from_slice(&(count as u16).to_le_bytes());
+        put_u16(block, start + dx::LIMIT, limit as u16);
+        put_u16(block, start + dx::COUNT, keys.len() as u16);
         for (i, (&key, &number)) in keys.iter().zip(numbers).enumerate() {
-            let at = start + 8 * i;
+            let at = start + dx::ENTRY_SIZE * i;
             if i > 0 {
-                block[at..at + 4].copy_from_slice(&key.to_le_bytes());
+                put_u32(block, at, key);
             }
-            block[at + 4..at + 8].copy_from_slice(&number.to_le_bytes());
+            put_u32(block, at + 4, number);
         }
         if let Some(seed) = self.inode_seed {
-            let tail = start + 8 * limit;
-            let mut crc = crc32c_le(seed, &block[..start + 8 * count]);
-            crc = crc32c_le(crc, &block[tail..tail + 4]);
-            crc = crc32c_le(crc, &[0; 4]);
-            block[tail + 4..tail + 8].copy_from_slice(&crc.to_le_bytes());
+            csum::set_dx_node(seed, block, start);
         }
     }
 }
@@ -509,6 +491,7 @@ impl<'p> Builder<'p> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::csum::crc32c_le;
     use crate::dir::{parse_entries, DirEntry};
     use crate::le::{u16_at, u32_at, u8_at};
 

@@ -4,8 +4,9 @@
 
 use super::error::{WResult, WriteError};
 use super::group::Groups;
-use super::inode::{inode_seed, EXTENTS_FL};
-use crate::crc::crc32c_le;
+use crate::csum;
+use crate::format::{blockmap, extent, inode::BLOCK_LEN, InodeFlags};
+use crate::le::{put_u16, put_u32, put_u48};
 
 /// One contiguous piece of a file: `len` blocks from `logical`, stored at `physical`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,33 +19,31 @@ pub(crate) struct Piece {
 /// The inode's `i_block`, its flags, and the mapping blocks allocated (counted in
 /// `i_blocks`).
 pub(crate) struct Mapping {
-    pub i_block: [u8; 60],
-    pub flags: u32,
+    pub i_block: [u8; BLOCK_LEN],
+    pub flags: InodeFlags,
     pub tree_blocks: u64,
 }
 
-const MAGIC: u16 = 0xf30a;
-/// The longest initialized extent (the top bit of `ee_len` marks unwritten ones).
-const MAX_LEN: u64 = 32768;
+/// The longest initialized extent (longer lengths mark unwritten ones).
+const MAX_LEN: u64 = extent::INIT_MAX_LEN as u64;
 
 fn header(buf: &mut [u8], entries: usize, max: usize, depth: u16) {
-    buf[0..2].copy_from_slice(&MAGIC.to_le_bytes());
-    buf[2..4].copy_from_slice(&(entries as u16).to_le_bytes());
-    buf[4..6].copy_from_slice(&(max as u16).to_le_bytes());
-    buf[6..8].copy_from_slice(&depth.to_le_bytes());
+    put_u16(buf, extent::HEADER_MAGIC, extent::MAGIC);
+    put_u16(buf, extent::HEADER_ENTRIES, entries as u16);
+    put_u16(buf, extent::HEADER_MAX, max as u16);
+    put_u16(buf, extent::HEADER_DEPTH, depth);
 }
 
 /// One 12-byte entry: a leaf (logical, len, physical) or an index (logical, child).
 fn entry(buf: &mut [u8], at: usize, logical: u32, leaf: Option<u16>, physical: u64) {
-    let e = &mut buf[12 + at * 12..24 + at * 12];
-    e[0..4].copy_from_slice(&logical.to_le_bytes());
+    let start = extent::HEADER_SIZE + at * extent::ENTRY_SIZE;
+    let e = &mut buf[start..start + extent::ENTRY_SIZE];
+    put_u32(e, extent::FIRST_BLOCK, logical);
     if let Some(len) = leaf {
-        e[4..6].copy_from_slice(&len.to_le_bytes());
-        e[6..8].copy_from_slice(&((physical >> 32) as u16).to_le_bytes());
-        e[8..12].copy_from_slice(&(physical as u32).to_le_bytes());
+        put_u16(e, extent::LEAF_LEN, len);
+        put_u48(e, extent::LEAF_START_LO, extent::LEAF_START_HI, physical);
     } else {
-        e[4..8].copy_from_slice(&(physical as u32).to_le_bytes());
-        e[8..10].copy_from_slice(&((physical >> 32) as u16).to_le_bytes());
+        put_u48(e, extent::INDEX_LEAF_LO, extent::INDEX_LEAF_HI, physical);
     }
 }
 
@@ -56,7 +55,12 @@ fn too_large() -> WriteError {
 }
 
 /// Build an extent tree over `pieces` (sorted, not overlapping), allocating its blocks.
-pub(crate) fn extent_tree(g: &mut Groups, ino: u32, pieces: &[Piece]) -> WResult<Mapping> {
+pub(crate) fn extent_tree(
+    g: &mut Groups,
+    ino: u32,
+    generation: u32,
+    pieces: &[Piece],
+) -> WResult<Mapping> {
     // Split into extents of at most MAX_LEN blocks; logical numbers are 32 bits.
     let mut extents: Vec<(u32, u16, u64)> = Vec::new();
     for p in pieces {
@@ -70,19 +74,19 @@ pub(crate) fn extent_tree(g: &mut Groups, ino: u32, pieces: &[Piece]) -> WResult
         }
     }
     let bs = g.sb.block_size as usize;
-    let per_block = (bs - 12) / 12;
+    let per_block = (bs - extent::HEADER_SIZE) / extent::ENTRY_SIZE;
     let seed =
         g.sb.metadata_csum()
-            .then(|| inode_seed(g.sb.csum_seed, ino, 0));
-    let mut i_block = [0u8; 60];
-    if extents.len() <= 4 {
-        header(&mut i_block, extents.len(), 4, 0);
+            .then(|| csum::inode_seed(g.sb.csum_seed, ino, generation));
+    let mut i_block = [0u8; BLOCK_LEN];
+    if extents.len() <= extent::ROOT_MAX {
+        header(&mut i_block, extents.len(), extent::ROOT_MAX, 0);
         for (i, &(l, n, p)) in extents.iter().enumerate() {
             entry(&mut i_block, i, l, Some(n), p);
         }
         return Ok(Mapping {
             i_block,
-            flags: EXTENTS_FL,
+            flags: InodeFlags::EXTENTS,
             tree_blocks: 0,
         });
     }
@@ -97,11 +101,11 @@ pub(crate) fn extent_tree(g: &mut Groups, ino: u32, pieces: &[Piece]) -> WResult
         for (i, &(l, n, p)) in chunk.iter().enumerate() {
             entry(&mut buf, i, l, Some(n), p);
         }
-        let block = write_node(g, &mut buf, per_block, seed)?;
+        let block = write_node(g, &mut buf, seed)?;
         tree_blocks += 1;
         level.push((chunk[0].0, block));
     }
-    while level.len() > 4 {
+    while level.len() > extent::ROOT_MAX {
         depth += 1;
         let mut up = Vec::new();
         for chunk in level.chunks(per_block) {
@@ -110,29 +114,27 @@ pub(crate) fn extent_tree(g: &mut Groups, ino: u32, pieces: &[Piece]) -> WResult
             for (i, &(l, child)) in chunk.iter().enumerate() {
                 entry(&mut buf, i, l, None, child);
             }
-            let block = write_node(g, &mut buf, per_block, seed)?;
+            let block = write_node(g, &mut buf, seed)?;
             tree_blocks += 1;
             up.push((chunk[0].0, block));
         }
         level = up;
     }
-    header(&mut i_block, level.len(), 4, depth + 1);
+    header(&mut i_block, level.len(), extent::ROOT_MAX, depth + 1);
     for (i, &(l, child)) in level.iter().enumerate() {
         entry(&mut i_block, i, l, None, child);
     }
     Ok(Mapping {
         i_block,
-        flags: EXTENTS_FL,
+        flags: InodeFlags::EXTENTS,
         tree_blocks,
     })
 }
 
-fn write_node(g: &mut Groups, buf: &mut [u8], per_block: usize, seed: Option<u32>) -> WResult<u64> {
+fn write_node(g: &mut Groups, buf: &mut [u8], seed: Option<u32>) -> WResult<u64> {
     let (block, _) = g.alloc_run(1)?;
     if let Some(seed) = seed {
-        let tail = 12 + 12 * per_block;
-        let c = crc32c_le(seed, &buf[..tail]);
-        buf[tail..tail + 4].copy_from_slice(&c.to_le_bytes());
+        csum::set_extent_block(seed, buf);
     }
     g.write_block(block, buf)?;
     Ok(block)
@@ -140,7 +142,7 @@ fn write_node(g: &mut Groups, buf: &mut [u8], per_block: usize, seed: Option<u32
 
 /// Build a classic block map over `pieces`, allocating its indirect blocks.
 pub(crate) fn block_map(g: &mut Groups, pieces: &[Piece]) -> WResult<Mapping> {
-    let per = u64::from(g.sb.block_size / 4);
+    let per = u64::from(g.sb.block_size) / blockmap::POINTER_SIZE as u64;
     // Logical -> physical, one u32 per mapped block, in order.
     let mut map: Vec<(u64, u32)> = Vec::new();
     for p in pieces {
@@ -149,24 +151,27 @@ pub(crate) fn block_map(g: &mut Groups, pieces: &[Piece]) -> WResult<Mapping> {
             map.push((p.logical + i, phys));
         }
     }
-    let mut i_block = [0u8; 60];
+    let mut i_block = [0u8; BLOCK_LEN];
     let mut tree_blocks = 0;
     let mut start = 0usize;
     for (logical, phys) in &map {
-        if *logical < 12 {
-            let at = *logical as usize * 4;
-            i_block[at..at + 4].copy_from_slice(&phys.to_le_bytes());
+        if *logical < blockmap::DIRECT as u64 {
+            put_u32(
+                &mut i_block,
+                *logical as usize * blockmap::POINTER_SIZE,
+                *phys,
+            );
             start += 1;
         }
     }
-    let mut base = 12u64;
+    let mut base = blockmap::DIRECT as u64;
     let mut span = per;
-    for slot in 12..15 {
+    for slot in [blockmap::SINGLE, blockmap::DOUBLE, blockmap::TRIPLE] {
         let end = base.saturating_add(span);
         let upto = start + map[start..].partition_point(|&(l, _)| l < end);
         if upto > start {
             let block = indirect(g, &map[start..upto], base, span, per, &mut tree_blocks)?;
-            i_block[slot * 4..slot * 4 + 4].copy_from_slice(&block.to_le_bytes());
+            put_u32(&mut i_block, slot * blockmap::POINTER_SIZE, block);
         }
         start = upto;
         base = end;
@@ -177,7 +182,7 @@ pub(crate) fn block_map(g: &mut Groups, pieces: &[Piece]) -> WResult<Mapping> {
     }
     Ok(Mapping {
         i_block,
-        flags: 0,
+        flags: InodeFlags::empty(),
         tree_blocks,
     })
 }
@@ -210,8 +215,7 @@ fn indirect(
                 count,
             )?
         };
-        let at = slot as usize * 4;
-        buf[at..at + 4].copy_from_slice(&value.to_le_bytes());
+        put_u32(&mut buf, slot as usize * blockmap::POINTER_SIZE, value);
         rest = &rest[n..];
     }
     let (block, _) = g.alloc_run(1)?;

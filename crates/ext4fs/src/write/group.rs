@@ -5,19 +5,17 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 
 use super::error::{corrupt, WResult, WriteError};
-use crate::crc::{crc16, crc32c_le};
-use crate::le::{u16_at, u32_at};
-use crate::superblock::{ro_compat, Superblock};
-
-pub(crate) const INODE_UNINIT: u16 = 0x1;
-pub(crate) const BLOCK_UNINIT: u16 = 0x2;
+use crate::csum;
+use crate::format::{gd, BgFlags};
+use crate::le::{put_u16, u16_at, u32_at};
+use crate::superblock::Superblock;
 
 /// The image file, its superblock and the state of every group.
 pub(crate) struct Groups {
     pub file: File,
+    /// The superblock as it will be written back: the writer changes its free counts and
+    /// read-only compatible features.
     pub sb: Superblock,
-    /// `s_reserved_gdt_blocks`.
-    reserved_gdt: u32,
     /// Every descriptor, `desc_size` bytes each, as on disk.
     descs: Vec<u8>,
     block_bitmaps: Vec<Option<Vec<u8>>>,
@@ -30,7 +28,7 @@ pub(crate) struct Groups {
 }
 
 impl Groups {
-    pub fn open(file: File, sb: Superblock, raw_sb: &[u8]) -> WResult<Groups> {
+    pub fn open(file: File, sb: Superblock) -> WResult<Groups> {
         let bs = u64::from(sb.block_size);
         let desc_bytes = u64::from(sb.group_count) * u64::from(sb.desc_size);
         let desc_blocks = desc_bytes.div_ceil(bs);
@@ -47,7 +45,6 @@ impl Groups {
         let n = sb.group_count as usize;
         let g = Groups {
             file,
-            reserved_gdt: u32::from(u16_at(raw_sb, 0xce)),
             descs,
             block_bitmaps: vec![None; n],
             inode_bitmaps: vec![None; n],
@@ -60,10 +57,6 @@ impl Groups {
             g.check_group(group)?;
         }
         Ok(g)
-    }
-
-    fn csum_groups(&self) -> bool {
-        self.sb.metadata_csum() || self.sb.has_ro_compat(ro_compat::GDT_CSUM)
     }
 
     fn desc(&self, group: u32) -> &[u8] {
@@ -79,7 +72,7 @@ impl Groups {
     }
 
     fn wide(&self) -> bool {
-        self.sb.desc_size >= 64
+        self.sb.desc_size >= gd::SIZE_64BIT
     }
 
     fn get32(&self, group: u32, lo: usize, hi: usize) -> u64 {
@@ -103,43 +96,52 @@ impl Groups {
     fn set16(&mut self, group: u32, lo: usize, hi: usize, v: u32) {
         let wide = self.wide();
         let d = self.desc_mut(group);
-        d[lo..lo + 2].copy_from_slice(&(v as u16).to_le_bytes());
+        put_u16(d, lo, v as u16);
         if wide {
-            d[hi..hi + 2].copy_from_slice(&((v >> 16) as u16).to_le_bytes());
+            put_u16(d, hi, (v >> 16) as u16);
         }
     }
 
     pub fn block_bitmap_at(&self, group: u32) -> u64 {
-        self.get32(group, 0x0, 0x20)
+        self.get32(group, gd::BLOCK_BITMAP_LO, gd::BLOCK_BITMAP_HI)
     }
     pub fn inode_bitmap_at(&self, group: u32) -> u64 {
-        self.get32(group, 0x4, 0x24)
+        self.get32(group, gd::INODE_BITMAP_LO, gd::INODE_BITMAP_HI)
     }
     pub fn inode_table_at(&self, group: u32) -> u64 {
-        self.get32(group, 0x8, 0x28)
+        self.get32(group, gd::INODE_TABLE_LO, gd::INODE_TABLE_HI)
     }
     pub fn free_blocks(&self, group: u32) -> u32 {
-        self.get16(group, 0xc, 0x2c)
+        self.get16(group, gd::FREE_BLOCKS_COUNT_LO, gd::FREE_BLOCKS_COUNT_HI)
+    }
+    fn set_free_blocks(&mut self, group: u32, n: u32) {
+        self.set16(group, gd::FREE_BLOCKS_COUNT_LO, gd::FREE_BLOCKS_COUNT_HI, n);
     }
     pub fn free_inodes(&self, group: u32) -> u32 {
-        self.get16(group, 0xe, 0x2e)
+        self.get16(group, gd::FREE_INODES_COUNT_LO, gd::FREE_INODES_COUNT_HI)
+    }
+    fn set_free_inodes(&mut self, group: u32, n: u32) {
+        self.set16(group, gd::FREE_INODES_COUNT_LO, gd::FREE_INODES_COUNT_HI, n);
     }
     fn used_dirs(&self, group: u32) -> u32 {
-        self.get16(group, 0x10, 0x30)
+        self.get16(group, gd::USED_DIRS_COUNT_LO, gd::USED_DIRS_COUNT_HI)
+    }
+    fn set_used_dirs(&mut self, group: u32, n: u32) {
+        self.set16(group, gd::USED_DIRS_COUNT_LO, gd::USED_DIRS_COUNT_HI, n);
     }
     fn itable_unused(&self, group: u32) -> u32 {
-        self.get16(group, 0x1c, 0x32)
+        self.get16(group, gd::ITABLE_UNUSED_LO, gd::ITABLE_UNUSED_HI)
     }
-    pub fn flags(&self, group: u32) -> u16 {
-        u16_at(self.desc(group), 0x12)
+    fn set_itable_unused(&mut self, group: u32, n: u32) {
+        self.set16(group, gd::ITABLE_UNUSED_LO, gd::ITABLE_UNUSED_HI, n);
     }
-    fn set_flags(&mut self, group: u32, flags: u16) {
-        self.desc_mut(group)[0x12..0x14].copy_from_slice(&flags.to_le_bytes());
+    pub fn flags(&self, group: u32) -> BgFlags {
+        BgFlags::from_bits_retain(u16_at(self.desc(group), gd::FLAGS))
     }
-
-    fn table_blocks(&self) -> u64 {
-        (u64::from(self.sb.inodes_per_group) * u64::from(self.sb.inode_size))
-            .div_ceil(u64::from(self.sb.block_size))
+    /// Clear `flags` of a group (an `*_UNINIT` flag once the group is used).
+    fn clear_flags(&mut self, group: u32, flags: BgFlags) {
+        let left = self.flags(group).difference(flags);
+        put_u16(self.desc_mut(group), gd::FLAGS, left.bits());
     }
 
     /// Blocks in `group` (the last one may be short).
@@ -163,7 +165,11 @@ impl Groups {
             return bad("inode bitmap");
         }
         let it = self.inode_table_at(group);
-        if it == 0 || it.checked_add(self.table_blocks()).is_none_or(|e| e > n) {
+        if it == 0
+            || it
+                .checked_add(self.sb.inode_table_blocks())
+                .is_none_or(|e| e > n)
+        {
             return bad("inode table");
         }
         if u64::from(self.free_blocks(group)) > self.blocks_in(group) {
@@ -185,9 +191,9 @@ impl Groups {
         let mut out = Vec::new();
         if self.sb.group_has_super(group) {
             let gdt = u64::from(self.sb.group_count).div_ceil(u64::from(self.sb.descs_per_block()));
-            out.push((start, 1 + gdt + u64::from(self.reserved_gdt)));
+            out.push((start, 1 + gdt + u64::from(self.sb.reserved_gdt_blocks)));
         }
-        let tb = self.table_blocks();
+        let tb = self.sb.inode_table_blocks();
         for g in 0..self.sb.group_count {
             for (at, len) in [
                 (self.block_bitmap_at(g), 1),
@@ -210,7 +216,8 @@ impl Groups {
         let bs = self.sb.block_size as usize;
         let start = self.sb.group_first_block(group);
         let meta = self.metadata_in(group);
-        let bitmap = if self.csum_groups() && self.flags(group) & BLOCK_UNINIT != 0 {
+        let uninit = self.sb.group_csums() && self.flags(group).contains(BgFlags::BLOCK_UNINIT);
+        let bitmap = if uninit {
             let mut b = vec![0u8; bs];
             for &(at, len) in &meta {
                 for blk in at..at + len {
@@ -245,7 +252,8 @@ impl Groups {
             return Ok(());
         }
         let bs = self.sb.block_size as usize;
-        let bitmap = if self.csum_groups() && self.flags(group) & INODE_UNINIT != 0 {
+        let uninit = self.sb.group_csums() && self.flags(group).contains(BgFlags::INODE_UNINIT);
+        let bitmap = if uninit {
             let mut b = vec![0u8; bs];
             for bit in self.sb.inodes_per_group as usize..bs * 8 {
                 set_bit(&mut b, bit);
@@ -280,8 +288,7 @@ impl Groups {
                 self.wrapped = true;
                 self.block_cursor = u64::from(self.sb.first_data_block);
             }
-            let group = ((self.block_cursor - u64::from(self.sb.first_data_block))
-                / u64::from(self.sb.blocks_per_group)) as u32;
+            let group = self.sb.group_of_block(self.block_cursor);
             let start = self.sb.group_first_block(group);
             let end = start + self.blocks_in(group);
             if self.free_blocks(group) == 0 {
@@ -309,9 +316,8 @@ impl Groups {
             let Some(left) = free.checked_sub(len as u32) else {
                 return corrupt(format!("free block count of group {group}"));
             };
-            self.set16(group, 0xc, 0x2c, left);
-            let flags = self.flags(group) & !BLOCK_UNINIT;
-            self.set_flags(group, flags);
+            self.set_free_blocks(group, left);
+            self.clear_flags(group, BgFlags::BLOCK_UNINIT);
             self.block_cursor = at + len;
             return Ok((at, len));
         }
@@ -322,8 +328,7 @@ impl Groups {
         if block < u64::from(self.sb.first_data_block) || block >= self.sb.blocks_count {
             return corrupt(format!("block {block} out of range"));
         }
-        let group = ((block - u64::from(self.sb.first_data_block))
-            / u64::from(self.sb.blocks_per_group)) as u32;
+        let group = self.sb.group_of_block(block);
         self.load_block_bitmap(group)?;
         let start = self.sb.group_first_block(group);
         if let Some(b) = self.block_bitmaps[group as usize].as_mut() {
@@ -331,7 +336,7 @@ impl Groups {
             if bit(b, i) {
                 b[i / 8] &= !(1 << (i % 8));
                 let free = self.free_blocks(group) + 1;
-                self.set16(group, 0xc, 0x2c, free);
+                self.set_free_blocks(group, free);
             }
         }
         Ok(())
@@ -345,8 +350,7 @@ impl Groups {
             if ino > self.sb.inodes_count || self.inode_cursor == u32::MAX {
                 return Err(WriteError::OutOfInodes);
             }
-            let group = (ino - 1) / ipg;
-            let index = (ino - 1) % ipg;
+            let (group, index) = self.sb.inode_location(ino);
             if self.free_inodes(group) == 0 {
                 self.inode_cursor = (group + 1).saturating_mul(ipg);
                 continue;
@@ -361,19 +365,18 @@ impl Groups {
             }
             set_bit(bitmap, index as usize);
             let left = self.free_inodes(group) - 1;
-            self.set16(group, 0xe, 0x2e, left);
+            self.set_free_inodes(group, left);
             if dir {
                 let dirs = self.used_dirs(group).saturating_add(1);
-                self.set16(group, 0x10, 0x30, dirs);
+                self.set_used_dirs(group, dirs);
             }
-            if self.csum_groups() {
+            if self.sb.group_csums() {
                 let used = ipg - self.itable_unused(group);
                 if index >= used {
-                    self.set16(group, 0x1c, 0x32, ipg - index - 1);
+                    self.set_itable_unused(group, ipg - index - 1);
                 }
             }
-            let flags = self.flags(group) & !INODE_UNINIT;
-            self.set_flags(group, flags);
+            self.clear_flags(group, BgFlags::INODE_UNINIT);
             return Ok(ino);
         }
     }
@@ -383,8 +386,7 @@ impl Groups {
         if ino == 0 || ino > self.sb.inodes_count {
             return corrupt(format!("inode {ino} out of range"));
         }
-        let group = (ino - 1) / self.sb.inodes_per_group;
-        let index = (ino - 1) % self.sb.inodes_per_group;
+        let (group, index) = self.sb.inode_location(ino);
         Ok(self.inode_table_at(group) * u64::from(self.sb.block_size)
             + u64::from(index) * u64::from(self.sb.inode_size))
     }
@@ -398,7 +400,7 @@ impl Groups {
     /// Write an inode record, its checksum filled in.
     pub fn write_inode(&self, ino: u32, raw: &mut [u8]) -> WResult<()> {
         if self.sb.metadata_csum() {
-            super::inode::set_checksum(raw, ino, self.sb.csum_seed);
+            csum::set_inode(self.sb.csum_seed, ino, raw);
         }
         self.file.write_all_at(raw, self.inode_offset(ino)?)?;
         Ok(())
@@ -415,62 +417,53 @@ impl Groups {
 
     /// Write every loaded bitmap and every descriptor with their checksums.
     pub fn flush(&mut self) -> WResult<()> {
-        let bs = u64::from(self.sb.block_size);
-        let seed = self.sb.csum_seed;
-        let csum = self.sb.metadata_csum();
         for group in 0..self.sb.group_count {
             if let Some(b) = self.block_bitmaps[group as usize].take() {
-                if self.flags(group) & BLOCK_UNINIT == 0 {
-                    self.file
-                        .write_all_at(&b, self.block_bitmap_at(group) * bs)?;
-                }
-                if csum && self.flags(group) & BLOCK_UNINIT == 0 {
-                    let n = self.sb.blocks_per_group as usize / 8;
-                    let c = crc32c_le(seed, &b[..n.min(b.len())]);
-                    self.set16(group, 0x18, 0x38, c);
-                }
+                let at = self.block_bitmap_at(group);
+                let bits = self.sb.blocks_per_group;
+                self.write_bitmap(group, &b, at, BgFlags::BLOCK_UNINIT, bits)?;
             }
             if let Some(b) = self.inode_bitmaps[group as usize].take() {
-                if self.flags(group) & INODE_UNINIT == 0 {
-                    self.file
-                        .write_all_at(&b, self.inode_bitmap_at(group) * bs)?;
-                }
-                if csum && self.flags(group) & INODE_UNINIT == 0 {
-                    let n = self.sb.inodes_per_group as usize / 8;
-                    let c = crc32c_le(seed, &b[..n.min(b.len())]);
-                    self.set16(group, 0x1a, 0x3a, c);
-                }
+                let at = self.inode_bitmap_at(group);
+                let bits = self.sb.inodes_per_group;
+                self.write_bitmap(group, &b, at, BgFlags::INODE_UNINIT, bits)?;
             }
-            let sum = self.desc_checksum(group);
-            if let Some(sum) = sum {
-                self.desc_mut(group)[0x1e..0x20].copy_from_slice(&sum.to_le_bytes());
-            }
+            let sb = &self.sb;
+            let ds = sb.desc_size as usize;
+            let at = group as usize * ds;
+            csum::set_group_desc(sb, group, &mut self.descs[at..at + ds]);
         }
         let first = u64::from(self.sb.first_data_block) + 1;
-        self.file.write_all_at(&self.descs, first * bs)?;
+        self.file
+            .write_all_at(&self.descs, first * u64::from(self.sb.block_size))?;
         Ok(())
     }
 
-    fn desc_checksum(&self, group: u32) -> Option<u16> {
-        let d = self.desc(group);
-        let g = group.to_le_bytes();
-        if self.sb.metadata_csum() {
-            let mut c = crc32c_le(self.sb.csum_seed, &g);
-            c = crc32c_le(c, &d[..0x1e]);
-            c = crc32c_le(c, &[0, 0]);
-            c = crc32c_le(c, &d[0x20..]);
-            Some((c & 0xffff) as u16)
-        } else if self.sb.has_ro_compat(ro_compat::GDT_CSUM) {
-            let mut c = crc16(!0, &self.sb.uuid);
-            c = crc16(c, &g);
-            c = crc16(c, &d[..0x1e]);
-            if d.len() > 0x20 {
-                c = crc16(c, &d[0x20..]);
-            }
-            Some(c)
-        } else {
-            None
+    /// Write one bitmap of `bits` bits at block `at`, and its checksum into the descriptor;
+    /// nothing while the group's `uninit` flag says the bitmap is not in use.
+    fn write_bitmap(
+        &mut self,
+        group: u32,
+        bitmap: &[u8],
+        at: u64,
+        uninit: BgFlags,
+        bits: u32,
+    ) -> WResult<()> {
+        if self.flags(group).contains(uninit) {
+            return Ok(());
         }
+        self.file
+            .write_all_at(bitmap, at * u64::from(self.sb.block_size))?;
+        if self.sb.metadata_csum() {
+            let c = csum::bitmap(self.sb.csum_seed, bitmap, bits);
+            let (lo, hi) = if uninit == BgFlags::BLOCK_UNINIT {
+                (gd::BLOCK_BITMAP_CSUM_LO, gd::BLOCK_BITMAP_CSUM_HI)
+            } else {
+                (gd::INODE_BITMAP_CSUM_LO, gd::INODE_BITMAP_CSUM_HI)
+            };
+            self.set16(group, lo, hi, c);
+        }
+        Ok(())
     }
 }
 

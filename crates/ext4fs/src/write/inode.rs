@@ -1,27 +1,8 @@
 //! Inode records: `struct ext2_inode_large` written field by field.
 
-use crate::crc::crc32c_le;
+use crate::format::{inode as off, InodeFlags, GOOD_OLD_INODE_SIZE};
 use crate::inode::Time;
-
-/// Inode flags the writer sets.
-pub(crate) const EXTENTS_FL: u32 = 0x8_0000;
-pub(crate) const INDEX_FL: u32 = 0x1000;
-pub(crate) const HUGE_FILE_FL: u32 = 0x4_0000;
-
-/// Extra bytes after the 128-byte base record: up to and including `i_projid`.
-pub(crate) const EXTRA_ISIZE: u16 = 32;
-
-fn put16(raw: &mut [u8], off: usize, v: u16) {
-    if let Some(d) = raw.get_mut(off..off + 2) {
-        d.copy_from_slice(&v.to_le_bytes());
-    }
-}
-
-pub(crate) fn put32(raw: &mut [u8], off: usize, v: u32) {
-    if let Some(d) = raw.get_mut(off..off + 4) {
-        d.copy_from_slice(&v.to_le_bytes());
-    }
-}
+use crate::le::{put_u16, put_u32, put_u48, u16_at, u32_at, u48_at};
 
 /// The 32 low bits of the seconds and the `_extra` word: 2 epoch bits (seconds past the
 /// signed 32-bit range, kernel `ext4_encode_extra_time`) and 30 bits of nanoseconds.
@@ -45,107 +26,107 @@ pub(crate) struct Base {
 /// A fresh record of `inode_size` bytes with mode, owners, times and the extra size.
 pub(crate) fn new_record(inode_size: u32, b: &Base) -> Vec<u8> {
     let mut raw = vec![0u8; inode_size as usize];
-    put16(&mut raw, 0x0, b.mode);
-    put16(&mut raw, 0x2, b.uid as u16);
-    put16(&mut raw, 0x78, (b.uid >> 16) as u16);
-    put16(&mut raw, 0x18, b.gid as u16);
-    put16(&mut raw, 0x7a, (b.gid >> 16) as u16);
-    let large = inode_size > 128;
+    put_u16(&mut raw, off::MODE, b.mode);
+    put_u16(&mut raw, off::UID, b.uid as u16);
+    put_u16(&mut raw, off::UID_HIGH, (b.uid >> 16) as u16);
+    put_u16(&mut raw, off::GID, b.gid as u16);
+    put_u16(&mut raw, off::GID_HIGH, (b.gid >> 16) as u16);
+    let large = inode_size as usize > GOOD_OLD_INODE_SIZE;
     if large {
-        put16(&mut raw, 0x80, EXTRA_ISIZE);
+        put_u16(&mut raw, off::EXTRA_ISIZE, off::WRITER_EXTRA_ISIZE);
     }
-    for (t, off, extra) in [
-        (b.atime, 0x8, 0x8c),
-        (b.ctime, 0xc, 0x84),
-        (b.mtime, 0x10, 0x88),
-        (b.crtime, 0x90, 0x94),
+    for (t, at, extra) in [
+        (b.atime, off::ATIME, off::ATIME_EXTRA),
+        (b.ctime, off::CTIME, off::CTIME_EXTRA),
+        (b.mtime, off::MTIME, off::MTIME_EXTRA),
+        (b.crtime, off::CRTIME, off::CRTIME_EXTRA),
     ] {
         let (low, ext) = encode_time(t);
-        if off != 0x90 || large {
-            put32(&mut raw, off, low);
+        if at != off::CRTIME || large {
+            put_u32(&mut raw, at, low);
         }
         if large {
-            put32(&mut raw, extra, ext);
+            put_u32(&mut raw, extra, ext);
         }
     }
     raw
 }
 
+/// Where the in-inode xattr area starts in the writer's records (after its extra fields).
+pub(crate) fn xattr_area() -> usize {
+    GOOD_OLD_INODE_SIZE + usize::from(off::WRITER_EXTRA_ISIZE)
+}
+
 pub(crate) fn set_links(raw: &mut [u8], links: u16) {
-    put16(raw, 0x1a, links);
+    put_u16(raw, off::LINKS_COUNT, links);
 }
 
 pub(crate) fn links(raw: &[u8]) -> u16 {
-    crate::le::u16_at(raw, 0x1a)
+    u16_at(raw, off::LINKS_COUNT)
 }
 
 pub(crate) fn set_size(raw: &mut [u8], size: u64) {
-    put32(raw, 0x4, size as u32);
-    put32(raw, 0x6c, (size >> 32) as u32);
+    put_u32(raw, off::SIZE_LO, size as u32);
+    put_u32(raw, off::SIZE_HIGH, (size >> 32) as u32);
 }
 
-pub(crate) fn add_flags(raw: &mut [u8], flags: u32) {
-    let old = crate::le::u32_at(raw, 0x20);
-    put32(raw, 0x20, old | flags);
+pub(crate) fn flags(raw: &[u8]) -> InodeFlags {
+    InodeFlags::from_bits_retain(u32_at(raw, off::FLAGS))
+}
+
+pub(crate) fn set_flags(raw: &mut [u8], flags: InodeFlags) {
+    put_u32(raw, off::FLAGS, flags.bits());
+}
+
+pub(crate) fn add_flags(raw: &mut [u8], flags: InodeFlags) {
+    let old = self::flags(raw);
+    set_flags(raw, old | flags);
+}
+
+pub(crate) fn generation(raw: &[u8]) -> u32 {
+    u32_at(raw, off::GENERATION)
+}
+
+pub(crate) fn set_generation(raw: &mut [u8], generation: u32) {
+    put_u32(raw, off::GENERATION, generation);
 }
 
 /// `i_blocks` from a count of 512-byte sectors; past 2^48 sectors the count is kept in
 /// file system blocks (`HUGE_FILE_FL`). Returns false when it cannot be represented.
 pub(crate) fn set_blocks(raw: &mut [u8], sectors: u64, huge_file: bool, block_size: u32) -> bool {
     let (count, flag) = if sectors < 1 << 32 {
-        (sectors, 0)
+        (sectors, InodeFlags::empty())
     } else if !huge_file {
         return false;
     } else if sectors < 1 << 48 {
-        (sectors, 0)
+        (sectors, InodeFlags::empty())
     } else {
-        (sectors / u64::from(block_size / 512), HUGE_FILE_FL)
+        (sectors / u64::from(block_size / 512), InodeFlags::HUGE_FILE)
     };
     if count >= 1 << 48 {
         return false;
     }
-    put32(raw, 0x1c, count as u32);
-    put16(raw, 0x74, (count >> 32) as u16);
+    put_u48(raw, off::BLOCKS_LO, off::BLOCKS_HIGH, count);
     add_flags(raw, flag);
     true
 }
 
 pub(crate) fn blocks(raw: &[u8]) -> u64 {
-    u64::from(crate::le::u32_at(raw, 0x1c)) | u64::from(crate::le::u16_at(raw, 0x74)) << 32
+    u48_at(raw, off::BLOCKS_LO, off::BLOCKS_HIGH)
 }
 
 pub(crate) fn set_file_acl(raw: &mut [u8], block: u64) {
-    put32(raw, 0x68, block as u32);
-    put16(raw, 0x76, (block >> 32) as u16);
+    put_u48(raw, off::FILE_ACL_LO, off::FILE_ACL_HIGH, block);
 }
 
-pub(crate) fn set_i_block(raw: &mut [u8], block: &[u8; 60]) {
-    raw[0x28..0x64].copy_from_slice(block);
+pub(crate) fn i_block(raw: &[u8]) -> [u8; off::BLOCK_LEN] {
+    let mut block = [0u8; off::BLOCK_LEN];
+    block.copy_from_slice(&raw[off::BLOCK..off::BLOCK + off::BLOCK_LEN]);
+    block
 }
 
-/// Fill in the metadata_csum of a record (e2fsprogs `ext2fs_inode_csum_set`): crc32c over
-/// the inode number, the generation and the record with both checksum halves zeroed.
-pub(crate) fn set_checksum(raw: &mut [u8], ino: u32, seed: u32) {
-    let has_hi = raw.len() > 128 && crate::le::u16_at(raw, 0x80) >= 4;
-    put16(raw, 0x7c, 0);
-    if has_hi {
-        put16(raw, 0x82, 0);
-    }
-    let mut crc = crc32c_le(seed, &ino.to_le_bytes());
-    crc = crc32c_le(crc, &raw[0x64..0x68]);
-    crc = crc32c_le(crc, raw);
-    put16(raw, 0x7c, crc as u16);
-    if has_hi {
-        put16(raw, 0x82, (crc >> 16) as u16);
-    }
-}
-
-/// The per-inode checksum seed (extent blocks, directory blocks).
-pub(crate) fn inode_seed(fs_seed: u32, ino: u32, generation: u32) -> u32 {
-    crc32c_le(
-        crc32c_le(fs_seed, &ino.to_le_bytes()),
-        &generation.to_le_bytes(),
-    )
+pub(crate) fn set_i_block(raw: &mut [u8], block: &[u8; off::BLOCK_LEN]) {
+    raw[off::BLOCK..off::BLOCK + off::BLOCK_LEN].copy_from_slice(block);
 }
 
 #[cfg(test)]
@@ -176,8 +157,8 @@ mod tests {
             crtime: Time::default(),
         };
         let mut raw = new_record(256, &b);
-        set_checksum(&mut raw, 12, 0xdead);
-        assert!(crate::inode::checksum_ok(&raw, 12, 0xdead));
+        crate::csum::set_inode(0xdead, 12, &mut raw);
+        assert!(crate::csum::inode_ok(0xdead, 12, &raw));
         let i = crate::Inode::parse(12, &raw, true, 4096).unwrap();
         assert_eq!((i.uid, i.gid, i.atime.nsec), (70000, 5, 2));
     }

@@ -50,11 +50,13 @@ pub use dir::{build_dir_blocks, DirBlocks, DirParams};
 pub use error::{WResult, WriteError};
 pub use source::{Dense, Source};
 
-use crate::inode::Time;
-use crate::le::{u16_at, u32_at, u8_at};
-use crate::superblock::{
-    compat, incompat, ro_compat, Superblock, SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE,
+use crate::csum;
+use crate::format::{
+    dirent, inode::BLOCK_LEN, Compat, Incompat, InodeFlags, RoCompat, State, GOOD_OLD_INODE_SIZE,
+    LINK_MAX, NAME_MAX, SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE,
 };
+use crate::inode::Time;
+use crate::superblock::Superblock;
 use crate::{Fs, Xattr};
 use error::corrupt;
 use extent::{Mapping, Piece};
@@ -63,13 +65,11 @@ use inode::Base;
 use xattr::Stored;
 
 /// The root directory's inode number: the parent of the tree's top entries.
-pub const ROOT: u32 = 2;
+pub const ROOT: u32 = crate::format::ROOT_INO;
 /// Files up to this size are read whole into memory and written run by run, their holes
 /// and all-zero blocks left unallocated (as mke2fs -d does); larger ones are copied range
 /// by range, holes kept.
 const SMALL_FILE: u64 = 64 * 1024;
-/// The most names one inode may have (ext4's `EXT4_LINK_MAX`).
-const LINK_MAX: u32 = 65000;
 
 /// Owner, permissions, times and extended attributes of a new inode.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -134,7 +134,6 @@ pub struct Writer {
     g: Groups,
     /// The image as opened, for the directories it already holds.
     reader: Fs,
-    raw_sb: Vec<u8>,
     open_dirs: BTreeMap<u32, Dir>,
     closed_dirs: HashSet<u32>,
     existing: Vec<(Vec<u8>, u32, u8)>,
@@ -159,26 +158,23 @@ fn refused<T>(name: &[u8], why: impl Into<String>) -> WResult<T> {
 }
 
 /// Read-only compatible features the writer keeps consistent (or that do not concern it).
-const RO_COMPAT_OK: u32 = ro_compat::SPARSE_SUPER
-    | 0x2 // large_file
-    | ro_compat::HUGE_FILE
-    | ro_compat::GDT_CSUM
-    | 0x20 // dir_nlink
-    | 0x40 // extra_isize
-    | ro_compat::METADATA_CSUM
-    | 0x2000 // project (inodes get project 0)
-    | ro_compat::SHARED_BLOCKS
-    | 0x8000; // verity
+const RO_COMPAT_OK: RoCompat = RoCompat::SPARSE_SUPER
+    .union(RoCompat::LARGE_FILE)
+    .union(RoCompat::HUGE_FILE)
+    .union(RoCompat::GDT_CSUM)
+    .union(RoCompat::DIR_NLINK)
+    .union(RoCompat::EXTRA_ISIZE)
+    .union(RoCompat::METADATA_CSUM)
+    // Inodes get project 0.
+    .union(RoCompat::PROJECT)
+    .union(RoCompat::SHARED_BLOCKS)
+    .union(RoCompat::VERITY);
 
-const RO_COMPAT_NAMES: [(u32, &str); 7] = [
-    (0x80, "has_snapshot"),
-    (0x100, "quota"),
-    (ro_compat::BIGALLOC, "bigalloc"),
-    (0x800, "replica"),
-    (0x1000, "read-only"),
-    (0x1_0000, "orphan_present"),
-    (0x4, "btree_dir"),
-];
+/// Incompatible features the writer refuses, by name (the reader refuses the ones it
+/// does not know itself).
+const INCOMPAT_REFUSED: Incompat = Incompat::META_BG
+    .union(Incompat::MMP)
+    .union(Incompat::JOURNAL_DEV);
 
 impl Writer {
     /// Open an image (read and write) to add entries to its root directory.
@@ -186,7 +182,7 @@ impl Writer {
         let mut raw_sb = vec![0u8; SUPERBLOCK_SIZE];
         file.read_exact_at(&mut raw_sb, SUPERBLOCK_OFFSET)?;
         let sb = Superblock::parse(&raw_sb)?;
-        check_features(&sb, &raw_sb)?;
+        check_features(&sb)?;
         let len = file.metadata()?.len();
         if sb
             .blocks_count
@@ -199,7 +195,7 @@ impl Writer {
             ));
         }
         let reader = Fs::open(file.try_clone()?)?;
-        let g = Groups::open(file, sb, &raw_sb)?;
+        let g = Groups::open(file, sb)?;
         let root = load_dir(&reader, &g, ROOT, ROOT)?;
         let existing = root.entries.clone();
         let mut open_dirs = BTreeMap::new();
@@ -207,7 +203,6 @@ impl Writer {
         Ok(Writer {
             g,
             reader,
-            raw_sb,
             open_dirs,
             closed_dirs: HashSet::new(),
             existing,
@@ -271,11 +266,11 @@ impl Writer {
         let Some(d) = self.open_dirs.get(&dir) else {
             return refused(b".", format!("inode {dir} is not an open directory"));
         };
-        let old = d.record.clone();
+        let (flags, generation) = (inode::flags(&d.record), inode::generation(&d.record));
         let mut record = self.record(b".", 0o040_000, meta, &set)?;
         // Keep what mkfs set beyond ours (flags, generation).
-        record[0x20..0x24].copy_from_slice(&old[0x20..0x24]);
-        record[0x64..0x68].copy_from_slice(&old[0x64..0x68]);
+        inode::set_flags(&mut record, flags);
+        inode::set_generation(&mut record, generation);
         let sectors = inode::blocks(&record);
         if let Some(d) = self.open_dirs.get_mut(&dir) {
             d.record = record;
@@ -394,7 +389,7 @@ impl Writer {
         self.map_into(&mut record, ino, &pieces, data_blocks, name)?;
         inode::set_size(&mut record, size);
         if size >= 1 << 31 {
-            self.add_ro_compat(0x2);
+            self.g.sb.feature_ro_compat |= RoCompat::LARGE_FILE;
         }
         inode::set_links(&mut record, 1);
         self.g.write_inode(ino, &mut record)?;
@@ -519,15 +514,12 @@ impl Writer {
             block_size: sb.block_size,
             csum_seed: sb.metadata_csum().then_some(sb.csum_seed),
             ino: dir,
-            generation: u32_at(&d.record, 0x64),
-            hash_version: crate::dirhash::effective_version(
-                u8_at(&self.raw_sb, 0xfc),
-                u32_at(&self.raw_sb, 0x160),
-            ),
-            hash_seed: [0, 1, 2, 3].map(|i| u32_at(&self.raw_sb, 0xec + 4 * i)),
-            indexed: sb.has_compat(compat::DIR_INDEX),
-            large_dir: sb.has_incompat(incompat::LARGEDIR),
-            filetype: sb.has_incompat(incompat::FILETYPE),
+            generation: inode::generation(&d.record),
+            hash_version: sb.dir_hash_version(),
+            hash_seed: sb.hash_seed,
+            indexed: sb.has_compat(Compat::DIR_INDEX),
+            large_dir: sb.has_incompat(Incompat::LARGEDIR),
+            filetype: sb.has_incompat(Incompat::FILETYPE),
         };
         let built = build_dir_blocks(dir, d.parent, &d.entries, &params)?;
         let blocks = built.blocks;
@@ -545,8 +537,8 @@ impl Writer {
                 self.g.write_block(b, blocks.get(i).unwrap_or(&empty))?;
             }
             n = old.len() as u64;
-            record[0x28..0x64].copy_from_slice(&found[0x28..0x64]);
-            record[0x20..0x24].copy_from_slice(&found[0x20..0x24]);
+            inode::set_i_block(&mut record, &inode::i_block(found));
+            inode::set_flags(&mut record, inode::flags(found));
             let sectors = d.xattr_sectors + n * (bs / 512);
             inode::set_blocks(&mut record, sectors, true, sb.block_size);
         } else {
@@ -571,21 +563,21 @@ impl Writer {
                 logical += len;
             }
             // Drop any old mapping, keep the xattr block count.
-            inode::set_i_block(&mut record, &[0; 60]);
-            let flags = u32_at(&record, 0x20) & !(inode::EXTENTS_FL | inode::INDEX_FL);
-            inode::put32(&mut record, 0x20, flags);
+            inode::set_i_block(&mut record, &[0; BLOCK_LEN]);
+            let flags = inode::flags(&record) - (InodeFlags::EXTENTS | InodeFlags::INDEX);
+            inode::set_flags(&mut record, flags);
             inode::set_blocks(&mut record, d.xattr_sectors, true, sb.block_size);
             self.map_into(&mut record, dir, &pieces, n, b"")?;
         }
         inode::set_size(&mut record, n * bs);
         if built.indexed {
-            inode::add_flags(&mut record, inode::INDEX_FL);
+            inode::add_flags(&mut record, InodeFlags::INDEX);
             self.summary.indexed_dirs += 1;
         }
         let links = 2 + d.subdirs;
         if links >= LINK_MAX {
             inode::set_links(&mut record, 1);
-            self.add_ro_compat(0x20);
+            self.g.sb.feature_ro_compat |= RoCompat::DIR_NLINK;
         } else {
             inode::set_links(&mut record, links as u16);
         }
@@ -618,29 +610,18 @@ impl Writer {
         let free_inodes: u64 = (0..self.g.sb.group_count)
             .map(|g| u64::from(self.g.free_inodes(g)))
             .sum();
-        let sb = &mut self.raw_sb;
-        sb[0x0c..0x10].copy_from_slice(&(free_blocks as u32).to_le_bytes());
-        if self.g.sb.has_incompat(incompat::BIT64) {
-            sb[0x158..0x15c].copy_from_slice(&((free_blocks >> 32) as u32).to_le_bytes());
-        }
-        sb[0x10..0x14].copy_from_slice(&(free_inodes as u32).to_le_bytes());
-        if self.g.sb.metadata_csum() {
-            let c = crate::crc32c_le(!0, &sb[..0x3fc]);
-            sb[0x3fc..0x400].copy_from_slice(&c.to_le_bytes());
-        }
-        self.g.file.write_all_at(sb, SUPERBLOCK_OFFSET)?;
+        self.g.sb.free_blocks_count = free_blocks;
+        self.g.sb.free_inodes_count = free_inodes as u32;
+        self.g
+            .file
+            .write_all_at(&self.g.sb.encode(), SUPERBLOCK_OFFSET)?;
         self.summary.free_blocks = free_blocks;
         self.summary.free_inodes = free_inodes;
         Ok(self.summary)
     }
 
-    fn add_ro_compat(&mut self, bit: u32) {
-        let v = u32_at(&self.raw_sb, 0x64) | bit;
-        self.raw_sb[0x64..0x68].copy_from_slice(&v.to_le_bytes());
-    }
-
     fn check_entry(&self, parent: u32, name: &[u8]) -> WResult<()> {
-        if name.is_empty() || name.len() > 255 || name.contains(&b'/') || name.contains(&0) {
+        if name.is_empty() || name.len() > NAME_MAX || name.contains(&b'/') || name.contains(&0) {
             return refused(name, "a name must be 1 to 255 bytes without '/' or NUL");
         }
         if name == b"." || name == b".." {
@@ -680,7 +661,7 @@ impl Writer {
             }
         }
         xattr::sort(&mut set);
-        if !set.is_empty() && !self.g.sb.has_compat(compat::EXT_ATTR) {
+        if !set.is_empty() && !self.g.sb.has_compat(Compat::EXT_ATTR) {
             return refused(
                 name,
                 "extended attributes, and the image lacks the ext_attr feature",
@@ -705,9 +686,9 @@ impl Writer {
     }
 
     fn fits_inode(&self, set: &[Stored]) -> bool {
-        let room =
-            (self.g.sb.inode_size as usize).saturating_sub(128 + inode::EXTRA_ISIZE as usize + 4);
-        self.g.sb.inode_size > 128 && xattr::size(set) <= room
+        let room = (self.g.sb.inode_size as usize)
+            .saturating_sub(inode::xattr_area() + crate::format::xattr::INODE_HEADER);
+        self.g.sb.inode_size as usize > GOOD_OLD_INODE_SIZE && xattr::size(set) <= room
     }
 
     /// A new record: type and mode, owners, times, xattrs (in the inode or a shared block).
@@ -733,8 +714,7 @@ impl Writer {
             return Ok(record);
         }
         if self.fits_inode(set) {
-            let start = 128 + inode::EXTRA_ISIZE as usize;
-            xattr::in_inode(&mut record[start..], set);
+            xattr::in_inode(&mut record[inode::xattr_area()..], set);
             return Ok(record);
         }
         let block = if let Some(entry) = self.xattr_blocks.get_mut(set) {
@@ -764,8 +744,9 @@ impl Writer {
         data_blocks: u64,
         name: &[u8],
     ) -> WResult<()> {
-        let mapping: Mapping = if self.g.sb.has_incompat(incompat::EXTENTS) {
-            extent::extent_tree(&mut self.g, ino, pieces)
+        let mapping: Mapping = if self.g.sb.has_incompat(Incompat::EXTENTS) {
+            let generation = inode::generation(record);
+            extent::extent_tree(&mut self.g, ino, generation, pieces)
         } else {
             extent::block_map(&mut self.g, pieces)
         }
@@ -780,7 +761,7 @@ impl Writer {
         inode::add_flags(record, mapping.flags);
         let per = u64::from(self.g.sb.block_size / 512);
         let sectors = inode::blocks(record) + (data_blocks + mapping.tree_blocks) * per;
-        let huge = self.g.sb.has_ro_compat(ro_compat::HUGE_FILE);
+        let huge = self.g.sb.has_ro_compat(RoCompat::HUGE_FILE);
         if !inode::set_blocks(record, sectors, huge, self.g.sb.block_size) {
             return refused(name, "file too large for this image");
         }
@@ -796,7 +777,7 @@ fn load_dir(reader: &Fs, g: &Groups, ino: u32, parent: u32) -> WResult<Dir> {
     if inode.file_type() != Some(crate::FileType::Directory) {
         return corrupt(format!("inode {ino} is not a directory"));
     }
-    if inode.has_flag(crate::inode::flags::INLINE_DATA) || inode.file_acl != 0 {
+    if inode.has_flag(InodeFlags::INLINE_DATA) || inode.file_acl != 0 {
         return unsupported("existing directory with inline data or an xattr block");
     }
     let mut blocks = Vec::new();
@@ -845,14 +826,14 @@ fn load_dir(reader: &Fs, g: &Groups, ino: u32, parent: u32) -> WResult<Dir> {
 fn empty_dir_block(p: &DirParams) -> Vec<u8> {
     let bs = p.block_size as usize;
     let mut b = vec![0u8; bs];
-    let end = if p.csum_seed.is_some() { bs - 12 } else { bs };
-    b[4..6].copy_from_slice(&(end as u16).to_le_bytes());
+    let end = if p.csum_seed.is_some() {
+        bs - dirent::TAIL_SIZE
+    } else {
+        bs
+    };
+    crate::le::put_u16(&mut b, dirent::REC_LEN, end as u16);
     if let Some(seed) = p.csum_seed {
-        b[bs - 12 + 4..bs - 12 + 6].copy_from_slice(&12u16.to_le_bytes());
-        b[bs - 12 + 7] = 0xde;
-        let s = inode::inode_seed(seed, p.ino, p.generation);
-        let c = crate::crc32c_le(s, &b[..bs - 12]);
-        b[bs - 4..].copy_from_slice(&c.to_le_bytes());
+        csum::set_dir_leaf(csum::inode_seed(seed, p.ino, p.generation), &mut b);
     }
     b
 }
@@ -869,41 +850,42 @@ fn file_type_code(t: crate::FileType) -> u8 {
     }
 }
 
-fn check_features(sb: &Superblock, raw: &[u8]) -> WResult<()> {
+fn check_features(sb: &Superblock) -> WResult<()> {
     if sb.needs_recovery() {
         return unsupported("feature needs_recovery (the journal must be replayed first)");
     }
-    for (bit, name) in [
-        (incompat::META_BG, "meta_bg"),
-        (incompat::MMP, "mmp"),
-        (incompat::JOURNAL_DEV, "journal_dev"),
-    ] {
-        if sb.has_incompat(bit) {
-            return unsupported(&format!("feature {name}"));
-        }
+    if let Some(bit) = sb
+        .feature_incompat
+        .intersection(INCOMPAT_REFUSED)
+        .iter()
+        .next()
+    {
+        let name = bit.name().unwrap_or("unknown");
+        return unsupported(&format!("feature {name}"));
     }
-    for (bit, name) in RO_COMPAT_NAMES {
-        if sb.has_ro_compat(bit) {
-            return unsupported(&format!("feature {name}"));
-        }
-    }
-    let unknown = sb.feature_ro_compat & !RO_COMPAT_OK;
-    if unknown != 0 {
-        return unsupported(&format!("read-only compatible feature {unknown:#x}"));
+    let unknown = sb.feature_ro_compat.difference(RO_COMPAT_OK);
+    if let Some(bit) = unknown.iter().next() {
+        return match bit.name() {
+            Some(name) => unsupported(&format!("feature {name}")),
+            None => unsupported(&format!("read-only compatible feature {:#x}", bit.bits())),
+        };
     }
     if sb.block_size > 32768 {
         return unsupported(&format!("block size {}", sb.block_size));
     }
-    let state = u16_at(raw, 0x3a);
-    if state & 1 == 0 || state & 2 != 0 {
+    if !sb.state.contains(State::VALID) || sb.state.contains(State::ERROR) {
         return corrupt(
             "the file system was not cleanly unmounted or has errors; run e2fsck".into(),
         );
     }
-    if sb.inode_size > 128 && u16_at(raw, 0x15c) != 0 && u16_at(raw, 0x15c) < inode::EXTRA_ISIZE {
+    let min_extra = sb.min_extra_isize;
+    if sb.inode_size as usize > GOOD_OLD_INODE_SIZE
+        && min_extra != 0
+        && min_extra < crate::format::inode::WRITER_EXTRA_ISIZE
+    {
         return unsupported("extra inode size below 32");
     }
-    if sb.rev_level == 0 {
+    if sb.rev_level == crate::format::sb::GOOD_OLD_REV {
         return unsupported("revision 0 file system");
     }
     Ok(())

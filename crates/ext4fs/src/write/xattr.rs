@@ -2,13 +2,10 @@
 //! refcounted, by every inode with the same set. Entries carry their hash and the block its
 //! hash (kernel `ext4_xattr_hash_entry` / `ext4_xattr_rehash`), as e2fsck checks them.
 
-use crate::crc::crc32c_le;
-use crate::le::{u16_at, u32_at};
+use crate::csum;
+use crate::format::{acl, xattr as x};
+use crate::le::{put_u16, put_u32, u16_at, u32_at};
 use crate::Xattr;
-
-const MAGIC: u32 = 0xea02_0000;
-/// The block header's size; entries follow it.
-const BLOCK_HEADER: usize = 32;
 
 /// One attribute as stored: a name index, the name without its prefix, the value.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -21,26 +18,27 @@ pub(crate) struct Stored {
 /// Split a full name into ext4's index and suffix; ACLs converted to ext4's compact form.
 pub(crate) fn to_stored(x: &Xattr) -> Result<Stored, String> {
     let n = x.name.as_slice();
-    let (index, name) = if n == b"system.posix_acl_access" {
-        (2, &b""[..])
-    } else if n == b"system.posix_acl_default" {
-        (3, &b""[..])
-    } else if let Some(rest) = n.strip_prefix(b"user.") {
-        (1, rest)
-    } else if let Some(rest) = n.strip_prefix(b"trusted.") {
-        (4, rest)
-    } else if let Some(rest) = n.strip_prefix(b"security.") {
-        (6, rest)
+    let stored = [x::INDEX_USER, x::INDEX_TRUSTED, x::INDEX_SECURITY];
+    let (index, name) = if n == x::POSIX_ACL_ACCESS {
+        (x::INDEX_POSIX_ACL_ACCESS, &b""[..])
+    } else if n == x::POSIX_ACL_DEFAULT {
+        (x::INDEX_POSIX_ACL_DEFAULT, &b""[..])
+    } else if let Some((index, rest)) = stored.iter().find_map(|&i| {
+        let prefix = crate::xattr::prefix(i)?;
+        n.strip_prefix(prefix).map(|rest| (i, rest))
+    }) {
+        (index, rest)
     } else {
         return Err(format!(
             "extended attribute '{}' has a name prefix the writer does not store",
             String::from_utf8_lossy(n).escape_debug()
         ));
     };
-    if name.is_empty() && index != 2 && index != 3 || name.len() > 255 {
+    let acl = crate::xattr::is_acl(index);
+    if name.is_empty() && !acl || name.len() > 255 {
         return Err("extended attribute name of a bad length".into());
     }
-    let value = if index == 2 || index == 3 {
+    let value = if acl {
         acl_from_xattr(&x.value).ok_or("malformed POSIX ACL")?
     } else {
         x.value.clone()
@@ -55,16 +53,16 @@ pub(crate) fn to_stored(x: &Xattr) -> Result<Stored, String> {
 /// The xattr form (`posix_acl_xattr_header` version 2, 8-byte entries) to ext4's
 /// (version 1, 4-byte entries for the owner/group/mask/other tags).
 fn acl_from_xattr(raw: &[u8]) -> Option<Vec<u8>> {
-    if raw.len() < 4 || u32_at(raw, 0) != 2 || (raw.len() - 4) % 8 != 0 {
+    if raw.len() < 4 || u32_at(raw, 0) != acl::XATTR_VERSION || (raw.len() - 4) % 8 != 0 {
         return None;
     }
-    let mut out = 1u32.to_le_bytes().to_vec();
+    let mut out = acl::EXT4_VERSION.to_le_bytes().to_vec();
     for e in raw[4..].chunks_exact(8) {
         let tag = u16_at(e, 0);
         out.extend_from_slice(&e[..4]);
         match tag {
-            0x02 | 0x08 => out.extend_from_slice(&e[4..8]),
-            0x01 | 0x04 | 0x10 | 0x20 => {}
+            acl::USER | acl::GROUP => out.extend_from_slice(&e[4..8]),
+            acl::USER_OBJ | acl::GROUP_OBJ | acl::MASK | acl::OTHER => {}
             _ => return None,
         }
     }
@@ -76,15 +74,15 @@ fn pad4(n: usize) -> usize {
 }
 
 fn entry_size(s: &Stored) -> usize {
-    pad4(16 + s.name.len())
+    pad4(x::ENTRY_NAME + s.name.len())
 }
 
-/// Bytes the set takes: entries (with the 4-byte terminator) and values.
+/// Bytes the set takes: entries (with the terminator) and values.
 pub(crate) fn size(set: &[Stored]) -> usize {
     set.iter()
         .map(|s| entry_size(s) + pad4(s.value.len()))
         .sum::<usize>()
-        + 4
+        + x::END_LEN
 }
 
 fn entry_hash(s: &Stored) -> u32 {
@@ -112,13 +110,14 @@ fn lay_out(region: &mut [u8], entries_at: usize, base: usize, set: &[Stored]) ->
         v -= pad4(s.value.len());
         let hash = entry_hash(s);
         hashes.push(hash);
-        region[e] = s.name.len() as u8;
-        region[e + 1] = s.index;
+        region[e + x::ENTRY_NAME_LEN] = s.name.len() as u8;
+        region[e + x::ENTRY_NAME_INDEX] = s.index;
         let offs = if s.value.is_empty() { 0 } else { v - base };
-        region[e + 2..e + 4].copy_from_slice(&(offs as u16).to_le_bytes());
-        region[e + 8..e + 12].copy_from_slice(&(s.value.len() as u32).to_le_bytes());
-        region[e + 12..e + 16].copy_from_slice(&hash.to_le_bytes());
-        region[e + 16..e + 16 + s.name.len()].copy_from_slice(&s.name);
+        put_u16(region, e + x::ENTRY_VALUE_OFFS, offs as u16);
+        put_u32(region, e + x::ENTRY_VALUE_SIZE, s.value.len() as u32);
+        put_u32(region, e + x::ENTRY_HASH, hash);
+        let name = e + x::ENTRY_NAME;
+        region[name..name + s.name.len()].copy_from_slice(&s.name);
         region[v..v + s.value.len()].copy_from_slice(&s.value);
         e += entry_size(s);
     }
@@ -127,8 +126,8 @@ fn lay_out(region: &mut [u8], entries_at: usize, base: usize, set: &[Stored]) ->
 
 /// Write the set into the in-inode area `area` (everything after `i_extra_isize`).
 pub(crate) fn in_inode(area: &mut [u8], set: &[Stored]) {
-    area[..4].copy_from_slice(&MAGIC.to_le_bytes());
-    lay_out(area, 4, 4, set);
+    put_u32(area, 0, x::MAGIC);
+    lay_out(area, x::INODE_HEADER, x::INODE_HEADER, set);
 }
 
 /// One xattr block holding the set, `refcount` inodes sharing it, checksummed for block
@@ -141,10 +140,10 @@ pub(crate) fn block(
     csum_seed: Option<u32>,
 ) -> Vec<u8> {
     let mut b = vec![0u8; block_size];
-    b[0..4].copy_from_slice(&MAGIC.to_le_bytes());
-    b[4..8].copy_from_slice(&refcount.to_le_bytes());
-    b[8..12].copy_from_slice(&1u32.to_le_bytes());
-    let hashes = lay_out(&mut b, BLOCK_HEADER, 0, set);
+    put_u32(&mut b, x::BLOCK_MAGIC, x::MAGIC);
+    put_u32(&mut b, x::BLOCK_REFCOUNT, refcount);
+    put_u32(&mut b, x::BLOCK_BLOCKS, 1);
+    let hashes = lay_out(&mut b, x::BLOCK_HEADER, 0, set);
     let mut h = 0u32;
     for e in hashes {
         if e == 0 {
@@ -153,17 +152,16 @@ pub(crate) fn block(
         }
         h = (h << 16) ^ (h >> 16) ^ e;
     }
-    b[12..16].copy_from_slice(&h.to_le_bytes());
+    put_u32(&mut b, x::BLOCK_HASH, h);
     if let Some(seed) = csum_seed {
-        let c = crc32c_le(crc32c_le(seed, &block.to_le_bytes()), &b);
-        b[16..20].copy_from_slice(&c.to_le_bytes());
+        csum::set_xattr_block(seed, block, &mut b);
     }
     b
 }
 
 /// Whether the set fits in a block of `block_size` bytes.
 pub(crate) fn fits_block(block_size: usize, set: &[Stored]) -> bool {
-    BLOCK_HEADER + size(set) <= block_size
+    x::BLOCK_HEADER + size(set) <= block_size
 }
 
 /// The set in the order the kernel searches a block: by index, name length, name.
