@@ -9,3 +9,4 @@ mod mkfs_images;
 mod write_errors;
 mod write_holes;
 mod write_matrix;
+mod write_slack;

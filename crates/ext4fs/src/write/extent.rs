@@ -34,16 +34,41 @@ fn header(buf: &mut [u8], entries: usize, max: usize, depth: u16) {
     put_u16(buf, extent::HEADER_DEPTH, depth);
 }
 
-/// One 12-byte entry: a leaf (logical, len, physical) or an index (logical, child).
-fn entry(buf: &mut [u8], at: usize, logical: u32, leaf: Option<u16>, physical: u64) {
+/// One 12-byte entry of a tree block or of the root.
+#[derive(Debug, Clone, Copy)]
+enum Entry {
+    Leaf(Extent),
+    Index(Node),
+}
+
+impl Entry {
+    fn logical(self) -> u32 {
+        match self {
+            Entry::Leaf(e) => e.logical,
+            Entry::Index(n) => n.logical,
+        }
+    }
+}
+
+/// Write entry number `at` of the node in `buf`.
+fn entry(buf: &mut [u8], at: usize, e: Entry) {
     let start = extent::HEADER_SIZE + at * extent::ENTRY_SIZE;
-    let e = &mut buf[start..start + extent::ENTRY_SIZE];
-    put_u32(e, extent::FIRST_BLOCK, logical);
-    if let Some(len) = leaf {
-        put_u16(e, extent::LEAF_LEN, len);
-        put_u48(e, extent::LEAF_START_LO, extent::LEAF_START_HI, physical);
-    } else {
-        put_u48(e, extent::INDEX_LEAF_LO, extent::INDEX_LEAF_HI, physical);
+    let b = &mut buf[start..start + extent::ENTRY_SIZE];
+    put_u32(b, extent::FIRST_BLOCK, e.logical());
+    match e {
+        Entry::Leaf(e) => {
+            put_u16(b, extent::LEAF_LEN, e.len);
+            put_u48(b, extent::LEAF_START_LO, extent::LEAF_START_HI, e.physical);
+        }
+        Entry::Index(n) => put_u48(b, extent::INDEX_LEAF_LO, extent::INDEX_LEAF_HI, n.block),
+    }
+}
+
+/// Write a node's header and entries into `buf` (the root's 60 bytes or a tree block).
+fn fill_node(buf: &mut [u8], max: usize, depth: u16, entries: &[Entry]) {
+    header(buf, entries.len(), max, depth);
+    for (i, &e) in entries.iter().enumerate() {
+        entry(buf, i, e);
     }
 }
 
@@ -54,81 +79,132 @@ fn too_large() -> WriteError {
     }
 }
 
-/// Build an extent tree over `pieces` (sorted, not overlapping), allocating its blocks.
-pub(crate) fn extent_tree(
-    g: &mut Groups,
-    ino: u32,
-    generation: u32,
-    pieces: &[Piece],
-) -> WResult<Mapping> {
-    // Split into extents of at most MAX_LEN blocks; logical numbers are 32 bits.
-    let mut extents: Vec<(u32, u16, u64)> = Vec::new();
+/// One leaf entry: `len` blocks (at most [`MAX_LEN`]) from `logical`, at `physical`.
+#[derive(Debug, Clone, Copy)]
+struct Extent {
+    logical: u32,
+    len: u16,
+    physical: u64,
+}
+
+/// One entry of an index level: the first logical block a tree block covers, and where
+/// that block is.
+#[derive(Debug, Clone, Copy)]
+struct Node {
+    logical: u32,
+    block: u64,
+}
+
+/// Split `pieces` into extents of at most [`MAX_LEN`] blocks; logical block numbers are
+/// 32 bits.
+fn extents(pieces: &[Piece]) -> WResult<Vec<Extent>> {
+    let mut out = Vec::new();
     for p in pieces {
         let mut done = 0;
         while done < p.len {
             let n = (p.len - done).min(MAX_LEN);
             let logical = u32::try_from(p.logical + done).map_err(|_| too_large())?;
             u32::try_from(p.logical + done + n - 1).map_err(|_| too_large())?;
-            extents.push((logical, n as u16, p.physical + done));
+            out.push(Extent {
+                logical,
+                len: n as u16,
+                physical: p.physical + done,
+            });
             done += n;
         }
     }
-    let bs = g.sb.block_size as usize;
-    let per_block = (bs - extent::HEADER_SIZE) / extent::ENTRY_SIZE;
-    let seed =
-        g.sb.metadata_csum()
-            .then(|| csum::inode_seed(g.sb.csum_seed, ino, generation));
+    Ok(out)
+}
+
+/// Build an extent tree over `pieces` (sorted, not overlapping), allocating its blocks.
+///
+/// Up to four extents sit in the inode. Beyond that the tree is built level by level from
+/// the leaves, and every tree block is filled with one entry fewer than it holds, as
+/// e2fsprogs leaves the blocks of a file it writes from start to end (when appending to a
+/// full block it moves only the last entry to the new one). A later change to the file
+/// that needs one more entry in a block (a hole punched in an extent splits it) then fits
+/// in place; a full block would be split in two half-empty ones, which e2fsck reports as
+/// a tree that "could be narrower". The root in the inode is filled (four entries), as
+/// e2fsprogs fills it.
+pub(crate) fn extent_tree(
+    g: &mut Groups,
+    ino: u32,
+    generation: u32,
+    pieces: &[Piece],
+) -> WResult<Mapping> {
+    let extents = extents(pieces)?;
     let mut i_block = [0u8; BLOCK_LEN];
-    if extents.len() <= extent::ROOT_MAX {
-        header(&mut i_block, extents.len(), extent::ROOT_MAX, 0);
-        for (i, &(l, n, p)) in extents.iter().enumerate() {
-            entry(&mut i_block, i, l, Some(n), p);
-        }
+    let leaves: Vec<Entry> = extents.into_iter().map(Entry::Leaf).collect();
+    if leaves.len() <= extent::ROOT_MAX {
+        fill_node(&mut i_block, extent::ROOT_MAX, 0, &leaves);
         return Ok(Mapping {
             i_block,
             flags: InodeFlags::EXTENTS,
             tree_blocks: 0,
         });
     }
-    // Level by level from the leaves: (first logical block, block number) of each node.
-    let mut tree_blocks = 0;
+    let mut tree = TreeWriter::new(g, ino, generation);
+    let mut level = leaves;
     let mut depth = 0u16;
-    let mut level: Vec<(u32, u64)> = Vec::new();
-    let mut buf = vec![0u8; bs];
-    for chunk in extents.chunks(per_block) {
-        buf.fill(0);
-        header(&mut buf, chunk.len(), per_block, 0);
-        for (i, &(l, n, p)) in chunk.iter().enumerate() {
-            entry(&mut buf, i, l, Some(n), p);
-        }
-        let block = write_node(g, &mut buf, seed)?;
-        tree_blocks += 1;
-        level.push((chunk[0].0, block));
-    }
     while level.len() > extent::ROOT_MAX {
-        depth += 1;
-        let mut up = Vec::new();
-        for chunk in level.chunks(per_block) {
-            buf.fill(0);
-            header(&mut buf, chunk.len(), per_block, depth);
-            for (i, &(l, child)) in chunk.iter().enumerate() {
-                entry(&mut buf, i, l, None, child);
-            }
-            let block = write_node(g, &mut buf, seed)?;
-            tree_blocks += 1;
-            up.push((chunk[0].0, block));
+        let mut up = Vec::with_capacity(level.len().div_ceil(tree.fill));
+        for chunk in level.chunks(tree.fill) {
+            up.push(Entry::Index(tree.node(depth, chunk)?));
         }
         level = up;
+        depth += 1;
     }
-    header(&mut i_block, level.len(), extent::ROOT_MAX, depth + 1);
-    for (i, &(l, child)) in level.iter().enumerate() {
-        entry(&mut i_block, i, l, None, child);
-    }
+    fill_node(&mut i_block, extent::ROOT_MAX, depth, &level);
     Ok(Mapping {
         i_block,
         flags: InodeFlags::EXTENTS,
-        tree_blocks,
+        tree_blocks: tree.blocks,
     })
+}
+
+/// Writes the blocks of one extent tree.
+struct TreeWriter<'g> {
+    g: &'g mut Groups,
+    /// Entries a block holds (`eh_max`).
+    per_block: usize,
+    /// Entries written to a block: one fewer than it holds.
+    fill: usize,
+    /// The inode's checksum seed, with metadata_csum.
+    seed: Option<u32>,
+    buf: Vec<u8>,
+    /// Tree blocks allocated (counted in `i_blocks`).
+    blocks: u64,
+}
+
+impl<'g> TreeWriter<'g> {
+    fn new(g: &'g mut Groups, ino: u32, generation: u32) -> TreeWriter<'g> {
+        let bs = g.sb.block_size as usize;
+        let per_block = (bs - extent::HEADER_SIZE) / extent::ENTRY_SIZE;
+        let seed =
+            g.sb.metadata_csum()
+                .then(|| csum::inode_seed(g.sb.csum_seed, ino, generation));
+        TreeWriter {
+            g,
+            per_block,
+            fill: per_block - 1,
+            seed,
+            buf: vec![0u8; bs],
+            blocks: 0,
+        }
+    }
+
+    /// Write one tree block at `depth` (0: a leaf) holding `entries` (at least one);
+    /// returns the entry that points at it.
+    fn node(&mut self, depth: u16, entries: &[Entry]) -> WResult<Node> {
+        self.buf.fill(0);
+        fill_node(&mut self.buf, self.per_block, depth, entries);
+        let block = write_node(self.g, &mut self.buf, self.seed)?;
+        self.blocks += 1;
+        Ok(Node {
+            logical: entries.first().map_or(0, |e| e.logical()),
+            block,
+        })
+    }
 }
 
 fn write_node(g: &mut Groups, buf: &mut [u8], seed: Option<u32>) -> WResult<u64> {

@@ -18,7 +18,9 @@
 //! inode with the same set shares), the 12 mode bits, 32-bit owners, the four times with
 //! nanoseconds. Inodes and blocks come from the bitmaps in order, so the same calls on the
 //! same image give the same bytes; files are laid out one after the other in call order,
-//! mapped by extent trees (any depth) or, without the `extent` feature, by block maps.
+//! mapped by extent trees (any depth, one slot left free in every tree block as e2fsprogs
+//! leaves it) or, without the `extent` feature, by block maps. How full blocks are filled,
+//! and why, is written down in `docs/ext4-writer-layout.md`.
 //! Directories are kept in memory (names only) and written when closed or at
 //! [`Writer::finish`], with a hash index beyond one block when the image has `dir_index`.
 //! Group descriptors (free counts, `*_UNINIT` flags, unused inodes), bitmaps, the superblock
