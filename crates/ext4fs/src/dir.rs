@@ -8,18 +8,29 @@ use std::collections::BTreeMap;
 use crate::csum;
 use crate::error::{Checksummed, Error, Result};
 use crate::format::{dirent, dx, Incompat, InodeFlags};
-use crate::inode::FileType;
 use crate::le::{u16_at, u32_at, u8_at};
 use crate::map::Backing;
-use crate::{Fs, Inode};
+use crate::{EntryKind, Fs, Ino, Inode};
 
-/// One name in a directory.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One name in a directory: what the reader finds, and what the writer is given.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct DirEntry {
-    pub ino: u32,
     pub name: Vec<u8>,
-    /// The type the entry claims (`EXT2_FT_*`), 0 when unknown or without `filetype`.
-    pub file_type: u8,
+    pub ino: Ino,
+    /// The kind the entry claims (its `EXT2_FT_*` byte); `None` without the `filetype`
+    /// feature, for 0 (unknown) and for codes no version defines. The inode's own mode is
+    /// what it is; a hostile image can make the two disagree.
+    pub kind: Option<EntryKind>,
+}
+
+impl DirEntry {
+    pub fn new(name: &[u8], ino: Ino, kind: EntryKind) -> DirEntry {
+        DirEntry {
+            name: name.to_vec(),
+            ino,
+            kind: Some(kind),
+        }
+    }
 }
 
 /// Decode a `rec_len`; 64 KiB blocks need the two low bits (kernel `ext4_rec_len_from_disk`).
@@ -48,7 +59,7 @@ pub(crate) fn rec_len_to_disk(len: usize, block_size: usize) -> u16 {
 
 /// Parse the entries of one region (a block without its checksum tail, or part of an inline
 /// directory), appending the live ones.
-pub fn parse_entries(
+pub(crate) fn parse_entries(
     region: &[u8],
     block_size: usize,
     filetype: bool,
@@ -78,11 +89,11 @@ pub fn parse_entries(
                 "entry at offset {off}: name of {name_len} bytes in {len}"
             ));
         }
-        if ino != 0 {
+        if let Some(ino) = Ino::new(ino) {
             out.push(DirEntry {
-                ino,
                 name: region[off + dirent::NAME..off + dirent::NAME + name_len].to_vec(),
-                file_type,
+                ino,
+                kind: EntryKind::from_dirent_code(file_type),
             });
         }
         off += len;
@@ -95,7 +106,7 @@ impl Fs {
     /// directories), in on-disk order. Fails on the first corrupt block.
     pub fn read_dir(&self, dir: &Inode) -> Result<Vec<DirEntry>> {
         let ino = dir.ino;
-        if dir.file_type() != Some(FileType::Directory) {
+        if dir.kind() != Some(EntryKind::Directory) {
             return Err(Error::BadInode {
                 ino,
                 reason: "not a directory".into(),
@@ -109,16 +120,11 @@ impl Fs {
                 ino,
                 reason: format!("inline directory: {reason}"),
             };
-            out.push(DirEntry {
-                ino,
-                name: b".".to_vec(),
-                file_type: 2,
-            });
-            out.push(DirEntry {
-                ino: u32_at(&dir.block, 0),
-                name: b"..".to_vec(),
-                file_type: 2,
-            });
+            out.push(DirEntry::new(b".", ino, EntryKind::Directory));
+            // A parent of 0 names no inode: no `..` is listed, as no entry of inode 0 is.
+            if let Some(parent) = Ino::new(u32_at(&dir.block, 0)) {
+                out.push(DirEntry::new(b"..", parent, EntryKind::Directory));
+            }
             parse_entries(&dir.block[4..], bs, filetype, &mut out).map_err(bad)?;
             let tail = self.inline_data_tail(dir)?;
             parse_entries(&tail, bs, filetype, &mut out).map_err(bad)?;
@@ -174,7 +180,7 @@ impl Fs {
                 block,
             },
         });
-        let seed = csum::inode_seed(self.sb.csum_seed, dir.ino, dir.generation);
+        let seed = csum::inode_seed(self.sb.csum_seed, dir.ino.get(), dir.generation);
         // htree blocks hold no names besides the root's `.` and `..`: their fake entry spans
         // the block, hiding the index, which ends in a dx_tail (kernel `ext4_dx_csum`).
         let interior =

@@ -3,15 +3,17 @@
 use std::fmt;
 use std::io;
 
+use crate::Ino;
+
 /// What a metadata checksum protects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Checksummed {
     Superblock,
     GroupDescriptor { group: u32 },
-    Inode { ino: u32 },
-    ExtentBlock { ino: u32, block: u64 },
-    DirectoryBlock { ino: u32, block: u64 },
-    XattrBlock { ino: u32, block: u64 },
+    Inode { ino: Ino },
+    ExtentBlock { ino: Ino, block: u64 },
+    DirectoryBlock { ino: Ino, block: u64 },
+    XattrBlock { ino: Ino, block: u64 },
 }
 
 impl fmt::Display for Checksummed {
@@ -47,16 +49,16 @@ pub enum Error {
     /// The file system uses an incompatible feature this reader does not support.
     UnsupportedFeature { feature: &'static str },
     /// One inode uses something this reader does not support.
-    Unsupported { ino: u32, what: &'static str },
+    Unsupported { ino: Ino, what: &'static str },
     /// A superblock field is out of range.
     BadSuperblock { reason: String },
     /// A group descriptor is out of range.
     BadGroupDescriptor { group: u32, reason: String },
     /// An inode is corrupt or cannot be read.
-    BadInode { ino: u32, reason: String },
+    BadInode { ino: Ino, reason: String },
     /// A block that an inode refers to is corrupt.
     BadBlock {
-        ino: u32,
+        ino: Ino,
         block: u64,
         reason: String,
     },

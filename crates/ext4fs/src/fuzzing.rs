@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 
-use crate::{Backing, Content, FileType, Fs, ROOT_INO};
+use crate::{Backing, Content, EntryKind, Fs, Ino};
 
 /// Entries visited per input, so one input stays fast.
 const BUDGET: usize = 4096;
@@ -18,7 +18,7 @@ pub fn read_image(data: &[u8]) {
     };
     let _ = fs.lookup(b"/a/b/../c");
     let mut seen = HashSet::new();
-    let mut todo = vec![ROOT_INO];
+    let mut todo = vec![Ino::ROOT];
     let mut budget = BUDGET;
     let mut buf = vec![0u8; 1 << 16];
     while let Some(ino) = todo.pop() {
@@ -36,12 +36,12 @@ pub fn read_image(data: &[u8]) {
             };
             let Ok(inode) = fs.inode(e.ino) else { continue };
             let _ = fs.xattrs(&inode);
-            match inode.file_type() {
-                Some(FileType::Directory) => todo.push(e.ino),
-                Some(FileType::Symlink) => {
+            match inode.kind() {
+                Some(EntryKind::Directory) => todo.push(e.ino),
+                Some(EntryKind::Symlink) => {
                     let _ = fs.symlink_target(&inode);
                 }
-                Some(FileType::Regular) => {
+                Some(EntryKind::File) => {
                     if let Ok(Content::Runs(runs)) = fs.content(&inode) {
                         for r in runs.iter().take(64) {
                             if let Backing::Data { physical } = r.backing {

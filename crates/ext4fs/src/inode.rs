@@ -1,34 +1,8 @@
 //! Inodes: `struct ext2_inode_large`, decoded.
 
-use crate::format::{inode as off, InodeFlags, GOOD_OLD_INODE_SIZE, S_IFMT};
+use crate::format::{inode as off, InodeFlags, GOOD_OLD_INODE_SIZE};
 use crate::le::{u16_at, u32_at, u48_at};
-
-/// The type of an inode, from the top bits of its mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum FileType {
-    Regular,
-    Directory,
-    Symlink,
-    Fifo,
-    CharDevice,
-    BlockDevice,
-    Socket,
-}
-
-impl FileType {
-    pub fn from_mode(mode: u16) -> Option<FileType> {
-        Some(match mode & S_IFMT {
-            0o010_000 => FileType::Fifo,
-            0o020_000 => FileType::CharDevice,
-            0o040_000 => FileType::Directory,
-            0o060_000 => FileType::BlockDevice,
-            0o100_000 => FileType::Regular,
-            0o120_000 => FileType::Symlink,
-            0o140_000 => FileType::Socket,
-            _ => return None,
-        })
-    }
-}
+use crate::{EntryKind, Ino};
 
 /// A time with nanoseconds; `sec` may be negative.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -58,7 +32,7 @@ impl Time {
 /// interpret them (extents, block map, inline data, fast symlink, device numbers).
 #[derive(Debug, Clone)]
 pub struct Inode {
-    pub ino: u32,
+    pub ino: Ino,
     /// The full `i_mode` (type and 12 permission bits).
     pub mode: u16,
     pub uid: u32,
@@ -86,7 +60,7 @@ impl Inode {
     /// Parse an on-disk inode of `raw.len()` bytes (the superblock's inode size, >= 128).
     /// Returns a reason on an inconsistent inode.
     pub fn parse(
-        ino: u32,
+        ino: Ino,
         raw: &[u8],
         huge_file_fs: bool,
         block_size: u32,
@@ -140,8 +114,9 @@ impl Inode {
         })
     }
 
-    pub fn file_type(&self) -> Option<FileType> {
-        FileType::from_mode(self.mode)
+    /// What the inode is, from its mode; `None` for a mode of no known kind.
+    pub fn kind(&self) -> Option<EntryKind> {
+        EntryKind::from_mode(u32::from(self.mode))
     }
 
     /// The 12 permission bits.
@@ -164,6 +139,24 @@ impl Inode {
             ((dev & 0xfff00) >> 8, (dev & 0xff) | ((dev >> 12) & 0xfff00))
         }
     }
+}
+
+/// The `i_block` of a character or block device with these numbers: the old 8:8 encoding
+/// in `i_block[0]` when both fit a byte, else the new 12:20 one in `i_block[1]` (kernel
+/// `ext4_do_update_inode`), as [`Inode::rdev`] reads them back. `None` when the numbers do
+/// not fit 12 and 20 bits.
+pub(crate) fn device_block(major: u32, minor: u32) -> Option<[u8; off::BLOCK_LEN]> {
+    if major > 0xfff || minor > 0xf_ffff {
+        return None;
+    }
+    let mut block = [0u8; off::BLOCK_LEN];
+    if major < 256 && minor < 256 {
+        block[0..4].copy_from_slice(&((major << 8) | minor).to_le_bytes());
+    } else {
+        let new = (minor & 0xff) | (major << 8) | ((minor & !0xff) << 12);
+        block[4..8].copy_from_slice(&new.to_le_bytes());
+    }
+    Some(block)
 }
 
 #[cfg(test)]
@@ -196,8 +189,8 @@ mod tests {
         raw[0x6c..0x70].copy_from_slice(&1u32.to_le_bytes());
         raw[0x80..0x82].copy_from_slice(&32u16.to_le_bytes());
         raw[0x88..0x8c].copy_from_slice(&(123u32 << 2).to_le_bytes());
-        let i = Inode::parse(7, &raw, true, 4096).unwrap();
-        assert_eq!(i.file_type(), Some(FileType::Regular));
+        let i = Inode::parse(Ino::new(7).unwrap(), &raw, true, 4096).unwrap();
+        assert_eq!(i.kind(), Some(EntryKind::File));
         assert_eq!(i.permissions(), 0o4755);
         assert_eq!(i.uid, 0x2_0001);
         assert_eq!(i.size, (1 << 32) + 10);
@@ -205,21 +198,31 @@ mod tests {
         assert!(i.crtime.is_some());
         assert_eq!(i.inline_xattrs.len(), 256 - 160);
         raw[0x80] = 200;
-        assert!(Inode::parse(7, &raw, true, 4096).is_err());
+        assert!(Inode::parse(Ino::new(7).unwrap(), &raw, true, 4096).is_err());
     }
 
     #[test]
     fn device_numbers() {
         let mut raw = vec![0u8; 128];
         raw[0x28..0x2c].copy_from_slice(&0x0103u32.to_le_bytes());
-        assert_eq!(Inode::parse(1, &raw, false, 4096).unwrap().rdev(), (1, 3));
+        assert_eq!(
+            Inode::parse(Ino::ROOT, &raw, false, 4096).unwrap().rdev(),
+            (1, 3)
+        );
         raw[0x28..0x2c].copy_from_slice(&0u32.to_le_bytes());
         // major 259, minor 0x12345: minor low byte, major, minor high bits.
         let dev: u32 = 0x45 | (259 << 8) | (0x123 << 20);
         raw[0x2c..0x30].copy_from_slice(&dev.to_le_bytes());
         assert_eq!(
-            Inode::parse(1, &raw, false, 4096).unwrap().rdev(),
+            Inode::parse(Ino::ROOT, &raw, false, 4096).unwrap().rdev(),
             (259, 0x12345)
         );
+        for (major, minor) in [(1, 3), (259, 0x12345), (0xfff, 0xf_ffff), (0, 256)] {
+            let mut raw = vec![0u8; 128];
+            raw[0x28..0x64].copy_from_slice(&device_block(major, minor).unwrap());
+            let i = Inode::parse(Ino::ROOT, &raw, false, 4096).unwrap();
+            assert_eq!(i.rdev(), (major, minor));
+        }
+        assert!(device_block(0x1000, 0).is_none() && device_block(0, 0x10_0000).is_none());
     }
 }

@@ -242,27 +242,7 @@ impl Fs {
             let e = &node[at..at + extent::ENTRY_SIZE];
             let logical = u64::from(u32_at(e, extent::FIRST_BLOCK));
             if depth == 0 {
-                let raw_len = u32::from(u16_at(e, extent::LEAF_LEN));
-                let (len, unwritten) = if raw_len > extent::INIT_MAX_LEN {
-                    (raw_len - extent::INIT_MAX_LEN, true)
-                } else {
-                    (raw_len, false)
-                };
-                let physical = u48_at(e, extent::LEAF_START_LO, extent::LEAF_START_HI);
-                if len == 0 {
-                    return Err(bad(format!("empty extent at logical block {logical}")));
-                }
-                let len = u64::from(len);
-                if physical == 0 || physical.saturating_add(len) > fs_blocks {
-                    return Err(bad(format!(
-                        "extent of {len} blocks at block {physical} outside the file system"
-                    )));
-                }
-                let backing = if unwritten {
-                    Backing::Unwritten
-                } else {
-                    Backing::Data { physical }
-                };
+                let (len, backing) = leaf_extent(e, fs_blocks).map_err(&bad)?;
                 runs.push(logical, len, backing).map_err(bad)?;
                 if runs.stopped {
                     return Ok(());
@@ -283,14 +263,7 @@ impl Fs {
                 if !visited.insert(child) {
                     return Err(bad(format!("extent block {child} used twice")));
                 }
-                let mut buf = vec![0u8; self.sb.block_size as usize];
-                self.read_block(child, &mut buf)?;
-                let seed = csum::inode_seed(self.sb.csum_seed, ino, inode.generation);
-                if self.sb.metadata_csum() && !csum::extent_block_ok(seed, &buf) {
-                    return Err(Error::ChecksumMismatch {
-                        what: Checksummed::ExtentBlock { ino, block: child },
-                    });
-                }
+                let buf = self.extent_block(inode, child)?;
                 self.walk_extents(inode, &buf, Some((depth, child)), visited, runs)?;
                 if runs.stopped {
                     return Ok(());
@@ -298,6 +271,22 @@ impl Fs {
             }
         }
         Ok(())
+    }
+
+    /// Read an extent tree block and verify its checksum.
+    fn extent_block(&self, inode: &crate::Inode, block: u64) -> Result<Vec<u8>> {
+        let mut buf = vec![0u8; self.sb.block_size as usize];
+        self.read_block(block, &mut buf)?;
+        let seed = csum::inode_seed(self.sb.csum_seed, inode.ino.get(), inode.generation);
+        if self.sb.metadata_csum() && !csum::extent_block_ok(seed, &buf) {
+            return Err(Error::ChecksumMismatch {
+                what: Checksummed::ExtentBlock {
+                    ino: inode.ino,
+                    block,
+                },
+            });
+        }
+        Ok(buf)
     }
 
     fn walk_indirect(
@@ -344,6 +333,33 @@ impl Fs {
         }
         Ok(())
     }
+}
+
+/// A leaf entry's length and what backs it, checked against the file system's size.
+fn leaf_extent(e: &[u8], fs_blocks: u64) -> Result<(u64, Backing), String> {
+    let logical = u32_at(e, extent::FIRST_BLOCK);
+    let raw_len = u32::from(u16_at(e, extent::LEAF_LEN));
+    let (len, unwritten) = if raw_len > extent::INIT_MAX_LEN {
+        (raw_len - extent::INIT_MAX_LEN, true)
+    } else {
+        (raw_len, false)
+    };
+    let physical = u48_at(e, extent::LEAF_START_LO, extent::LEAF_START_HI);
+    if len == 0 {
+        return Err(format!("empty extent at logical block {logical}"));
+    }
+    let len = u64::from(len);
+    if physical == 0 || physical.saturating_add(len) > fs_blocks {
+        return Err(format!(
+            "extent of {len} blocks at block {physical} outside the file system"
+        ));
+    }
+    let backing = if unwritten {
+        Backing::Unwritten
+    } else {
+        Backing::Data { physical }
+    };
+    Ok((len, backing))
 }
 
 #[cfg(test)]

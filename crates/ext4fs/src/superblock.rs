@@ -242,12 +242,10 @@ impl Superblock {
         ((block - u64::from(self.first_data_block)) / u64::from(self.blocks_per_group)) as u32
     }
 
-    /// The group of inode `ino` (1-based) and its index in that group's table.
-    pub fn inode_location(&self, ino: u32) -> (u32, u32) {
-        (
-            (ino - 1) / self.inodes_per_group,
-            (ino - 1) % self.inodes_per_group,
-        )
+    /// The group of inode `ino` and its index in that group's table.
+    pub fn inode_location(&self, ino: crate::Ino) -> (u32, u32) {
+        let i = ino.get() - 1;
+        (i / self.inodes_per_group, i % self.inodes_per_group)
     }
 
     /// Blocks of one group's inode table.

@@ -6,7 +6,7 @@ use crate::csum;
 use crate::error::{Checksummed, Error, Result};
 use crate::format::{acl, xattr as x, InodeFlags};
 use crate::le::{u16_at, u32_at, u8_at};
-use crate::{Fs, Inode};
+use crate::{Fs, Ino, Inode};
 
 /// One extended attribute with its full name.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -230,13 +230,14 @@ impl Fs {
     }
 
     /// A value stored in its own inode (ea_inode feature).
-    fn ea_inode_value(&self, ino: u32, value_ino: u32, size: u32) -> Result<Vec<u8>> {
-        if size > x::VALUE_MAX || value_ino == ino {
+    fn ea_inode_value(&self, ino: Ino, value_ino: u32, size: u32) -> Result<Vec<u8>> {
+        let Some(value_ino) = Ino::new(value_ino).filter(|&v| v != ino && size <= x::VALUE_MAX)
+        else {
             return Err(Error::BadInode {
                 ino,
                 reason: format!("xattr value inode {value_ino} of {size} bytes"),
             });
-        }
+        };
         let holder = self.inode(value_ino).map_err(|e| Error::BadInode {
             ino,
             reason: format!("xattr value in inode {value_ino}: {e}"),

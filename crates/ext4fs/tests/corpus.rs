@@ -5,13 +5,13 @@ use std::collections::HashSet;
 use std::fs;
 use std::time::{Duration, Instant};
 
-use ext4fs::{Backing, Content, FileType, Fs, ROOT_INO};
+use ext4fs::{Backing, Content, EntryKind, Fs, Ino};
 
 /// Read everything reachable from the root; returns (entries, errors).
 fn read_everything(fs: &Fs) -> (u64, u64) {
     let (mut entries, mut errors) = (0u64, 0u64);
     let mut seen_dirs = HashSet::new();
-    let mut todo = vec![ROOT_INO];
+    let mut todo = vec![Ino::ROOT];
     let mut buf = vec![0u8; 1 << 16];
     while let Some(ino) = todo.pop() {
         if !seen_dirs.insert(ino) {
@@ -35,10 +35,10 @@ fn read_everything(fs: &Fs) -> (u64, u64) {
                 continue;
             };
             errors += u64::from(fs.xattrs(&inode).is_err());
-            match inode.file_type() {
-                Some(FileType::Directory) => todo.push(e.ino),
-                Some(FileType::Symlink) => errors += u64::from(fs.symlink_target(&inode).is_err()),
-                Some(FileType::Regular) => match fs.content(&inode) {
+            match inode.kind() {
+                Some(EntryKind::Directory) => todo.push(e.ino),
+                Some(EntryKind::Symlink) => errors += u64::from(fs.symlink_target(&inode).is_err()),
+                Some(EntryKind::File) => match fs.content(&inode) {
                     Ok(Content::Runs(runs)) => {
                         for r in runs {
                             if let Backing::Data { physical } = r.backing {

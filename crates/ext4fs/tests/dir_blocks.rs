@@ -16,9 +16,8 @@ use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::Path;
 
 use ext4fs::dirhash::effective_version;
-use ext4fs::format::{Compat, Incompat, SbFlags};
-use ext4fs::write::dir::{build_dir_blocks, DirBlocks, DirParams};
-use ext4fs::{Backing, Content, Fs, ROOT_INO};
+use ext4fs::write::{build_dir_blocks, DirBlocks, DirParams};
+use ext4fs::{Backing, Compat, Content, DirEntry, EntryKind, Fs, Incompat, Ino, SbFlags};
 use testkit::{
     debugfs, e2fsck_clean, have, is_root, mkfs_from_tree, run, skip, stderr, stdout, tool, TempDir,
 };
@@ -56,7 +55,7 @@ fn make_names(n: usize, len: impl Fn(usize) -> usize) -> Vec<Vec<u8>> {
     out
 }
 
-fn params(fs: &Fs, raw_sb: &[u8], ino: u32, generation: u32) -> DirParams {
+fn params(fs: &Fs, raw_sb: &[u8], ino: Ino, generation: u32) -> DirParams {
     let sb = fs.superblock();
     let word = |off: usize| u32::from_le_bytes(raw_sb[off..off + 4].try_into().unwrap());
     DirParams {
@@ -109,9 +108,13 @@ fn roundtrip(test: &str, mkfs: &[&str], names: &[Vec<u8>]) -> Option<DirBlocks> 
     // only has a blob of the right size); the block count does not depend on inode numbers.
     make_image(&tmp, &image, mkfs, 1);
     let (fs, raw) = open(&image);
-    let probe: Vec<_> = names.iter().map(|n| (n.clone(), 11, 1)).collect();
-    let p = params(&fs, &raw, 12, 0);
-    let blocks = build_dir_blocks(12, ROOT_INO, &probe, &p)
+    let some = |n| Ino::new(n).unwrap();
+    let probe: Vec<_> = names
+        .iter()
+        .map(|n| DirEntry::new(n, some(11), EntryKind::File))
+        .collect();
+    let p = params(&fs, &raw, some(12), 0);
+    let blocks = build_dir_blocks(some(12), Ino::ROOT, &probe, &p)
         .unwrap()
         .blocks
         .len();
@@ -121,16 +124,16 @@ fn roundtrip(test: &str, mkfs: &[&str], names: &[Vec<u8>]) -> Option<DirBlocks> 
     make_image(&tmp, &image, mkfs, blocks * bs);
     let (fs, raw) = open(&image);
     let blob = fs.inode(fs.lookup(b"/blob").unwrap()).unwrap();
-    let files: Vec<u32> = (0..FILES)
+    let files: Vec<Ino> = (0..FILES)
         .map(|k| fs.lookup(format!("/f{k}").as_bytes()).unwrap())
         .collect();
     let entries: Vec<_> = names
         .iter()
         .enumerate()
-        .map(|(i, n)| (n.clone(), files[i % FILES], 1))
+        .map(|(i, n)| DirEntry::new(n, files[i % FILES], EntryKind::File))
         .collect();
     let p = params(&fs, &raw, blob.ino, blob.generation);
-    let built = build_dir_blocks(blob.ino, ROOT_INO, &entries, &p).unwrap();
+    let built = build_dir_blocks(blob.ino, Ino::ROOT, &entries, &p).unwrap();
     assert_eq!(built.blocks.len(), blocks);
     let Content::Runs(runs) = fs.content(&blob).unwrap() else {
         panic!("blob is inline")
@@ -149,14 +152,14 @@ fn roundtrip(test: &str, mkfs: &[&str], names: &[Vec<u8>]) -> Option<DirBlocks> 
     }
     assert_eq!(written, blocks);
     drop(out);
-    let root_links = fs.inode(ROOT_INO).unwrap().links_count;
+    let root_links = fs.inode(Ino::ROOT).unwrap().links_count;
     let index_flag = if built.indexed { 0x1000 } else { 0 };
     let mut script = format!(
         "sif /blob mode 040755\nsif /blob flags {:#x}\nsif /blob links_count 2\n",
         blob.flags.bits() | index_flag
     );
     for ino in &files {
-        let links = 1 + entries.iter().filter(|e| e.1 == *ino).count();
+        let links = 1 + entries.iter().filter(|e| e.ino == *ino).count();
         writeln!(script, "sif <{ino}> links_count {links}").unwrap();
     }
     writeln!(
@@ -167,7 +170,7 @@ fn roundtrip(test: &str, mkfs: &[&str], names: &[Vec<u8>]) -> Option<DirBlocks> 
     )
     .unwrap();
     // The blob's group now holds one more directory.
-    let group = (blob.ino - 1) / fs.superblock().inodes_per_group;
+    let group = (blob.ino.get() - 1) / fs.superblock().inodes_per_group;
     let dirs = used_dirs(&image, group);
     writeln!(
         script,
@@ -197,7 +200,7 @@ fn roundtrip(test: &str, mkfs: &[&str], names: &[Vec<u8>]) -> Option<DirBlocks> 
     // debugfs sees every name in the directory, and so does this crate.
     let (fs, _) = open(&image);
     let d = fs.inode(fs.lookup(b"/d").unwrap()).unwrap();
-    assert_eq!(d.has_flag(ext4fs::format::InodeFlags::INDEX), built.indexed);
+    assert_eq!(d.has_flag(ext4fs::InodeFlags::INDEX), built.indexed);
     let read: BTreeSet<Vec<u8>> = fs
         .read_dir(&d)
         .unwrap()
@@ -224,12 +227,7 @@ impl Drop for Unmount<'_> {
 
 /// The kernel, which looks names up through the index (and checks every checksum), finds
 /// each name with its inode, and lists them all. Needs root for the loop mount.
-fn kernel_finds_every_name(
-    test: &str,
-    tmp: &TempDir,
-    image: &Path,
-    entries: &[(Vec<u8>, u32, u8)],
-) {
+fn kernel_finds_every_name(test: &str, tmp: &TempDir, image: &Path, entries: &[DirEntry]) {
     if !is_root() {
         skip(test, "the kernel check needs root to loop-mount the image");
         return;
@@ -246,11 +244,12 @@ fn kernel_finds_every_name(
     }
     let _guard = Unmount(&point);
     let dir = point.join("d");
-    for (name, ino, _) in entries {
+    for e in entries {
+        let name = &e.name;
         let path = dir.join(std::ffi::OsStr::from_bytes(name));
         let meta = fs::symlink_metadata(&path)
             .unwrap_or_else(|e| panic!("{test}: kernel lookup of {name:?}: {e}"));
-        assert_eq!(meta.ino(), u64::from(*ino), "{test}: inode of {name:?}");
+        assert_eq!(meta.ino(), u64::from(e.ino), "{test}: inode of {name:?}");
     }
     let listed = fs::read_dir(&dir).unwrap().count();
     assert_eq!(listed, entries.len(), "{test}: kernel readdir");

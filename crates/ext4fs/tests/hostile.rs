@@ -60,7 +60,7 @@ fn xattr_value_inodes_pointing_at_each_other_do_not_overflow_the_stack() {
             0xea02_0000,
             "{path}: no in-inode xattrs"
         );
-        put_u32(&mut bytes, area + 4 + 4, other); // e_value_inum of the first entry
+        put_u32(&mut bytes, area + 4 + 4, other.get()); // e_value_inum of the first entry
     }
     let fs = Fs::from_bytes(bytes).unwrap();
     let inode = fs.inode(a).unwrap();

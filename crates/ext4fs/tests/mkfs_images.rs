@@ -6,7 +6,7 @@ use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 
-use ext4fs::{Backing, Content, FileType, Fs, Inode, ROOT_INO};
+use ext4fs::{Backing, Content, EntryKind, Fs, Ino, Inode};
 use testkit::{fill_sample_tree, have, mkfs_from_tree, TempDir};
 
 struct Seen {
@@ -40,7 +40,7 @@ fn read_all(fs: &Fs, inode: &Inode) -> (Vec<u8>, u64) {
     }
 }
 
-fn walk(fs: &Fs, ino: u32, prefix: &[u8], out: &mut BTreeMap<Vec<u8>, Seen>) {
+fn walk(fs: &Fs, ino: Ino, prefix: &[u8], out: &mut BTreeMap<Vec<u8>, Seen>) {
     let dir = fs.inode(ino).unwrap();
     for e in fs.read_dir(&dir).unwrap() {
         if e.name == b"." || e.name == b".." || e.name == b"lost+found" {
@@ -65,9 +65,9 @@ fn walk(fs: &Fs, ino: u32, prefix: &[u8], out: &mut BTreeMap<Vec<u8>, Seen>) {
             xattrs,
             inode: inode.clone(),
         };
-        match inode.file_type().unwrap() {
-            FileType::Directory => walk(fs, e.ino, &path, out),
-            FileType::Regular => {
+        match inode.kind().unwrap() {
+            EntryKind::Directory => walk(fs, e.ino, &path, out),
+            EntryKind::File => {
                 let (d, h) = read_all(fs, &inode);
                 // The streaming reader gives the same bytes, holes as zeros.
                 let mut streamed = vec![0u8; inode.size as usize];
@@ -80,7 +80,7 @@ fn walk(fs: &Fs, ino: u32, prefix: &[u8], out: &mut BTreeMap<Vec<u8>, Seen>) {
                 seen.data = Some(d);
                 seen.holes = h;
             }
-            FileType::Symlink => seen.target = Some(fs.symlink_target(&inode).unwrap()),
+            EntryKind::Symlink => seen.target = Some(fs.symlink_target(&inode).unwrap()),
             _ => {}
         }
         assert!(out.insert(path, seen).is_none());
@@ -100,10 +100,10 @@ fn check(extra: &[&str], size: &str) {
     mkfs_from_tree(&image, size, Some(&tree), extra);
     let fs = Fs::open(fs::File::open(&image).unwrap()).unwrap();
     let mut seen = BTreeMap::new();
-    walk(&fs, ROOT_INO, b"", &mut seen);
+    walk(&fs, Ino::ROOT, b"", &mut seen);
 
     let mut host_count = 0;
-    let mut groups: HashMap<u64, u32> = HashMap::new();
+    let mut groups: HashMap<u64, Ino> = HashMap::new();
     for entry in walkdir::WalkDir::new(&tree).min_depth(1) {
         let entry = entry.unwrap();
         host_count += 1;

@@ -5,7 +5,8 @@ use std::fs;
 use std::io::Cursor;
 use std::path::Path;
 
-use ext4fs::write::{Dense, Meta, WriteError, Writer, ROOT};
+use ext4fs::write::{Dense, DirIno, Meta, WriteError, Writer, ROOT};
+use ext4fs::Ino;
 use testkit::{debugfs, e2fsck_clean, have, mkfs_from_tree, TempDir};
 
 fn open(image: &Path) -> Result<Writer, WriteError> {
@@ -26,7 +27,7 @@ fn ready() -> bool {
     false
 }
 
-fn file(w: &mut Writer, parent: u32, name: &str, data: &[u8]) -> Result<u32, WriteError> {
+fn file(w: &mut Writer, parent: DirIno, name: &str, data: &[u8]) -> Result<Ino, WriteError> {
     w.add_file(
         parent,
         name.as_bytes(),

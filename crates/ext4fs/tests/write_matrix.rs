@@ -9,7 +9,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 
 use ext4fs::write::{Dense, Meta, Special, Writer, ROOT};
-use ext4fs::{FileType, Fs, Inode, Time, Xattr, ROOT_INO};
+use ext4fs::{EntryKind, Fs, Ino, Inode, Time, Xattr};
 use testkit::{debugfs, e2fsck_clean, have, mkfs_from_tree, TempDir};
 
 /// What one path must read back as.
@@ -396,15 +396,15 @@ fn write_tree(image: &Path, host: &Path) -> BTreeMap<String, Expect> {
     // Refused entries leave nothing behind.
     assert!(w.mkdir(ROOT, b"d", &meta(0o755, 0, 0, 0)).is_err());
     assert!(w.mkdir(ROOT, b"a/b", &meta(0o755, 0, 0, 0)).is_err());
-    assert!(w.link(ROOT, b"dirlink", d).is_err());
+    assert!(w.link(ROOT, b"dirlink", d.ino()).is_err());
     w.finish().unwrap();
     want
 }
 
 fn inode_kind(fs: &Fs, inode: &Inode) -> Kind {
-    match inode.file_type().unwrap() {
-        FileType::Directory => Kind::Dir,
-        FileType::Regular => {
+    match inode.kind().unwrap() {
+        EntryKind::Directory => Kind::Dir,
+        EntryKind::File => {
             let mut data = vec![0u8; inode.size as usize];
             fs.for_each_chunk(inode, &mut |off, bytes| {
                 data[off as usize..off as usize + bytes.len()].copy_from_slice(bytes);
@@ -413,11 +413,11 @@ fn inode_kind(fs: &Fs, inode: &Inode) -> Kind {
             .unwrap();
             Kind::File(data)
         }
-        FileType::Symlink => Kind::Symlink(fs.symlink_target(inode).unwrap()),
-        FileType::Fifo => Kind::Fifo,
-        FileType::Socket => Kind::Socket,
-        FileType::CharDevice => Kind::Char(inode.rdev().0, inode.rdev().1),
-        FileType::BlockDevice => Kind::Block(inode.rdev().0, inode.rdev().1),
+        EntryKind::Symlink => Kind::Symlink(fs.symlink_target(inode).unwrap()),
+        EntryKind::Fifo => Kind::Fifo,
+        EntryKind::Socket => Kind::Socket,
+        EntryKind::CharDevice => Kind::Char(inode.rdev().0, inode.rdev().1),
+        EntryKind::BlockDevice => Kind::Block(inode.rdev().0, inode.rdev().1),
     }
 }
 
@@ -431,7 +431,7 @@ fn check_with_reader(image: &Path, want: &BTreeMap<String, Expect>) {
     let fs = Fs::open(fs::File::open(image).unwrap()).unwrap();
     let ns = fs.superblock().inode_size > 128;
     let mut seen = BTreeMap::new();
-    let mut todo = vec![(ROOT_INO, String::new())];
+    let mut todo = vec![(Ino::ROOT, String::new())];
     while let Some((ino, prefix)) = todo.pop() {
         let dir = fs.inode(ino).unwrap();
         for e in fs.read_dir(&dir).unwrap() {
@@ -445,7 +445,7 @@ fn check_with_reader(image: &Path, want: &BTreeMap<String, Expect>) {
                 format!("{prefix}/{name}")
             };
             let inode = fs.inode(e.ino).unwrap();
-            if inode.file_type() == Some(FileType::Directory) {
+            if inode.kind() == Some(EntryKind::Directory) {
                 todo.push((e.ino, path.clone()));
             }
             seen.insert(path, inode);
@@ -476,7 +476,7 @@ fn check_with_reader(image: &Path, want: &BTreeMap<String, Expect>) {
         xs.sort();
         assert_eq!(fs.xattrs(inode).unwrap(), xs, "{path}: xattrs");
     }
-    let root = fs.inode(ROOT_INO).unwrap();
+    let root = fs.inode(Ino::ROOT).unwrap();
     assert_eq!(
         (root.permissions(), root.uid, root.gid),
         (0o1777, 3, 4),

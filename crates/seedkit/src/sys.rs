@@ -21,8 +21,10 @@ use std::path::Path;
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
-use nix::sys::stat::{FileStat, Mode, SFlag};
+use nix::sys::stat::{FileStat, Mode};
 use nix::sys::time::TimeSpec;
+
+use crate::records::EntryKind;
 
 /// `openat(dir, name, flags | O_NOFOLLOW | O_CLOEXEC, mode)` as an owned descriptor. `name`
 /// should be one component; a symlink at it is refused (`ELOOP`), or opened as the link
@@ -73,41 +75,12 @@ pub fn reopen_dir(dir: impl AsFd) -> io::Result<OwnedFd> {
     open_dir_at(dir, b".")
 }
 
-/// The kind of a file as `st_mode` gives it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
-    File,
-    Directory,
-    Symlink,
-    Fifo,
-    Socket,
-    CharDevice,
-    BlockDevice,
-}
-
-impl Kind {
-    /// The kind of an `st_mode` (`None` for an unknown type).
-    pub fn from_mode(mode: u32) -> Option<Kind> {
-        let t = SFlag::from_bits_truncate(mode as nix::libc::mode_t & SFlag::S_IFMT.bits());
-        Some(match t {
-            SFlag::S_IFREG => Kind::File,
-            SFlag::S_IFDIR => Kind::Directory,
-            SFlag::S_IFLNK => Kind::Symlink,
-            SFlag::S_IFIFO => Kind::Fifo,
-            SFlag::S_IFSOCK => Kind::Socket,
-            SFlag::S_IFCHR => Kind::CharDevice,
-            SFlag::S_IFBLK => Kind::BlockDevice,
-            _ => return None,
-        })
-    }
-}
-
 /// What makes a file the same file: device, inode number and type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Identity {
     pub dev: u64,
     pub ino: u64,
-    pub kind: Option<Kind>,
+    pub kind: Option<EntryKind>,
 }
 
 impl Identity {
@@ -121,7 +94,7 @@ impl Identity {
         Identity {
             dev: st.st_dev,
             ino: st.st_ino,
-            kind: Kind::from_mode(st.st_mode),
+            kind: EntryKind::from_mode(st.st_mode),
         }
     }
 
@@ -131,7 +104,7 @@ impl Identity {
         Identity {
             dev: m.dev(),
             ino: m.ino(),
-            kind: Kind::from_mode(m.mode()),
+            kind: EntryKind::from_mode(m.mode()),
         }
     }
 
@@ -287,7 +260,7 @@ pub fn reopen(fd: impl AsFd, flags: OFlag) -> io::Result<OwnedFd> {
 /// fails), through its `/proc/self/fd/N` link. Refused for a symlink, which the link would
 /// not stop at.
 pub fn chmod_fd(fd: impl AsFd, mode: u32) -> io::Result<()> {
-    if Kind::from_mode(stat(fd.as_fd())?.st_mode) == Some(Kind::Symlink) {
+    if EntryKind::from_mode(stat(fd.as_fd())?.st_mode) == Some(EntryKind::Symlink) {
         return Err(Errno::ELOOP.into());
     }
     let path = proc_path(fd, b"")?;
@@ -416,7 +389,7 @@ mod tests {
         seen.check(open_parent(&sub).unwrap()).unwrap();
         seen.check(reopen_dir(&top).unwrap()).unwrap();
         assert!(seen.check(&sub).is_err());
-        assert_eq!(seen.kind, Some(Kind::Directory));
+        assert_eq!(seen.kind, Some(EntryKind::Directory));
         std::fs::remove_dir_all(&d).unwrap();
     }
 

@@ -20,7 +20,8 @@ use nix::fcntl::OFlag;
 use nix::sys::stat::FileStat;
 
 use crate::quote;
-use crate::sys::{self, Identity, Kind};
+use crate::records::EntryKind;
+use crate::sys::{self, Identity};
 
 /// Directory descriptors kept open on the current path (the deepest ones).
 pub const OPEN_DIRS: usize = 16;
@@ -51,8 +52,8 @@ pub struct Entry<'a> {
 }
 
 impl Entry<'_> {
-    pub fn kind(&self) -> Option<Kind> {
-        Kind::from_mode(self.stat.st_mode)
+    pub fn kind(&self) -> Option<EntryKind> {
+        EntryKind::from_mode(self.stat.st_mode)
     }
 }
 
@@ -116,8 +117,8 @@ fn euid() -> u32 {
 pub fn open_file(dir: impl AsFd, name: &[u8], seen: &FileStat, widen: bool) -> io::Result<Opened> {
     let want = Identity::from_stat(seen);
     let (flags, bits) = match want.kind {
-        Some(Kind::Directory) => (OFlag::O_RDONLY | OFlag::O_DIRECTORY, 0o500),
-        Some(Kind::File) => (OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY, 0o400),
+        Some(EntryKind::Directory) => (OFlag::O_RDONLY | OFlag::O_DIRECTORY, 0o500),
+        Some(EntryKind::File) => (OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY, 0o400),
         _ => return Err(io::Error::from_raw_os_error(nix::libc::EINVAL)),
     };
     match sys::open_at(dir.as_fd(), name, flags, 0) {
@@ -313,7 +314,7 @@ pub fn walk(root: &Path, opts: Options, v: &mut dyn Visit) -> Result<()> {
     let seen = nix::sys::stat::lstat(root)
         .map_err(io::Error::from)
         .with_context(reading)?;
-    if Kind::from_mode(seen.st_mode) != Some(Kind::Directory) {
+    if EntryKind::from_mode(seen.st_mode) != Some(EntryKind::Directory) {
         bail!("reading {}: not a directory", quote(root));
     }
     let mut state = State {
@@ -355,7 +356,7 @@ pub fn walk(root: &Path, opts: Options, v: &mut dyn Visit) -> Result<()> {
             depth,
             stat: &stat,
         })?;
-        if enter && Kind::from_mode(stat.st_mode) == Some(Kind::Directory) {
+        if enter && EntryKind::from_mode(stat.st_mode) == Some(EntryKind::Directory) {
             let dir = open_file(parent, &name, &stat, opts.widen)
                 .with_context(|| format!("reading directory {}", quote(&state.path)))?;
             state.push(dir, &stat, depth, opts, v)?;

@@ -345,7 +345,7 @@ pub fn run(args: &Args) -> Result<Status> {
         .try_clone()
         .with_context(|| format!("opening the image {}", quote(image_path)))?;
     let writer = ImageWriter::new(image_path, file, config.owner, time)?;
-    let root_names: Vec<(Vec<u8>, u32)> = writer.image_root_inodes();
+    let root_names: Vec<(Vec<u8>, ext4fs::Ino)> = writer.image_root_inodes();
     let mut ingest = Ingest {
         writer,
         rejected: manifest

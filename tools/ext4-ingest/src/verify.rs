@@ -14,7 +14,7 @@ use std::path::Path;
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
-use ext4fs::{Backing, Content, Fs, Inode};
+use ext4fs::{Backing, Content, Fs, Ino, Inode};
 use seedkit::records::{EntryKind, Timestamp};
 use seedkit::walk::{self, Visit};
 use seedkit::{quote, sys, warn};
@@ -35,7 +35,7 @@ pub(crate) fn verify(
     entries: &BTreeMap<Key, Entry>,
     config: &Config,
     rejected: &[(Key, String)],
-    image_root: &[(Vec<u8>, u32)],
+    image_root: &[(Vec<u8>, Ino)],
 ) -> Result<()> {
     let what = || format!("verifying {}", quote(image));
     let file = File::open(image).with_context(what)?;
@@ -77,11 +77,11 @@ pub(crate) fn verify(
     let mut problems = Vec::new();
     // Host files whose content is compared afterwards: their inode in the image and their
     // identity on the host when they were read.
-    let mut contents: HashMap<Key, (u32, (u64, u64))> = HashMap::new();
+    let mut contents: HashMap<Key, (Ino, (u64, u64))> = HashMap::new();
     // The inode of each entry found in the image, by its key's bytes.
-    let mut inos: HashMap<&[u8], u32> = HashMap::new();
-    let mut link_inos: HashMap<LinkKey, u32> = HashMap::new();
-    inos.insert(&[], ext4fs::ROOT_INO);
+    let mut inos: HashMap<&[u8], Ino> = HashMap::new();
+    let mut link_inos: HashMap<LinkKey, Ino> = HashMap::new();
+    inos.insert(&[], Ino::ROOT);
     for (key, e) in wanted {
         seedkit::interrupt::check()?;
         if problems.len() >= REPORT_MAX {
@@ -103,7 +103,7 @@ pub(crate) fn verify(
         if EntryKind::from_mode(u32::from(inode.mode)) != Some(e.kind) {
             problem(format!(
                 "a {:?} in the image, a {:?} in the tree",
-                inode.file_type(),
+                inode.kind(),
                 e.kind
             ));
             continue;
@@ -274,7 +274,7 @@ fn check_dir<'a>(
     fs: &Fs,
     inode: &Inode,
     dir: &Dir<'a>,
-    inos: &mut HashMap<&'a [u8], u32>,
+    inos: &mut HashMap<&'a [u8], Ino>,
     problem: &mut impl FnMut(String),
 ) {
     let key = dir.key;
@@ -320,7 +320,7 @@ fn check_contents(
     fs: &Fs,
     tree: &Path,
     entries: &BTreeMap<Key, Entry>,
-    mut contents: HashMap<Key, (u32, (u64, u64))>,
+    mut contents: HashMap<Key, (Ino, (u64, u64))>,
     problems: &mut Vec<String>,
 ) -> Result<()> {
     let mut v = ContentCheck {
@@ -352,7 +352,7 @@ fn check_contents(
 struct ContentCheck<'a> {
     fs: &'a Fs,
     entries: &'a BTreeMap<Key, Entry>,
-    contents: &'a mut HashMap<Key, (u32, (u64, u64))>,
+    contents: &'a mut HashMap<Key, (Ino, (u64, u64))>,
     problems: &'a mut Vec<String>,
     key: KeyPath,
 }

@@ -8,8 +8,8 @@ use std::fs::File;
 use std::path::Path;
 
 use anyhow::{bail, Result};
-use ext4fs::write::{Meta, Source, Special, WriteError, Writer, ROOT};
-use ext4fs::{Time, Xattr};
+use ext4fs::write::{DirIno, Meta, Source, Special, WriteError, Writer, ROOT};
+use ext4fs::{Ino, Time, Xattr};
 use seedkit::quote;
 use seedkit::records::{EntryKind, Timestamp, TreeCounts};
 
@@ -43,9 +43,9 @@ pub struct ImageWriter<'a> {
     /// The fixed time for a ctime or crtime the source does not give.
     time: i64,
     /// The directories on the walk's current path: (key, inode), the root first.
-    open: Vec<(Key, u32)>,
+    open: Vec<(Key, DirIno)>,
     /// First inode of each hard-linked group.
-    links: HashMap<LinkKey, u32>,
+    links: HashMap<LinkKey, Ino>,
     pub counts: Counts,
     /// Entries refused by the writer (and every entry below a refused directory).
     pub rejected: Vec<(Key, String)>,
@@ -94,16 +94,16 @@ impl<'a> ImageWriter<'a> {
         self.w
             .root_entries()
             .iter()
-            .map(|(n, _, _)| n.clone())
+            .map(|e| e.name.clone())
             .collect()
     }
 
     /// The names the image's root held before the run, with their inodes.
-    pub fn image_root_inodes(&self) -> Vec<(Vec<u8>, u32)> {
+    pub fn image_root_inodes(&self) -> Vec<(Vec<u8>, Ino)> {
         self.w
             .root_entries()
             .iter()
-            .map(|(n, i, _)| (n.clone(), *i))
+            .map(|e| (e.name.clone(), e.ino))
             .collect()
     }
 
@@ -183,9 +183,10 @@ impl<'a> ImageWriter<'a> {
             return Ok(());
         }
         if self.exhausted.is_some() {
-            // Only counted: nothing more is written.
+            // Only counted: nothing more is written (no inode is made: the root's number
+            // stands in, only the link's key counts).
             let linked = e.link.filter(|_| e.kind != EntryKind::Directory);
-            if linked.is_none_or(|k| self.links.insert(k, 0).is_none()) {
+            if linked.is_none_or(|k| self.links.insert(k, Ino::ROOT).is_none()) {
                 self.needed += 1;
             }
             return Ok(());
@@ -208,14 +209,12 @@ impl<'a> ImageWriter<'a> {
         }
         let name = key.name().unwrap_or_default();
         if key.depth() == 1 {
-            let found = self
-                .w
-                .root_entries()
-                .iter()
-                .find(|(n, _, _)| n == name)
-                .cloned();
-            if let Some((_, _, ft)) = found {
-                if name == b"lost+found" && ft == 2 && e.kind == EntryKind::Directory {
+            let found = self.w.root_entries().iter().find(|d| d.name == name);
+            if let Some(kind) = found.map(|d| d.kind) {
+                if name == b"lost+found"
+                    && kind == Some(EntryKind::Directory)
+                    && e.kind == EntryKind::Directory
+                {
                     let ino = self
                         .w
                         .reopen_dir(name)
@@ -244,8 +243,12 @@ impl<'a> ImageWriter<'a> {
                 Err(err) => self.refuse(key, err),
             };
         }
+        let mut dir = None;
         let made = match e.kind {
-            EntryKind::Directory => self.w.mkdir(parent, name, &meta),
+            EntryKind::Directory => self.w.mkdir(parent, name, &meta).map(|d| {
+                dir = Some(d);
+                d.ino()
+            }),
             EntryKind::File => match content {
                 Some(src) => self.w.add_file(parent, name, &meta, src),
                 None => self.w.add_file(
@@ -288,8 +291,8 @@ impl<'a> ImageWriter<'a> {
         if let Some(k) = linked {
             self.links.insert(k, ino);
         }
-        if e.kind == EntryKind::Directory {
-            self.open.push((key.clone(), ino));
+        if let Some(dir) = dir {
+            self.open.push((key.clone(), dir));
         }
         Ok(())
     }

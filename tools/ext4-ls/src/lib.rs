@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use ext4fs::{FileType, Fs, Inode, Time};
+use ext4fs::{Fs, Ino, Inode, Time};
 use seedkit::fields::Fields;
 use seedkit::json::Bytes;
 use seedkit::quote::quote_bytes;
@@ -133,7 +133,7 @@ impl Source {
         let inode = fs
             .inode(ino)
             .with_context(|| format!("reading {shown} in {}", quote(image)))?;
-        if want_dir && inode.file_type() != Some(FileType::Directory) {
+        if want_dir && inode.kind() != Some(EntryKind::Directory) {
             bail!("listing {shown} in {}: Not a directory", quote(image));
         }
         if fs.needs_recovery() {
@@ -163,7 +163,7 @@ fn timestamp(t: Time) -> Timestamp {
 /// file shares it), within a budget of data read.
 pub struct Hasher {
     data_left: u64,
-    done: HashMap<u32, std::result::Result<[u8; 32], String>>,
+    done: HashMap<Ino, std::result::Result<[u8; 32], String>>,
 }
 
 impl Hasher {
@@ -292,7 +292,7 @@ pub fn entry_record(
         mode: inode.permissions(),
         uid: inode.uid,
         gid: inode.gid,
-        ino: inode.ino,
+        ino: inode.ino.get(),
         links: u32::from(inode.links_count),
         size: inode.size,
         atime: timestamp(inode.atime),
@@ -312,7 +312,7 @@ pub fn run(args: &Args) -> Result<Status> {
         return diff::run(args, other);
     }
     let source = Source::open(&args.image, args.dir.as_bytes(), false)?;
-    let listing_dir = !args.directory && source.inode.file_type() == Some(FileType::Directory);
+    let listing_dir = !args.directory && source.inode.kind() == Some(EntryKind::Directory);
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let mut hasher = Hasher::for_image(&source);

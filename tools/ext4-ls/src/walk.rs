@@ -5,7 +5,7 @@
 
 use std::collections::{HashSet, VecDeque};
 
-use ext4fs::{DirEntry, FileType, Fs, Inode};
+use ext4fs::{DirEntry, EntryKind, Fs, Ino, Inode};
 
 /// The longest path (relative to the listed directory) whose directory is entered: eight
 /// times Linux's `PATH_MAX`. Each deeper level would print its whole path once per entry.
@@ -30,7 +30,7 @@ pub struct Walk<'a> {
     recursive: bool,
     stack: Vec<Frame>,
     /// Directory inodes entered so far.
-    entered: HashSet<u32>,
+    entered: HashSet<Ino>,
     queue: VecDeque<Event>,
 }
 
@@ -108,7 +108,7 @@ impl Iterator for Walk<'_> {
                 Ok(inode) => inode,
                 Err(e) => return Some(Event::Failure(path, e.to_string())),
             };
-            if self.recursive && inode.file_type() == Some(FileType::Directory) {
+            if self.recursive && inode.kind() == Some(EntryKind::Directory) {
                 self.enter(path.clone(), &inode);
             }
             return Some(Event::Entry(path, inode));

@@ -15,7 +15,7 @@ use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use ext4fs::{Backing, DirEntry, FileType, Fs, Inode, Time, Xattr as ImageXattr};
+use ext4fs::{Backing, DirEntry, Fs, Ino, Inode, Time, Xattr as ImageXattr};
 use nix::fcntl::{AtFlags, OFlag};
 use nix::sys::stat::{Mode, SFlag};
 use nix::sys::time::TimeSpec;
@@ -95,11 +95,11 @@ pub struct Extraction<'a> {
     /// The last directory of `made` opened for a hard link, kept for the next one.
     made_cache: Option<(usize, OwnedFd)>,
     /// Inodes with several names (by their link count): their first name and xattrs.
-    links: HashMap<u32, Linked>,
+    links: HashMap<Ino, Linked>,
     /// Non-directory inodes whose link count says one name, seen once already.
-    single: HashSet<u32>,
+    single: HashSet<Ino>,
     /// Directory inodes already extracted: a second visit is a cycle or a hard-linked dir.
-    dirs: HashSet<u32>,
+    dirs: HashSet<Ino>,
     /// Physical blocks (start -> end, neighbours merged) of the files and directories
     /// extracted so far. No two inodes share a block in a sound file system; a hostile
     /// one makes many inodes name the same few blocks, which would be written out (or held
@@ -171,7 +171,7 @@ impl<'a> Extraction<'a> {
     /// Extract directory `ino` as the tree's root; the summary on success, `Err` only for a
     /// fatal error (the manifest could not be written, the budget is spent, the tree was
     /// changed by someone else).
-    pub fn run(mut self, ino: u32, root: &Inode) -> Result<RdumpSummary> {
+    pub fn run(mut self, ino: Ino, root: &Inode) -> Result<RdumpSummary> {
         // Private from the start, not only once finished.
         sys::fchmod(&self.root, 0o700)
             .with_context(|| format!("setting the mode of {}", quote_b(&self.summary.path.0)))?;
@@ -329,7 +329,7 @@ impl<'a> Extraction<'a> {
     /// Claim the data blocks of `inode` for this extraction: `Err` with a reason when one of
     /// them was claimed already (by another inode or earlier in its own map).
     fn claim(&mut self, inode: &Inode) -> Result<(), String> {
-        if inode.has_flag(ext4fs::format::InodeFlags::INLINE_DATA) {
+        if inode.has_flag(ext4fs::InodeFlags::INLINE_DATA) {
             return Ok(());
         }
         let claimed = &mut self.claimed;
@@ -472,7 +472,7 @@ impl<'a> Extraction<'a> {
         parent: &OwnedFd,
         rel: &[u8],
         name: &[u8],
-        ino: u32,
+        ino: Ino,
     ) -> Result<Option<(OwnedFd, Inode)>> {
         seedkit::interrupt::check()?;
         let inode = match self.fs.inode(ino) {
@@ -482,17 +482,14 @@ impl<'a> Extraction<'a> {
                 return Ok(None);
             }
         };
-        let (Some(ft), Some(kind)) = (
-            inode.file_type(),
-            EntryKind::from_mode(u32::from(inode.mode)),
-        ) else {
+        let Some(kind) = inode.kind() else {
             self.fail(
                 rel,
                 format_args!("inode {ino} has no valid type (mode {:o})", inode.mode),
             );
             return Ok(None);
         };
-        if ft == FileType::Directory {
+        if kind == EntryKind::Directory {
             return self.directory(parent, rel, name, inode);
         }
         // An inode is staged once, whatever the number of names that reach it; its other
@@ -528,9 +525,9 @@ impl<'a> Extraction<'a> {
             return Ok(None);
         }
         let xattrs = self.xattrs(rel, &inode);
-        let staged = match ft {
-            FileType::Regular => self.regular(parent, rel, name, &inode, &xattrs)?,
-            FileType::Symlink => self.symlink(parent, rel, name, &inode, &xattrs)?,
+        let staged = match kind {
+            EntryKind::File => self.regular(parent, rel, name, &inode, &xattrs)?,
+            EntryKind::Symlink => self.symlink(parent, rel, name, &inode, &xattrs)?,
             _ => self.special(parent, rel, name, &inode, kind, &xattrs)?,
         };
         if inode.links_count > 1 {
@@ -692,7 +689,7 @@ impl<'a> Extraction<'a> {
         let dedup = self
             .fs
             .superblock()
-            .has_ro_compat(ext4fs::format::RoCompat::SHARED_BLOCKS);
+            .has_ro_compat(ext4fs::RoCompat::SHARED_BLOCKS);
         if !dedup {
             if let Err(why) = self.claim(inode) {
                 self.fail(rel, why);
@@ -843,7 +840,7 @@ impl<'a> Extraction<'a> {
             let opened = sys::open_at(parent, name, OFlag::O_RDONLY | OFlag::O_NONBLOCK, 0)
                 .and_then(|fd| {
                     let id = sys::Identity::of(&fd)?;
-                    if id.kind == Some(sys::Kind::Fifo) {
+                    if id.kind == Some(EntryKind::Fifo) {
                         Ok(fd)
                     } else {
                         Err(io::Error::other("replaced while being made"))

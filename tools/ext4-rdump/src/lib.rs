@@ -32,7 +32,7 @@ use std::path::{Component, Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use ext4fs::{FileType, Fs};
+use ext4fs::{EntryKind, Fs};
 use seedkit::json::Bytes;
 use seedkit::records::manifest::manifest_path;
 use seedkit::{quote, sys, Status};
@@ -336,9 +336,9 @@ pub fn run(args: &Args) -> Result<Status> {
             let root = fs
                 .inode(ino)
                 .with_context(|| format!("reading {show_dir} in {}", quote(image)))?;
-            match root.file_type() {
-                Some(FileType::Directory) => Some((ino, root)),
-                Some(FileType::Symlink) => bail!(
+            match root.kind() {
+                Some(EntryKind::Directory) => Some((ino, root)),
+                Some(EntryKind::Symlink) => bail!(
                     "extracting {show_dir} from {}: Not a directory (a symbolic link, not followed with --no-dereference)",
                     quote(image)
                 ),

@@ -34,7 +34,6 @@ use seedkit::json::Bytes;
 use seedkit::progress::Progress;
 use seedkit::records::manifest::{manifest_path, ManifestReader};
 use seedkit::records::{emit, EntryKind, SeedSize, TreeCounts};
-use seedkit::sys::Kind;
 use seedkit::{quote, walk, warn, Status};
 
 const MIB: u64 = 1 << 20;
@@ -154,7 +153,7 @@ impl walk::Visit for Counter {
         self.progress
             .update(|| format!("seed-size: {entries} entries"));
         let kind = e.kind();
-        if kind == Some(Kind::Directory) {
+        if kind == Some(EntryKind::Directory) {
             census.counts.add(EntryKind::Directory, 0);
             if st.st_dev == top {
                 return Ok(true);
@@ -176,12 +175,12 @@ impl walk::Visit for Counter {
         };
         census.counts.add(entry_kind, size);
         match kind {
-            Some(Kind::File) => {
+            Some(EntryKind::File) => {
                 let allocated = (st.st_blocks.max(0) as u64).saturating_mul(512);
                 census.allocated_bytes = census.allocated_bytes.saturating_add(allocated);
                 census.data_blocks += allocated.div_ceil(BLOCK);
             }
-            Some(Kind::Symlink) if size >= 60 => census.long_symlinks += 1,
+            Some(EntryKind::Symlink) if size >= 60 => census.long_symlinks += 1,
             _ => {}
         }
         Ok(false)

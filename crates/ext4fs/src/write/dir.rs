@@ -9,6 +9,7 @@ use crate::dirhash::{dirhash, version, DirHash};
 use crate::error::{Error, Result};
 use crate::format::{dirent, dx, NAME_MAX};
 use crate::le::{put_u16, put_u32};
+use crate::{DirEntry, EntryKind, Ino};
 
 /// What the builder needs to know about the file system and the directory's inode.
 #[derive(Debug, Clone)]
@@ -17,7 +18,7 @@ pub struct DirParams {
     /// The file system's checksum seed when metadata_csum is on (`None` when it is off).
     pub csum_seed: Option<u32>,
     /// The directory's inode number (the one the checksums are computed for).
-    pub ino: u32,
+    pub ino: Ino,
     /// The directory inode's `i_generation` (part of every block checksum).
     pub generation: u32,
     /// `s_def_hash_version` with the superblock's unsigned-char flag applied (0..=5, see
@@ -40,16 +41,13 @@ pub struct DirBlocks {
     /// `i_size` is their total.
     pub blocks: Vec<Vec<u8>>,
     /// Block 0 is the root of a hash tree: the writer must set `EXT4_INDEX_FL` (0x1000,
-    /// [`crate::inode::flags::INDEX`]) on the directory's inode, and must leave it clear
+    /// [`crate::InodeFlags::INDEX`]) on the directory's inode, and must leave it clear
     /// when this is false.
     pub indexed: bool,
 }
 
-/// `EXT2_FT_DIR`, the type of `.` and `..`.
-const FT_DIR: u8 = 2;
-
 /// Build the blocks of directory `self_ino` whose parent is `parent_ino`, holding `entries`
-/// (name, inode, `EXT2_FT_*` type) besides `.` and `..`.
+/// besides `.` and `..` (an entry without a kind gets the type byte 0, unknown).
 ///
 /// Linear when `.`, `..` and every entry fit one block; otherwise a hash tree when
 /// `p.indexed` (root in block 0, interior nodes next, then the leaves in hash order), or
@@ -57,16 +55,16 @@ const FT_DIR: u8 = 2;
 /// [`DirBlocks::indexed`] says whether the inode must carry `EXT4_INDEX_FL`.
 ///
 /// Refused: a name empty, over 255 bytes, containing `/` or NUL, or `.`/`..`; a name given
-/// twice; inode 0; a hash version this crate does not compute; a tree deeper than the file
+/// twice; a hash version this crate does not compute; a tree deeper than the file
 /// system allows (two levels, three with `large_dir`); a block size that is not a power of
 /// two from 1024 to 65536; `p.ino` other than `self_ino`.
 ///
 /// Work is linear in the entries but for one sort (n log n): by hash when indexed, by
 /// name (to find a name given twice) when linear.
 pub fn build_dir_blocks(
-    self_ino: u32,
-    parent_ino: u32,
-    entries: &[(Vec<u8>, u32, u8)],
+    self_ino: Ino,
+    parent_ino: Ino,
+    entries: &[DirEntry],
     p: &DirParams,
 ) -> Result<DirBlocks> {
     let refuse = |what: &'static str| Error::Unsupported {
@@ -79,26 +77,18 @@ pub fn build_dir_blocks(
     if p.ino != self_ino {
         return Err(refuse("directory parameters for another inode"));
     }
-    if self_ino == 0 || parent_ino == 0 {
-        return Err(refuse("a directory entry for inode 0"));
-    }
-    for (name, ino, _) in entries {
-        check_name(name).map_err(refuse)?;
-        if *ino == 0 {
-            return Err(refuse("a directory entry for inode 0"));
-        }
+    for e in entries {
+        check_name(&e.name).map_err(refuse)?;
     }
     let b = Builder::new(self_ino, p);
     let bs = b.bs;
     let dots = 2 * rec_size(2);
     let total = entries
         .iter()
-        .try_fold(dots, |sum, (name, _, _)| {
-            sum.checked_add(rec_size(name.len()))
-        })
+        .try_fold(dots, |sum, e| sum.checked_add(rec_size(e.name.len())))
         .ok_or_else(|| refuse("a directory too large"))?;
     if !p.indexed || total <= b.leaf_room() {
-        no_duplicates(entries.iter().map(|(n, _, _)| n.as_slice()))
+        no_duplicates(entries.iter().map(|e| e.name.as_slice()))
             .map_err(|()| refuse("a name given twice in one directory"))?;
         let blocks = b.linear(parent_ino, entries);
         if !p.large_dir && (blocks.len() as u64) * (bs as u64) >= 1 << 32 {
@@ -110,20 +100,20 @@ pub fn build_dir_blocks(
         });
     }
     let mut order: Vec<(DirHash, usize)> = Vec::with_capacity(entries.len());
-    for (i, (name, _, _)) in entries.iter().enumerate() {
+    for (i, e) in entries.iter().enumerate() {
         tick();
-        let h = dirhash(p.hash_version, &p.hash_seed, name)
+        let h = dirhash(p.hash_version, &p.hash_seed, &e.name)
             .ok_or_else(|| refuse("a directory hash other than legacy, half_md4 or tea"))?;
         order.push((h, i));
     }
     order.sort_unstable_by(|x, y| {
         tick();
-        (x.0, &entries[x.1].0).cmp(&(y.0, &entries[y.1].0))
+        (x.0, &entries[x.1].name).cmp(&(y.0, &entries[y.1].name))
     });
     // Equal names have equal hashes, so sorted by (hash, name) they are neighbours.
     if order.windows(2).any(|w| {
         tick();
-        entries[w[0].1].0 == entries[w[1].1].0
+        entries[w[0].1].name == entries[w[1].1].name
     }) {
         return Err(refuse("a name given twice in one directory"));
     }
@@ -219,16 +209,16 @@ struct Tree {
 struct Builder<'p> {
     p: &'p DirParams,
     bs: usize,
-    ino: u32,
+    ino: Ino,
     /// crc32c of the fs seed, inode number and generation: where every block's sum starts.
     inode_seed: Option<u32>,
 }
 
 impl<'p> Builder<'p> {
-    fn new(ino: u32, p: &'p DirParams) -> Builder<'p> {
+    fn new(ino: Ino, p: &'p DirParams) -> Builder<'p> {
         let inode_seed = p
             .csum_seed
-            .map(|seed| csum::inode_seed(seed, ino, p.generation));
+            .map(|seed| csum::inode_seed(seed, ino.get(), p.generation));
         Builder {
             p,
             bs: p.block_size as usize,
@@ -256,25 +246,39 @@ impl<'p> Builder<'p> {
         (self.bs - start - tail) / dx::ENTRY_SIZE
     }
 
-    fn file_type(&self, t: u8) -> u8 {
-        if self.p.filetype {
-            t
-        } else {
-            0
+    /// The type byte of an entry: its kind's code with `filetype`, else 0.
+    fn type_byte(&self, kind: Option<EntryKind>) -> u8 {
+        match kind {
+            Some(k) if self.p.filetype => k.dirent_code(),
+            _ => 0,
         }
     }
 
     /// Append an entry at `at`; its rec_len is its own size (fixed up by `close_leaf` for
     /// the last one).
-    fn put(&self, block: &mut [u8], at: usize, ino: u32, name: &[u8], ft: u8) -> usize {
+    fn put(&self, block: &mut [u8], at: usize, e: &DirEntry) -> usize {
         tick();
-        let size = rec_size(name.len());
-        put_u32(block, at + dirent::INODE, ino);
+        let size = rec_size(e.name.len());
+        put_u32(block, at + dirent::INODE, e.ino.get());
         put_u16(block, at + dirent::REC_LEN, rec_len_to_disk(size, self.bs));
-        block[at + dirent::NAME_LEN] = name.len() as u8;
-        block[at + dirent::FILE_TYPE] = self.file_type(ft);
-        block[at + dirent::NAME..at + dirent::NAME + name.len()].copy_from_slice(name);
+        block[at + dirent::NAME_LEN] = e.name.len() as u8;
+        block[at + dirent::FILE_TYPE] = self.type_byte(e.kind);
+        block[at + dirent::NAME..at + dirent::NAME + e.name.len()].copy_from_slice(&e.name);
         size
+    }
+
+    /// `.` and `..` at the start of block 0.
+    fn dots(&self, block: &mut [u8], parent: Ino) -> usize {
+        let at = self.put(
+            block,
+            0,
+            &DirEntry::new(b".", self.ino, EntryKind::Directory),
+        );
+        at + self.put(
+            block,
+            at,
+            &DirEntry::new(b"..", parent, EntryKind::Directory),
+        )
     }
 
     /// Stretch the last entry (at `last`) to the end of the room, and add the checksum tail.
@@ -291,21 +295,20 @@ impl<'p> Builder<'p> {
     }
 
     /// Linear blocks: `.` and `..` first, then the entries in the order given.
-    fn linear(&self, parent: u32, entries: &[(Vec<u8>, u32, u8)]) -> Vec<Vec<u8>> {
+    fn linear(&self, parent: Ino, entries: &[DirEntry]) -> Vec<Vec<u8>> {
         let room = self.leaf_room();
         let mut blocks = Vec::new();
         let mut block = vec![0u8; self.bs];
-        let mut at = self.put(&mut block, 0, self.ino, b".", FT_DIR);
-        let mut last = at;
-        at += self.put(&mut block, at, parent, b"..", FT_DIR);
-        for (name, ino, ft) in entries {
-            if at + rec_size(name.len()) > room {
+        let mut at = self.dots(&mut block, parent);
+        let mut last = dirent::DOT_REC_LEN;
+        for e in entries {
+            if at + rec_size(e.name.len()) > room {
                 self.close_leaf(&mut block, last);
                 blocks.push(std::mem::replace(&mut block, vec![0u8; self.bs]));
                 at = 0;
             }
             last = at;
-            at += self.put(&mut block, at, *ino, name, *ft);
+            at += self.put(&mut block, at, e);
         }
         self.close_leaf(&mut block, last);
         blocks.push(block);
@@ -315,9 +318,9 @@ impl<'p> Builder<'p> {
     /// Split the hash-ordered entries into leaves, filling each: a run of equal major
     /// hashes that does not fit what is left of a leaf starts a new one when it fits a
     /// whole leaf, so a hash run is split only when it is longer than a leaf.
-    fn pack_leaves(&self, entries: &[(Vec<u8>, u32, u8)], order: &[(DirHash, usize)]) -> Vec<Leaf> {
+    fn pack_leaves(&self, entries: &[DirEntry], order: &[(DirHash, usize)]) -> Vec<Leaf> {
         let room = self.leaf_room();
-        let size = |k: usize| rec_size(entries[order[k].1].0.len());
+        let size = |k: usize| rec_size(entries[order[k].1].name.len());
         let mut leaves: Vec<Leaf> = Vec::new();
         let mut start = 0;
         let mut used = 0;
@@ -394,8 +397,8 @@ impl<'p> Builder<'p> {
     /// Root, interior nodes (top level first), then leaves.
     fn indexed(
         &self,
-        parent: u32,
-        entries: &[(Vec<u8>, u32, u8)],
+        parent: Ino,
+        entries: &[DirEntry],
         order: &[(DirHash, usize)],
         leaves: &[Leaf],
         tree: &Tree,
@@ -438,8 +441,7 @@ impl<'p> Builder<'p> {
         }
         let mut root = vec![0u8; self.bs];
         let dotdot = dirent::DOT_REC_LEN;
-        self.put(&mut root, 0, self.ino, b".", FT_DIR);
-        self.put(&mut root, dotdot, parent, b"..", FT_DIR);
+        self.dots(&mut root, parent);
         let dotdot_len = rec_len_to_disk(self.bs - dotdot, self.bs);
         put_u16(&mut root, dotdot + dirent::REC_LEN, dotdot_len);
         // dx_root_info: reserved word, hash version as stored (the signedness is the
@@ -459,9 +461,8 @@ impl<'p> Builder<'p> {
             let mut at = 0;
             let mut last = 0;
             for &(_, i) in &order[leaf.range.clone()] {
-                let (name, ino, ft) = &entries[i];
                 last = at;
-                at += self.put(&mut block, at, *ino, name, *ft);
+                at += self.put(&mut block, at, &entries[i]);
             }
             self.close_leaf(&mut block, last);
             blocks.push(block);
@@ -493,13 +494,30 @@ mod tests {
     use super::*;
     use crate::csum::crc32c_le;
     use crate::dir::{parse_entries, DirEntry};
+    use crate::{EntryKind, Ino};
+
+    fn ino(n: u32) -> Ino {
+        Ino::new(n).unwrap()
+    }
+
+    /// The directory the tests build, and its parent.
+    const D: Option<Ino> = Ino::new(12);
+    const P: Option<Ino> = Ino::new(2);
+
+    fn build(entries: &[DirEntry], p: &DirParams) -> Result<DirBlocks> {
+        build_dir_blocks(D.unwrap(), P.unwrap(), entries, p)
+    }
+
+    fn file(name: &[u8], n: u32) -> DirEntry {
+        DirEntry::new(name, ino(n), EntryKind::File)
+    }
     use crate::le::{u16_at, u32_at, u8_at};
 
     fn params(block_size: u32, csum: bool) -> DirParams {
         DirParams {
             block_size,
             csum_seed: csum.then_some(0x1234_5678),
-            ino: 12,
+            ino: ino(12),
             generation: 0xdead_beef,
             hash_version: version::HALF_MD4_UNSIGNED,
             hash_seed: [1, 2, 3, 4],
@@ -509,12 +527,12 @@ mod tests {
         }
     }
 
-    fn named(n: usize, len: impl Fn(usize) -> usize) -> Vec<(Vec<u8>, u32, u8)> {
+    fn named(n: usize, len: impl Fn(usize) -> usize) -> Vec<DirEntry> {
         (0..n)
             .map(|i| {
                 let mut name = format!("{i}-").into_bytes();
                 name.resize(len(i).max(name.len()), b'x' + (i % 3) as u8);
-                (name, 100 + i as u32, 1)
+                file(&name, 100 + i as u32)
             })
             .collect()
     }
@@ -537,7 +555,7 @@ mod tests {
         if let Some(seed) = p.csum_seed {
             assert_eq!(u32_at(b, room), 0);
             assert_eq!((u16_at(b, room + 4), u8_at(b, room + 7)), (12, 0xde));
-            let mut c = crc32c_le(seed, &p.ino.to_le_bytes());
+            let mut c = crc32c_le(seed, &p.ino.get().to_le_bytes());
             c = crc32c_le(c, &p.generation.to_le_bytes());
             assert_eq!(crc32c_le(c, &b[..room]), u32_at(b, room + 8));
         }
@@ -552,7 +570,7 @@ mod tests {
         let count = usize::from(u16_at(b, start + 2));
         let tail = start + 8 * limit;
         assert!(tail + 8 <= b.len());
-        let mut c = crc32c_le(seed, &p.ino.to_le_bytes());
+        let mut c = crc32c_le(seed, &p.ino.get().to_le_bytes());
         c = crc32c_le(c, &p.generation.to_le_bytes());
         c = crc32c_le(c, &b[..start + 8 * count]);
         c = crc32c_le(c, &[0; 8]);
@@ -603,15 +621,15 @@ mod tests {
 
     /// Check every layout rule, and that the names and inodes are exactly `.`, `..` and
     /// `entries`. Returns the number of interior levels (None when linear).
-    fn check(d: &DirBlocks, entries: &[(Vec<u8>, u32, u8)], p: &DirParams) -> Option<u8> {
+    fn check(d: &DirBlocks, entries: &[DirEntry], p: &DirParams) -> Option<u8> {
         let bs = p.block_size as usize;
         assert!(d.blocks.iter().all(|b| b.len() == bs));
-        let mut got: Vec<(Vec<u8>, u32, u8)> = Vec::new();
+        let mut got: Vec<DirEntry> = Vec::new();
         let levels = if d.indexed {
             let root = &d.blocks[0];
             assert_eq!(
                 (u32_at(root, 0), rec(root, 0), &root[8..10]),
-                (p.ino, 12, &b".\0"[..])
+                (p.ino.get(), 12, &b".\0"[..])
             );
             assert_eq!(rec(root, 12), bs - 12);
             assert_eq!(
@@ -641,24 +659,30 @@ mod tests {
                         u64::from(h) < hi & !1 || (u64::from(h) == hi & !1 && hi & 1 == 1),
                         "hash {h:x} of leaf {b} reaches {hi:x}"
                     );
-                    got.push((e.name, e.ino, e.file_type));
+                    got.push(e);
                 }
             }
             got.sort();
             Some(depth)
         } else {
             for b in &d.blocks {
-                got.extend(leaf(b, p).into_iter().map(|e| (e.name, e.ino, e.file_type)));
+                got.extend(leaf(b, p));
             }
-            let ft = if p.filetype { 2 } else { 0 };
-            assert_eq!(got[0], (b".".to_vec(), p.ino, ft));
-            assert_eq!(got[1].0, b"..");
+            let kind = p.filetype.then_some(EntryKind::Directory);
+            assert_eq!(
+                (&got[0].name[..], got[0].ino, got[0].kind),
+                (&b"."[..], p.ino, kind)
+            );
+            assert_eq!(got[1].name, b"..");
             got.drain(..2);
             None
         };
         let mut want: Vec<_> = entries
             .iter()
-            .map(|(n, i, t)| (n.clone(), *i, if p.filetype { *t } else { 0 }))
+            .map(|e| DirEntry {
+                kind: e.kind.filter(|_| p.filetype),
+                ..e.clone()
+            })
             .collect();
         if d.indexed {
             want.sort();
@@ -673,7 +697,7 @@ mod tests {
             let p = params(4096, csum);
             for n in [0, 1, 50] {
                 let e = named(n, |_| 20);
-                let d = build_dir_blocks(12, 2, &e, &p).unwrap();
+                let d = build(&e, &p).unwrap();
                 assert_eq!((d.blocks.len(), d.indexed), (1, false));
                 assert_eq!(check(&d, &e, &p), None);
             }
@@ -690,12 +714,12 @@ mod tests {
             let fit = (room - 24) / 20 - 1;
             let mut e = named(fit, |_| 12);
             let last = room - 24 - 20 * fit;
-            e.push((vec![b'z'; last - 8], 7, 1));
-            let d = build_dir_blocks(12, 2, &e, &p).unwrap();
+            e.push(file(&vec![b'z'; last - 8], 7));
+            let d = build(&e, &p).unwrap();
             assert_eq!((d.blocks.len(), d.indexed), (1, false));
             check(&d, &e, &p);
-            e.push((b"one-more".to_vec(), 8, 1));
-            let d = build_dir_blocks(12, 2, &e, &p).unwrap();
+            e.push(file(b"one-more", 8));
+            let d = build(&e, &p).unwrap();
             assert!(d.indexed);
             assert_eq!(check(&d, &e, &p), Some(0));
         }
@@ -713,7 +737,7 @@ mod tests {
                     let sizes: &[usize] = if bs == 1024 { &[3000, 20_000] } else { &[3000] };
                     for &n in sizes {
                         let e = named(n, |i| 1 + i % 255);
-                        let d = build_dir_blocks(12, 2, &e, &p).unwrap();
+                        let d = build(&e, &p).unwrap();
                         let depth = check(&d, &e, &p).unwrap();
                         if bs == 1024 && n == 20_000 {
                             assert_eq!(depth, 1);
@@ -730,13 +754,13 @@ mod tests {
         // 124 x 127 leaves: 50,000 such names need a third level.
         let p = params(1024, false);
         let e = named(50_000, |_| 255);
-        let err = build_dir_blocks(12, 2, &e, &p).unwrap_err();
+        let err = build(&e, &p).unwrap_err();
         assert!(err.to_string().contains("large_dir"), "{err}");
         let p = DirParams {
             large_dir: true,
             ..p
         };
-        let d = build_dir_blocks(12, 2, &e, &p).unwrap();
+        let d = build(&e, &p).unwrap();
         assert_eq!(check(&d, &e, &p), Some(2));
     }
 
@@ -748,7 +772,7 @@ mod tests {
                 ..params(1024, true)
             };
             let e = named(200, |_| 30);
-            let d = build_dir_blocks(12, 2, &e, &p).unwrap();
+            let d = build(&e, &p).unwrap();
             assert_eq!(d.blocks[0][28], v % 3);
             check(&d, &e, &p);
         }
@@ -756,14 +780,14 @@ mod tests {
 
     fn leaves_for(majors: &[u32], name_len: usize, p: &DirParams) -> Vec<Leaf> {
         let entries: Vec<_> = (0..majors.len())
-            .map(|i| (vec![b'a'; name_len], i as u32 + 1, 1))
+            .map(|i| file(&vec![b'a'; name_len], i as u32 + 1))
             .collect();
         let order: Vec<_> = majors
             .iter()
             .enumerate()
             .map(|(i, &major)| (DirHash { major, minor: 0 }, i))
             .collect();
-        Builder::new(12, p).pack_leaves(&entries, &order)
+        Builder::new(ino(12), p).pack_leaves(&entries, &order)
     }
 
     #[test]
@@ -795,12 +819,12 @@ mod tests {
     fn the_same_input_gives_the_same_bytes() {
         let p = params(4096, true);
         let entries = named(5000, |i| 1 + i % 200);
-        let first = build_dir_blocks(12, 2, &entries, &p).unwrap();
-        assert!(build_dir_blocks(12, 2, &entries, &p).unwrap() == first);
+        let first = build(&entries, &p).unwrap();
+        assert!(build(&entries, &p).unwrap() == first);
         // Indexed blocks do not depend on the order the names came in.
         let mut reversed = entries.clone();
         reversed.reverse();
-        assert!(build_dir_blocks(12, 2, &reversed, &p).unwrap() == first);
+        assert!(build(&reversed, &p).unwrap() == first);
     }
 
     #[test]
@@ -811,7 +835,7 @@ mod tests {
                 ..params(1024, csum)
             };
             let e = named(3000, |i| 1 + i % 255);
-            let d = build_dir_blocks(12, 2, &e, &p).unwrap();
+            let d = build(&e, &p).unwrap();
             assert!(!d.indexed && d.blocks.len() > 100);
             assert_eq!(check(&d, &e, &p), None);
         }
@@ -821,7 +845,7 @@ mod tests {
     fn work_per_entry(n: usize, p: &DirParams) -> f64 {
         let entries = named(n, |i| 8 + i % 33);
         WORK.with(|w| w.set(0));
-        let d = build_dir_blocks(12, 2, &entries, p).unwrap();
+        let d = build(&entries, p).unwrap();
         assert!(d.indexed);
         WORK.with(std::cell::Cell::get) as f64 / n as f64
     }
@@ -843,7 +867,7 @@ mod tests {
     #[test]
     fn impossible_inputs_are_errors() {
         let p = params(4096, true);
-        let one = |name: &[u8], ino: u32| vec![(name.to_vec(), ino, 1u8)];
+        let one = |name: &[u8], n: u32| vec![file(name, n)];
         for (e, why) in [
             (one(&[b'a'; 256], 5), "over 255"),
             (one(b"", 5), "empty"),
@@ -851,16 +875,15 @@ mod tests {
             (one(b"a\0b", 5), "NUL"),
             (one(b".", 5), "'.'"),
             (one(b"..", 5), "'.'"),
-            (one(b"ok", 0), "inode 0"),
-            (vec![(b"x".to_vec(), 5, 1), (b"x".to_vec(), 6, 1)], "twice"),
+            (vec![file(b"x", 5), file(b"x", 6)], "twice"),
         ] {
-            let err = build_dir_blocks(12, 2, &e, &p).unwrap_err().to_string();
+            let err = build(&e, &p).unwrap_err().to_string();
             assert!(err.contains(why), "{err}");
         }
         // A name given twice in a directory big enough to be indexed.
         let mut e = named(3000, |_| 40);
         e.push(e[1234].clone());
-        let err = build_dir_blocks(12, 2, &e, &p).unwrap_err().to_string();
+        let err = build(&e, &p).unwrap_err().to_string();
         assert!(err.contains("twice"), "{err}");
         for v in [version::SIPHASH, 7, 255] {
             let q = DirParams {
@@ -868,11 +891,11 @@ mod tests {
                 ..params(4096, true)
             };
             let e = named(3000, |_| 40);
-            assert!(build_dir_blocks(12, 2, &e, &q).is_err());
+            assert!(build(&e, &q).is_err());
         }
         for bs in [0, 512, 3000, 131_072] {
-            assert!(build_dir_blocks(12, 2, &[], &params(bs, true)).is_err());
+            assert!(build(&[], &params(bs, true)).is_err());
         }
-        assert!(build_dir_blocks(13, 2, &[], &p).is_err());
+        assert!(build_dir_blocks(ino(13), ino(2), &[], &p).is_err());
     }
 }

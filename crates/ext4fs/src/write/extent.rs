@@ -7,6 +7,7 @@ use super::group::Groups;
 use crate::csum;
 use crate::format::{blockmap, extent, inode::BLOCK_LEN, InodeFlags};
 use crate::le::{put_u16, put_u32, put_u48};
+use crate::Ino;
 
 /// One contiguous piece of a file: `len` blocks from `logical`, stored at `physical`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,7 +129,7 @@ fn extents(pieces: &[Piece]) -> WResult<Vec<Extent>> {
 /// e2fsprogs fills it.
 pub(crate) fn extent_tree(
     g: &mut Groups,
-    ino: u32,
+    ino: Ino,
     generation: u32,
     pieces: &[Piece],
 ) -> WResult<Mapping> {
@@ -177,12 +178,12 @@ struct TreeWriter<'g> {
 }
 
 impl<'g> TreeWriter<'g> {
-    fn new(g: &'g mut Groups, ino: u32, generation: u32) -> TreeWriter<'g> {
+    fn new(g: &'g mut Groups, ino: Ino, generation: u32) -> TreeWriter<'g> {
         let bs = g.sb.block_size as usize;
         let per_block = (bs - extent::HEADER_SIZE) / extent::ENTRY_SIZE;
         let seed =
             g.sb.metadata_csum()
-                .then(|| csum::inode_seed(g.sb.csum_seed, ino, generation));
+                .then(|| csum::inode_seed(g.sb.csum_seed, ino.get(), generation));
         TreeWriter {
             g,
             per_block,

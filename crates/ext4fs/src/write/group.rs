@@ -9,6 +9,7 @@ use crate::csum;
 use crate::format::{gd, BgFlags};
 use crate::le::{put_u16, u16_at, u32_at};
 use crate::superblock::Superblock;
+use crate::Ino;
 
 /// The image file, its superblock and the state of every group.
 pub(crate) struct Groups {
@@ -269,6 +270,13 @@ impl Groups {
         Ok(())
     }
 
+    /// Free inodes of the whole image.
+    pub fn total_free_inodes(&self) -> u64 {
+        (0..self.sb.group_count)
+            .map(|g| u64::from(self.free_inodes(g)))
+            .sum()
+    }
+
     /// Free blocks of the whole image.
     pub fn total_free_blocks(&self) -> u64 {
         (0..self.sb.group_count)
@@ -343,13 +351,15 @@ impl Groups {
     }
 
     /// Allocate the next free inode (in number order); `dir` counts it as a directory.
-    pub fn alloc_inode(&mut self, dir: bool) -> WResult<u32> {
+    pub fn alloc_inode(&mut self, dir: bool) -> WResult<Ino> {
         let ipg = self.sb.inodes_per_group;
         loop {
-            let ino = self.inode_cursor.saturating_add(1);
-            if ino > self.sb.inodes_count || self.inode_cursor == u32::MAX {
+            let next = self.inode_cursor.saturating_add(1);
+            let Some(ino) = Ino::new(next)
+                .filter(|_| next <= self.sb.inodes_count && self.inode_cursor != u32::MAX)
+            else {
                 return Err(WriteError::OutOfInodes);
-            }
+            };
             let (group, index) = self.sb.inode_location(ino);
             if self.free_inodes(group) == 0 {
                 self.inode_cursor = (group + 1).saturating_mul(ipg);
@@ -359,7 +369,7 @@ impl Groups {
             let Some(bitmap) = self.inode_bitmaps[group as usize].as_mut() else {
                 return corrupt(format!("inode bitmap of group {group}"));
             };
-            self.inode_cursor = ino;
+            self.inode_cursor = next;
             if bit(bitmap, index as usize) {
                 continue;
             }
@@ -382,8 +392,8 @@ impl Groups {
     }
 
     /// Byte offset of inode `ino`'s record.
-    pub fn inode_offset(&self, ino: u32) -> WResult<u64> {
-        if ino == 0 || ino > self.sb.inodes_count {
+    pub fn inode_offset(&self, ino: Ino) -> WResult<u64> {
+        if ino.get() > self.sb.inodes_count {
             return corrupt(format!("inode {ino} out of range"));
         }
         let (group, index) = self.sb.inode_location(ino);
@@ -391,16 +401,16 @@ impl Groups {
             + u64::from(index) * u64::from(self.sb.inode_size))
     }
 
-    pub fn read_inode(&self, ino: u32) -> WResult<Vec<u8>> {
+    pub fn read_inode(&self, ino: Ino) -> WResult<Vec<u8>> {
         let mut raw = vec![0u8; self.sb.inode_size as usize];
         self.file.read_exact_at(&mut raw, self.inode_offset(ino)?)?;
         Ok(raw)
     }
 
     /// Write an inode record, its checksum filled in.
-    pub fn write_inode(&self, ino: u32, raw: &mut [u8]) -> WResult<()> {
+    pub fn write_inode(&self, ino: Ino, raw: &mut [u8]) -> WResult<()> {
         if self.sb.metadata_csum() {
-            csum::set_inode(self.sb.csum_seed, ino, raw);
+            csum::set_inode(self.sb.csum_seed, ino.get(), raw);
         }
         self.file.write_all_at(raw, self.inode_offset(ino)?)?;
         Ok(())

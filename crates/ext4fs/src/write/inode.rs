@@ -159,7 +159,7 @@ mod tests {
         let mut raw = new_record(256, &b);
         crate::csum::set_inode(0xdead, 12, &mut raw);
         assert!(crate::csum::inode_ok(0xdead, 12, &raw));
-        let i = crate::Inode::parse(12, &raw, true, 4096).unwrap();
+        let i = crate::Inode::parse(crate::Ino::new(12).unwrap(), &raw, true, 4096).unwrap();
         assert_eq!((i.uid, i.gid, i.atime.nsec), (70000, 5, 2));
     }
 }

@@ -36,11 +36,13 @@
 //! After any error other than [`WriteError::EntryRefused`] the image is inconsistent and
 //! must be thrown away; an entry refused leaves nothing of itself behind.
 
-pub mod dir;
+pub(crate) mod dir;
 mod error;
 mod extent;
+mod file;
 mod group;
 mod inode;
+mod open_dir;
 mod source;
 mod xattr;
 
@@ -52,26 +54,35 @@ pub use dir::{build_dir_blocks, DirBlocks, DirParams};
 pub use error::{WResult, WriteError};
 pub use source::{Dense, Source};
 
-use crate::csum;
 use crate::format::{
-    dirent, inode::BLOCK_LEN, Compat, Incompat, InodeFlags, RoCompat, State, GOOD_OLD_INODE_SIZE,
-    LINK_MAX, NAME_MAX, SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE,
+    Compat, Incompat, RoCompat, State, GOOD_OLD_INODE_SIZE, NAME_MAX, SUPERBLOCK_OFFSET,
+    SUPERBLOCK_SIZE,
 };
 use crate::inode::Time;
 use crate::superblock::Superblock;
-use crate::{Fs, Xattr};
+use crate::{DirEntry, EntryKind, Fs, Ino, Xattr};
 use error::corrupt;
 use extent::{Mapping, Piece};
 use group::Groups;
 use inode::Base;
+use open_dir::OpenDir;
 use xattr::Stored;
 
-/// The root directory's inode number: the parent of the tree's top entries.
-pub const ROOT: u32 = crate::format::ROOT_INO;
-/// Files up to this size are read whole into memory and written run by run, their holes
-/// and all-zero blocks left unallocated (as mke2fs -d does); larger ones are copied range
-/// by range, holes kept.
-const SMALL_FILE: u64 = 64 * 1024;
+/// A directory of the image the writer holds open, to add entries to: what every call
+/// that adds an entry takes as the parent. Only [`Writer::mkdir`], [`Writer::reopen_dir`]
+/// and [`ROOT`] make one, so a parent cannot be mistaken for the inode a hard link names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DirIno(Ino);
+
+impl DirIno {
+    /// The directory's inode number.
+    pub fn ino(self) -> Ino {
+        self.0
+    }
+}
+
+/// The root directory: the parent of the tree's top entries.
+pub const ROOT: DirIno = DirIno(Ino::ROOT);
 
 /// Owner, permissions, times and extended attributes of a new inode.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -106,6 +117,17 @@ pub enum Special {
     BlockDevice { major: u32, minor: u32 },
 }
 
+impl Special {
+    fn kind(self) -> EntryKind {
+        match self {
+            Special::Fifo => EntryKind::Fifo,
+            Special::Socket => EntryKind::Socket,
+            Special::CharDevice { .. } => EntryKind::CharDevice,
+            Special::BlockDevice { .. } => EntryKind::BlockDevice,
+        }
+    }
+}
+
 /// What [`Writer::finish`] reports.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Summary {
@@ -117,31 +139,19 @@ pub struct Summary {
     pub free_inodes: u64,
 }
 
-/// A directory being filled: its entries wait in memory until it is closed.
-struct Dir {
-    parent: u32,
-    /// The inode record, all but its size, links and block mapping.
-    record: Vec<u8>,
-    entries: Vec<(Vec<u8>, u32, u8)>,
-    names: HashSet<Vec<u8>>,
-    subdirs: u32,
-    /// Extra 512-byte sectors the record already counts (its xattr block).
-    xattr_sectors: u64,
-    /// An existing directory's blocks and its record as found (`i_block`, flags).
-    old: Option<(Vec<u64>, Vec<u8>)>,
-}
-
 /// An image being written; see the module documentation.
 pub struct Writer {
     g: Groups,
     /// The image as opened, for the directories it already holds.
     reader: Fs,
-    open_dirs: BTreeMap<u32, Dir>,
-    closed_dirs: HashSet<u32>,
-    existing: Vec<(Vec<u8>, u32, u8)>,
-    /// File type (`EXT2_FT_*`) of every non-directory inode created, for hard links.
-    kinds: HashMap<u32, u8>,
-    extra_links: BTreeMap<u32, u32>,
+    open_dirs: BTreeMap<Ino, OpenDir>,
+    closed_dirs: HashSet<Ino>,
+    /// The root's entries as the image held them.
+    existing: Vec<DirEntry>,
+    /// The kind of every non-directory inode created, for hard links.
+    kinds: HashMap<Ino, EntryKind>,
+    extra_links: BTreeMap<Ino, u32>,
+    /// Shared xattr blocks: the set, its block and how many inodes use it.
     xattr_blocks: HashMap<Vec<Stored>, (u64, u32)>,
     summary: Summary,
 }
@@ -198,10 +208,10 @@ impl Writer {
         }
         let reader = Fs::open(file.try_clone()?)?;
         let g = Groups::open(file, sb)?;
-        let root = load_dir(&reader, &g, ROOT, ROOT)?;
+        let root = OpenDir::load(&reader, &g, Ino::ROOT, Ino::ROOT)?;
         let existing = root.entries.clone();
         let mut open_dirs = BTreeMap::new();
-        open_dirs.insert(ROOT, root);
+        open_dirs.insert(Ino::ROOT, root);
         Ok(Writer {
             g,
             reader,
@@ -215,35 +225,33 @@ impl Writer {
         })
     }
 
-    /// The entries of the image's root directory as it was opened (name, inode,
-    /// `EXT2_FT_*` type), `.` and `..` left out.
-    pub fn root_entries(&self) -> &[(Vec<u8>, u32, u8)] {
+    /// The entries of the image's root directory as it was opened, `.` and `..` left
+    /// out; the kind of each is its inode's.
+    pub fn root_entries(&self) -> &[DirEntry] {
         &self.existing
     }
 
     /// Open a directory the image's root already holds (its `lost+found`) to add entries
-    /// to it; returns its inode number. Its other entries are kept.
-    pub fn reopen_dir(&mut self, name: &[u8]) -> WResult<u32> {
-        let Some(&(_, ino, ft)) = self.existing.iter().find(|(n, _, _)| n == name) else {
+    /// to it. Its other entries are kept.
+    pub fn reopen_dir(&mut self, name: &[u8]) -> WResult<DirIno> {
+        let Some(e) = self.existing.iter().find(|e| e.name == name) else {
             return refused(name, "the image's root holds no such entry");
         };
-        if ft != 2 {
+        let ino = e.ino;
+        if e.kind != Some(EntryKind::Directory) {
             return refused(name, "the image holds it, and not as a directory");
         }
         if self.open_dirs.contains_key(&ino) || self.closed_dirs.contains(&ino) {
             return refused(name, "directory opened twice");
         }
-        let dir = load_dir(&self.reader, &self.g, ino, ROOT)?;
+        let dir = OpenDir::load(&self.reader, &self.g, ino, Ino::ROOT)?;
         self.open_dirs.insert(ino, dir);
-        Ok(ino)
+        Ok(DirIno(ino))
     }
 
     /// Free blocks and free inodes, as the group descriptors count them now.
     pub fn free(&self) -> (u64, u64) {
-        let inodes = (0..self.g.sb.group_count)
-            .map(|g| u64::from(self.g.free_inodes(g)))
-            .sum();
-        (self.g.total_free_blocks(), inodes)
+        (self.g.total_free_blocks(), self.g.total_free_inodes())
     }
 
     /// Inodes the image has in all.
@@ -263,154 +271,69 @@ impl Writer {
 
     /// Give an open directory (the root, a reopened or a new one) these owner, permissions,
     /// times and xattrs, in place of what it had.
-    pub fn set_meta(&mut self, dir: u32, meta: &Meta) -> WResult<()> {
+    pub fn set_meta(&mut self, dir: DirIno, meta: &Meta) -> WResult<()> {
         let set = self.stored_xattrs(b".", meta)?;
-        let Some(d) = self.open_dirs.get(&dir) else {
-            return refused(b".", format!("inode {dir} is not an open directory"));
+        let Some(d) = self.open_dirs.get(&dir.0) else {
+            return refused(b".", format!("inode {} is not an open directory", dir.0));
         };
         let (flags, generation) = (inode::flags(&d.record), inode::generation(&d.record));
-        let mut record = self.record(b".", 0o040_000, meta, &set)?;
+        let mut record = self.record(EntryKind::Directory, meta, &set)?;
         // Keep what mkfs set beyond ours (flags, generation).
         inode::set_flags(&mut record, flags);
         inode::set_generation(&mut record, generation);
         let sectors = inode::blocks(&record);
-        if let Some(d) = self.open_dirs.get_mut(&dir) {
+        if let Some(d) = self.open_dirs.get_mut(&dir.0) {
             d.record = record;
             d.xattr_sectors = sectors;
         }
         Ok(())
     }
 
-    /// Make a directory `name` in directory `parent`; returns its inode number.
-    pub fn mkdir(&mut self, parent: u32, name: &[u8], meta: &Meta) -> WResult<u32> {
+    /// Make a directory `name` in directory `parent`.
+    pub fn mkdir(&mut self, parent: DirIno, name: &[u8], meta: &Meta) -> WResult<DirIno> {
         self.check_entry(parent, name)?;
         let set = self.stored_xattrs(name, meta)?;
         let ino = self.g.alloc_inode(true)?;
-        let record = self.record(name, 0o040_000, meta, &set)?;
-        let xattr_sectors = inode::blocks(&record);
-        self.add_entry(parent, name, ino, 2, true);
-        self.open_dirs.insert(
-            ino,
-            Dir {
-                parent,
-                record,
-                entries: Vec::new(),
-                names: HashSet::new(),
-                subdirs: 0,
-                xattr_sectors,
-                old: None,
-            },
-        );
+        let record = self.record(EntryKind::Directory, meta, &set)?;
+        self.add_entry(parent, name, ino, EntryKind::Directory);
+        self.open_dirs.insert(ino, OpenDir::new(parent.0, record));
         self.summary.inodes += 1;
-        Ok(ino)
+        Ok(DirIno(ino))
     }
 
     /// Add a regular file whose bytes come from `src`; returns its inode number.
     pub fn add_file(
         &mut self,
-        parent: u32,
+        parent: DirIno,
         name: &[u8],
         meta: &Meta,
         src: &mut dyn Source,
-    ) -> WResult<u32> {
+    ) -> WResult<Ino> {
         self.check_entry(parent, name)?;
         let set = self.stored_xattrs(name, meta)?;
         let size = src.size()?;
-        let bs = u64::from(self.g.sb.block_size);
         let ino = self.g.alloc_inode(false)?;
-        let mut record = self.record(name, 0o100_000, meta, &set)?;
-        let mut pieces: Vec<Piece> = Vec::new();
-        if size <= SMALL_FILE {
-            // Read whole into its blocks, zero tail included: one read, one write per run
-            // of blocks holding data, no hole search. A hole reads as zeros, so a block of
-            // zeros is left a hole whether the host stored it or not.
-            let blocks = size.div_ceil(bs);
-            let mut buf = vec![0u8; (blocks * bs) as usize];
-            src.read_at(&mut buf[..size as usize], 0)?;
-            let zero = |b: u64| {
-                let at = (b * bs) as usize;
-                buf[at..at + bs as usize].iter().all(|&x| x == 0)
-            };
-            let mut first = 0;
-            while first < blocks {
-                if zero(first) {
-                    first += 1;
-                    continue;
-                }
-                let mut run = 1;
-                while first + run < blocks && !zero(first + run) {
-                    run += 1;
-                }
-                let (physical, len) = self.g.alloc_run(run)?;
-                let at = (first * bs) as usize;
-                let end = ((first + len) * bs) as usize;
-                self.g.file.write_all_at(&buf[at..end], physical * bs)?;
-                pieces.push(Piece {
-                    logical: first,
-                    physical,
-                    len,
-                });
-                first += len;
-            }
-        }
-        let mut pos = if size <= SMALL_FILE { size } else { 0 };
-        while let Some((start, end)) = src.next_data(pos, size)? {
-            let mut first = start / bs;
-            let last = end.min(size).div_ceil(bs);
-            first = first.max(pos.div_ceil(bs));
-            while first < last {
-                let (physical, len) = self.g.alloc_run(last - first)?;
-                let from = first * bs;
-                let upto = ((first + len) * bs).min(size);
-                src.copy_to(from, upto - from, &self.g.file, physical * bs)?;
-                let tail = (len * bs) - (upto - from);
-                if tail > 0 {
-                    let zeros = vec![0u8; tail as usize];
-                    self.g
-                        .file
-                        .write_all_at(&zeros, physical * bs + (upto - from))?;
-                }
-                match pieces.last_mut() {
-                    Some(p) if p.logical + p.len == first && p.physical + p.len == physical => {
-                        p.len += len;
-                    }
-                    _ => pieces.push(Piece {
-                        logical: first,
-                        physical,
-                        len,
-                    }),
-                }
-                first += len;
-            }
-            pos = last * bs;
-            if pos >= size {
-                break;
-            }
-        }
+        let mut record = self.record(EntryKind::File, meta, &set)?;
+        let pieces = file::copy(&mut self.g, src, size)?;
         let data_blocks: u64 = pieces.iter().map(|p| p.len).sum();
         self.map_into(&mut record, ino, &pieces, data_blocks, name)?;
         inode::set_size(&mut record, size);
         if size >= 1 << 31 {
             self.g.sb.feature_ro_compat |= RoCompat::LARGE_FILE;
         }
-        inode::set_links(&mut record, 1);
-        self.g.write_inode(ino, &mut record)?;
-        self.add_entry(parent, name, ino, 1, false);
-        self.kinds.insert(ino, 1);
-        self.summary.inodes += 1;
-        Ok(ino)
+        self.add_inode(parent, name, ino, EntryKind::File, &mut record)
     }
 
     /// Add a symbolic link to `target` (1 to 4095 bytes, less than a block).
     pub fn symlink(
         &mut self,
-        parent: u32,
+        parent: DirIno,
         name: &[u8],
         target: &[u8],
         meta: &Meta,
-    ) -> WResult<u32> {
+    ) -> WResult<Ino> {
         self.check_entry(parent, name)?;
-        if target.is_empty() || target.len() > 4095 || target.contains(&0) {
+        if target.is_empty() || target.len() as u64 > crate::SYMLINK_MAX || target.contains(&0) {
             return refused(name, "symlink target empty, too long or holding a NUL");
         }
         let bs = self.g.sb.block_size as usize;
@@ -422,9 +345,10 @@ impl Writer {
         }
         let set = self.stored_xattrs(name, meta)?;
         let ino = self.g.alloc_inode(false)?;
-        let mut record = self.record(name, 0o120_000, meta, &set)?;
-        if target.len() < 60 {
-            let mut block = [0u8; 60];
+        let mut record = self.record(EntryKind::Symlink, meta, &set)?;
+        let mut block = [0u8; crate::format::inode::BLOCK_LEN];
+        if target.len() < block.len() {
+            // A fast symlink: the target in i_block.
             block[..target.len()].copy_from_slice(target);
             inode::set_i_block(&mut record, &block);
         } else {
@@ -440,158 +364,66 @@ impl Writer {
             self.map_into(&mut record, ino, &[piece], 1, name)?;
         }
         inode::set_size(&mut record, target.len() as u64);
-        inode::set_links(&mut record, 1);
-        self.g.write_inode(ino, &mut record)?;
-        self.add_entry(parent, name, ino, 7, false);
-        self.kinds.insert(ino, 7);
-        self.summary.inodes += 1;
-        Ok(ino)
+        self.add_inode(parent, name, ino, EntryKind::Symlink, &mut record)
     }
 
     /// Add a fifo, socket or device node.
     pub fn special(
         &mut self,
-        parent: u32,
+        parent: DirIno,
         name: &[u8],
-        kind: Special,
+        special: Special,
         meta: &Meta,
-    ) -> WResult<u32> {
+    ) -> WResult<Ino> {
         self.check_entry(parent, name)?;
         let set = self.stored_xattrs(name, meta)?;
-        let (type_bits, ft, dev) = match kind {
-            Special::Fifo => (0o010_000, 5, None),
-            Special::Socket => (0o140_000, 6, None),
-            Special::CharDevice { major, minor } => (0o020_000, 3, Some((major, minor))),
-            Special::BlockDevice { major, minor } => (0o060_000, 4, Some((major, minor))),
+        let device = match special {
+            Special::CharDevice { major, minor } | Special::BlockDevice { major, minor } => {
+                let Some(block) = crate::inode::device_block(major, minor) else {
+                    return refused(name, format!("device number {major}:{minor} out of range"));
+                };
+                Some(block)
+            }
+            Special::Fifo | Special::Socket => None,
         };
-        if let Some((major, minor)) = dev {
-            if major > 0xfff || minor > 0xf_ffff {
-                return refused(name, format!("device number {major}:{minor} out of range"));
-            }
-        }
         let ino = self.g.alloc_inode(false)?;
-        let mut record = self.record(name, type_bits, meta, &set)?;
-        if let Some((major, minor)) = dev {
-            let mut block = [0u8; 60];
-            // The old 8:8 form when it fits, else the new one (kernel ext4_do_update_inode).
-            if major < 256 && minor < 256 {
-                block[0..4].copy_from_slice(&((major << 8) | minor).to_le_bytes());
-            } else {
-                let new = (minor & 0xff) | (major << 8) | ((minor & !0xff) << 12);
-                block[4..8].copy_from_slice(&new.to_le_bytes());
-            }
+        let mut record = self.record(special.kind(), meta, &set)?;
+        if let Some(block) = device {
             inode::set_i_block(&mut record, &block);
         }
-        inode::set_links(&mut record, 1);
-        self.g.write_inode(ino, &mut record)?;
-        self.add_entry(parent, name, ino, ft, false);
-        self.kinds.insert(ino, ft);
-        self.summary.inodes += 1;
-        Ok(ino)
+        self.add_inode(parent, name, ino, special.kind(), &mut record)
     }
 
     /// Give the non-directory inode `ino` (made by this writer) another name.
-    pub fn link(&mut self, parent: u32, name: &[u8], ino: u32) -> WResult<()> {
+    pub fn link(&mut self, parent: DirIno, name: &[u8], ino: Ino) -> WResult<()> {
         self.check_entry(parent, name)?;
-        let Some(&ft) = self.kinds.get(&ino) else {
+        let Some(&kind) = self.kinds.get(&ino) else {
             return refused(name, format!("inode {ino} is not a file this writer made"));
         };
         let extra = self.extra_links.entry(ino).or_insert(0);
-        if *extra + 1 >= LINK_MAX {
+        if *extra + 1 >= crate::format::LINK_MAX {
             return refused(name, "too many links");
         }
         *extra += 1;
-        self.add_entry(parent, name, ino, ft, false);
+        self.add_entry(parent, name, ino, kind);
         Ok(())
     }
 
     /// Write directory `dir`'s blocks now (its entries are complete); memory goes back.
-    pub fn close_dir(&mut self, dir: u32) -> WResult<()> {
-        let Some(d) = self.open_dirs.remove(&dir) else {
-            return refused(b"", format!("inode {dir} is not an open directory"));
+    pub fn close_dir(&mut self, dir: DirIno) -> WResult<()> {
+        let Some(d) = self.open_dirs.remove(&dir.0) else {
+            return refused(b"", format!("inode {} is not an open directory", dir.0));
         };
-        self.closed_dirs.insert(dir);
-        let sb = self.g.sb.clone();
-        let params = DirParams {
-            block_size: sb.block_size,
-            csum_seed: sb.metadata_csum().then_some(sb.csum_seed),
-            ino: dir,
-            generation: inode::generation(&d.record),
-            hash_version: sb.dir_hash_version(),
-            hash_seed: sb.hash_seed,
-            indexed: sb.has_compat(Compat::DIR_INDEX),
-            large_dir: sb.has_incompat(Incompat::LARGEDIR),
-            filetype: sb.has_incompat(Incompat::FILETYPE),
-        };
-        let built = build_dir_blocks(dir, d.parent, &d.entries, &params)?;
-        let blocks = built.blocks;
-        let bs = u64::from(sb.block_size);
-        let mut n = blocks.len() as u64;
-        let mut record = d.record;
-        let reuse = d
-            .old
-            .as_ref()
-            .filter(|(old, _)| !built.indexed && blocks.len() <= old.len());
-        if let Some((old, found)) = reuse {
-            // Fits where it was (an empty lost+found keeps its spare blocks for e2fsck).
-            let empty = empty_dir_block(&params);
-            for (i, &b) in old.iter().enumerate() {
-                self.g.write_block(b, blocks.get(i).unwrap_or(&empty))?;
-            }
-            n = old.len() as u64;
-            inode::set_i_block(&mut record, &inode::i_block(found));
-            inode::set_flags(&mut record, inode::flags(found));
-            let sectors = d.xattr_sectors + n * (bs / 512);
-            inode::set_blocks(&mut record, sectors, true, sb.block_size);
-        } else {
-            if let Some((old, _)) = &d.old {
-                for &b in old {
-                    self.g.free_block(b)?;
-                }
-            }
-            let mut pieces: Vec<Piece> = Vec::new();
-            let mut logical = 0u64;
-            while logical < n {
-                let (physical, len) = self.g.alloc_run(n - logical)?;
-                for i in 0..len {
-                    self.g
-                        .write_block(physical + i, &blocks[(logical + i) as usize])?;
-                }
-                pieces.push(Piece {
-                    logical,
-                    physical,
-                    len,
-                });
-                logical += len;
-            }
-            // Drop any old mapping, keep the xattr block count.
-            inode::set_i_block(&mut record, &[0; BLOCK_LEN]);
-            let flags = inode::flags(&record) - (InodeFlags::EXTENTS | InodeFlags::INDEX);
-            inode::set_flags(&mut record, flags);
-            inode::set_blocks(&mut record, d.xattr_sectors, true, sb.block_size);
-            self.map_into(&mut record, dir, &pieces, n, b"")?;
-        }
-        inode::set_size(&mut record, n * bs);
-        if built.indexed {
-            inode::add_flags(&mut record, InodeFlags::INDEX);
-            self.summary.indexed_dirs += 1;
-        }
-        let links = 2 + d.subdirs;
-        if links >= LINK_MAX {
-            inode::set_links(&mut record, 1);
-            self.g.sb.feature_ro_compat |= RoCompat::DIR_NLINK;
-        } else {
-            inode::set_links(&mut record, links as u16);
-        }
-        self.g.write_inode(dir, &mut record)
+        self.closed_dirs.insert(dir.0);
+        self.write_dir(dir.0, d)
     }
 
     /// Write every open directory, the link counts, the shared xattr blocks, bitmaps,
     /// descriptors and the superblock.
     pub fn finish(mut self) -> WResult<Summary> {
-        let open: Vec<u32> = self.open_dirs.keys().copied().collect();
+        let open: Vec<Ino> = self.open_dirs.keys().copied().collect();
         for dir in open {
-            self.close_dir(dir)?;
+            self.close_dir(DirIno(dir))?;
         }
         for (&ino, &extra) in &self.extra_links {
             let mut raw = self.g.read_inode(ino)?;
@@ -609,9 +441,7 @@ impl Writer {
         }
         self.g.flush()?;
         let free_blocks = self.g.total_free_blocks();
-        let free_inodes: u64 = (0..self.g.sb.group_count)
-            .map(|g| u64::from(self.g.free_inodes(g)))
-            .sum();
+        let free_inodes = self.g.total_free_inodes();
         self.g.sb.free_blocks_count = free_blocks;
         self.g.sb.free_inodes_count = free_inodes as u32;
         self.g
@@ -622,17 +452,17 @@ impl Writer {
         Ok(self.summary)
     }
 
-    fn check_entry(&self, parent: u32, name: &[u8]) -> WResult<()> {
+    fn check_entry(&self, parent: DirIno, name: &[u8]) -> WResult<()> {
         if name.is_empty() || name.len() > NAME_MAX || name.contains(&b'/') || name.contains(&0) {
             return refused(name, "a name must be 1 to 255 bytes without '/' or NUL");
         }
         if name == b"." || name == b".." {
             return refused(name, "'.' and '..' are made by the writer");
         }
-        let Some(dir) = self.open_dirs.get(&parent) else {
+        let Some(dir) = self.open_dirs.get(&parent.0) else {
             return refused(
                 name,
-                format!("parent inode {parent} is not an open directory"),
+                format!("parent inode {} is not an open directory", parent.0),
             );
         };
         if dir.names.contains(name) {
@@ -644,14 +474,31 @@ impl Writer {
         Ok(())
     }
 
-    fn add_entry(&mut self, parent: u32, name: &[u8], ino: u32, ft: u8, subdir: bool) {
-        if let Some(dir) = self.open_dirs.get_mut(&parent) {
+    fn add_entry(&mut self, parent: DirIno, name: &[u8], ino: Ino, kind: EntryKind) {
+        if let Some(dir) = self.open_dirs.get_mut(&parent.0) {
             dir.names.insert(name.to_vec());
-            dir.entries.push((name.to_vec(), ino, ft));
-            if subdir {
+            dir.entries.push(DirEntry::new(name, ino, kind));
+            if kind == EntryKind::Directory {
                 dir.subdirs += 1;
             }
         }
+    }
+
+    /// Write the record of a new non-directory inode (one link) and its entry.
+    fn add_inode(
+        &mut self,
+        parent: DirIno,
+        name: &[u8],
+        ino: Ino,
+        kind: EntryKind,
+        record: &mut [u8],
+    ) -> WResult<Ino> {
+        inode::set_links(record, 1);
+        self.g.write_inode(ino, record)?;
+        self.add_entry(parent, name, ino, kind);
+        self.kinds.insert(ino, kind);
+        self.summary.inodes += 1;
+        Ok(ino)
     }
 
     fn stored_xattrs(&self, name: &[u8], meta: &Meta) -> WResult<Vec<Stored>> {
@@ -694,15 +541,9 @@ impl Writer {
     }
 
     /// A new record: type and mode, owners, times, xattrs (in the inode or a shared block).
-    fn record(
-        &mut self,
-        _name: &[u8],
-        type_bits: u16,
-        meta: &Meta,
-        set: &[Stored],
-    ) -> WResult<Vec<u8>> {
+    fn record(&mut self, kind: EntryKind, meta: &Meta, set: &[Stored]) -> WResult<Vec<u8>> {
         let base = Base {
-            mode: type_bits | (meta.mode & 0o7777),
+            mode: kind.type_bits() as u16 | (meta.mode & 0o7777),
             uid: meta.uid,
             gid: meta.gid,
             atime: meta.atime,
@@ -741,7 +582,7 @@ impl Writer {
     fn map_into(
         &mut self,
         record: &mut [u8],
-        ino: u32,
+        ino: Ino,
         pieces: &[Piece],
         data_blocks: u64,
         name: &[u8],
@@ -768,87 +609,6 @@ impl Writer {
             return refused(name, "file too large for this image");
         }
         Ok(())
-    }
-}
-
-/// An existing directory of the image, read to be rewritten with more entries: its blocks
-/// must be plain data blocks (no extent tree or indirect block, no inline data, no xattr
-/// block).
-fn load_dir(reader: &Fs, g: &Groups, ino: u32, parent: u32) -> WResult<Dir> {
-    let inode = reader.inode(ino)?;
-    if inode.file_type() != Some(crate::FileType::Directory) {
-        return corrupt(format!("inode {ino} is not a directory"));
-    }
-    if inode.has_flag(InodeFlags::INLINE_DATA) || inode.file_acl != 0 {
-        return unsupported("existing directory with inline data or an xattr block");
-    }
-    let mut blocks = Vec::new();
-    for r in reader.data_map(&inode)? {
-        if let crate::Backing::Data { physical } = r.backing {
-            if blocks.len() as u64 + r.len > 1 << 16 {
-                return unsupported("existing directory of over 65536 blocks");
-            }
-            blocks.extend(physical..physical.saturating_add(r.len));
-        }
-    }
-    let sectors = u64::from(g.sb.block_size / 512);
-    if blocks.len() as u64 * sectors != inode.blocks_512 {
-        return unsupported("existing directory with an extent tree or indirect blocks");
-    }
-    let mut dir = Dir {
-        parent,
-        record: g.read_inode(ino)?,
-        entries: Vec::new(),
-        names: HashSet::new(),
-        subdirs: 0,
-        xattr_sectors: 0,
-        old: None,
-    };
-    for e in reader.read_dir(&inode)? {
-        if e.name == b"." || e.name == b".." {
-            continue;
-        }
-        let ft = match reader.inode(e.ino)?.file_type() {
-            Some(t) => file_type_code(t),
-            None => return corrupt(format!("inode {} has no type", e.ino)),
-        };
-        if ft == 2 {
-            dir.subdirs += 1;
-        }
-        if !dir.names.insert(e.name.clone()) {
-            return corrupt(format!("directory inode {ino} holds a name twice"));
-        }
-        dir.entries.push((e.name, e.ino, ft));
-    }
-    dir.old = Some((blocks, dir.record.clone()));
-    Ok(dir)
-}
-
-/// A directory block holding no entry (one unused record spanning it), checksummed.
-fn empty_dir_block(p: &DirParams) -> Vec<u8> {
-    let bs = p.block_size as usize;
-    let mut b = vec![0u8; bs];
-    let end = if p.csum_seed.is_some() {
-        bs - dirent::TAIL_SIZE
-    } else {
-        bs
-    };
-    crate::le::put_u16(&mut b, dirent::REC_LEN, end as u16);
-    if let Some(seed) = p.csum_seed {
-        csum::set_dir_leaf(csum::inode_seed(seed, p.ino, p.generation), &mut b);
-    }
-    b
-}
-
-fn file_type_code(t: crate::FileType) -> u8 {
-    match t {
-        crate::FileType::Regular => 1,
-        crate::FileType::Directory => 2,
-        crate::FileType::CharDevice => 3,
-        crate::FileType::BlockDevice => 4,
-        crate::FileType::Fifo => 5,
-        crate::FileType::Socket => 6,
-        crate::FileType::Symlink => 7,
     }
 }
 

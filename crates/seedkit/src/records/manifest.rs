@@ -144,47 +144,9 @@ pub struct ManifestHeader {
     pub source: Bytes,
 }
 
-/// The type of an entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EntryKind {
-    File,
-    Directory,
-    Symlink,
-    Fifo,
-    CharDevice,
-    BlockDevice,
-    Socket,
-}
-
-impl EntryKind {
-    /// The `S_IFMT` bits of this type.
-    pub fn type_bits(self) -> u32 {
-        match self {
-            EntryKind::Fifo => 0o010_000,
-            EntryKind::CharDevice => 0o020_000,
-            EntryKind::Directory => 0o040_000,
-            EntryKind::BlockDevice => 0o060_000,
-            EntryKind::File => 0o100_000,
-            EntryKind::Symlink => 0o120_000,
-            EntryKind::Socket => 0o140_000,
-        }
-    }
-
-    /// The type of a full `st_mode` / `i_mode`, if it is one of the seven.
-    pub fn from_mode(mode: u32) -> Option<EntryKind> {
-        Some(match mode & 0o170_000 {
-            0o010_000 => EntryKind::Fifo,
-            0o020_000 => EntryKind::CharDevice,
-            0o040_000 => EntryKind::Directory,
-            0o060_000 => EntryKind::BlockDevice,
-            0o100_000 => EntryKind::File,
-            0o120_000 => EntryKind::Symlink,
-            0o140_000 => EntryKind::Socket,
-            _ => return None,
-        })
-    }
-}
+/// The kind of an entry: the format crate's, spelled as the records spell it
+/// (`"file"`, `"char_device"`, ...).
+pub use ext4fs::EntryKind;
 
 /// A time with nanoseconds; `sec` may be negative (before 1970).
 #[derive(
