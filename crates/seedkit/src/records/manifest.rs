@@ -280,18 +280,27 @@ mod tests {
     }
 
     #[test]
-    fn type_bits_round_trip() {
-        for k in [
-            EntryKind::File,
-            EntryKind::Directory,
-            EntryKind::Symlink,
-            EntryKind::Fifo,
-            EntryKind::CharDevice,
-            EntryKind::BlockDevice,
-            EntryKind::Socket,
-        ] {
-            assert_eq!(EntryKind::from_mode(k.type_bits() | 0o755), Some(k));
+    fn kinds_are_spelled_as_the_records_always_spelled_them() {
+        let names = [
+            (EntryKind::File, "file"),
+            (EntryKind::Directory, "directory"),
+            (EntryKind::Symlink, "symlink"),
+            (EntryKind::Fifo, "fifo"),
+            (EntryKind::CharDevice, "char_device"),
+            (EntryKind::BlockDevice, "block_device"),
+            (EntryKind::Socket, "socket"),
+        ];
+        for (k, name) in names {
+            let json = format!("\"{name}\"");
+            assert_eq!(serde_json::to_string(&k).unwrap(), json);
+            assert_eq!(serde_json::from_str::<EntryKind>(&json).unwrap(), k);
         }
-        assert_eq!(EntryKind::from_mode(0o170_000), None);
+        let err = serde_json::from_str::<EntryKind>("\"pipe\"").unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("unknown variant `pipe`, expected one of `file`, `directory`"),
+            "{err}"
+        );
+        assert!(serde_json::from_str::<EntryKind>("1").is_err());
     }
 }
