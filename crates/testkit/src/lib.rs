@@ -4,6 +4,7 @@
 //! `mkfs.ext4`, `debugfs` and `e2fsck` from e2fsprogs, and a real unprivileged uid.
 
 pub mod schema;
+pub mod tree;
 
 use std::ffi::OsStr;
 use std::fs;

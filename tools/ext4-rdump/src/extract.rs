@@ -5,7 +5,7 @@
 //! and an outer one is opened again through `..` of its child when the walk climbs back,
 //! checked against the device and inode it had.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -15,7 +15,7 @@ use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use ext4fs::{Backing, DirEntry, Fs, Ino, Inode, Time, Xattr as ImageXattr};
+use ext4fs::{DirEntry, Fs, Ino, Inode, Time, Xattr as ImageXattr};
 use nix::fcntl::{AtFlags, OFlag};
 use nix::sys::stat::{Mode, SFlag};
 use nix::sys::time::TimeSpec;
@@ -29,6 +29,7 @@ use seedkit::records::manifest::{
 use seedkit::records::{RdumpError, RdumpSummary, TreeCounts};
 use seedkit::sys;
 
+use crate::claims::Claims;
 use crate::Args;
 
 /// Failures kept for `--json` (all are counted and printed).
@@ -100,11 +101,8 @@ pub struct Extraction<'a> {
     single: HashSet<Ino>,
     /// Directory inodes already extracted: a second visit is a cycle or a hard-linked dir.
     dirs: HashSet<Ino>,
-    /// Physical blocks (start -> end, neighbours merged) of the files and directories
-    /// extracted so far. No two inodes share a block in a sound file system; a hostile
-    /// one makes many inodes name the same few blocks, which would be written out (or held
-    /// as directory entries) once per inode, up to the apparent size of a sparse image each.
-    claimed: BTreeMap<u64, u64>,
+    /// Physical blocks of the files and directories extracted so far.
+    claims: Claims,
     /// Bytes of file data written to the host, plus [`ENTRY_COST`] per entry made.
     staged: u64,
     budget: u64,
@@ -146,7 +144,7 @@ impl<'a> Extraction<'a> {
             links: HashMap::new(),
             single: HashSet::new(),
             dirs: HashSet::new(),
-            claimed: BTreeMap::new(),
+            claims: Claims::default(),
             staged: 0,
             budget,
             over_budget: false,
@@ -326,44 +324,9 @@ impl<'a> Extraction<'a> {
         self.record_line(&ManifestLine::Entry(entry))
     }
 
-    /// Claim the data blocks of `inode` for this extraction: `Err` with a reason when one of
-    /// them was claimed already (by another inode or earlier in its own map).
+    /// Claim the data blocks of `inode` for this extraction (see [`Claims`]).
     fn claim(&mut self, inode: &Inode) -> Result<(), String> {
-        if inode.has_flag(ext4fs::InodeFlags::INLINE_DATA) {
-            return Ok(());
-        }
-        let claimed = &mut self.claimed;
-        let mut shared = false;
-        self.fs
-            .for_each_run(inode, &mut |run| {
-                let Backing::Data { physical: start } = run.backing else {
-                    return true;
-                };
-                let end = start + run.len;
-                let before = claimed.range(..end).next_back().map(|(&s, &e)| (s, e));
-                if before.is_some_and(|(_, e)| e > start) {
-                    shared = true;
-                    return false;
-                }
-                // Merge with the neighbours, so a sound image holds few ranges.
-                let mut new = (start, end);
-                if let Some((s, _)) = before.filter(|&(_, e)| e == start) {
-                    claimed.remove(&s);
-                    new.0 = s;
-                }
-                if let Some(e) = claimed.remove(&end) {
-                    new.1 = e;
-                }
-                claimed.insert(new.0, new.1);
-                true
-            })
-            .map_err(|e| e.to_string())?;
-        if shared {
-            return Err(
-                "data blocks used twice (by this entry or one already extracted); skipped".into(),
-            );
-        }
-        Ok(())
+        self.claims.claim(self.fs, inode)
     }
 
     /// The entries of directory `dir`, to extract (none, reported, when unreadable).

@@ -20,11 +20,13 @@
 
 #![forbid(unsafe_code)]
 
+mod archive;
+mod claims;
 mod extract;
 
 use std::ffi::OsString;
 use std::fs;
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::DirBuilderExt;
@@ -83,13 +85,19 @@ pub struct Args {
     #[arg(long)]
     pub same_owner: bool,
 
+    /// Write DIR to stdout as a POSIX pax tar stream instead of extracting it: nothing is
+    /// written on the host (xattrs, nanosecond times, devices, hard links, holes as GNU
+    /// sparse 1.0).
+    #[arg(long, conflicts_with_all = ["output", "json", "same_owner"])]
+    pub tar: bool,
+
     /// List each extracted entry on stderr (quoted, control bytes escaped).
     #[arg(short, long)]
     pub verbose: bool,
 
-    /// Stop (exit 2, nothing left behind) once the staged files and the manifest pass
-    /// BYTES (suffixes K, M, G, T: powers of 1024); default: 8 times the image's size plus
-    /// 256 MiB.
+    /// Stop (exit 2, nothing left behind) once the staged files and the manifest, or the
+    /// tar stream, pass BYTES (suffixes K, M, G, T: powers of 1024); default: 8 times
+    /// the image's size plus 256 MiB.
     #[arg(long, value_name = "BYTES", value_parser = parse_size)]
     pub budget: Option<u64>,
 }
@@ -319,6 +327,26 @@ fn normalize(p: &Path) -> PathBuf {
         .collect()
 }
 
+/// `--tar`: the directory as a tar stream on stdout (never a terminal).
+fn write_archive(
+    fs: &Fs,
+    source: Option<&(ext4fs::Ino, ext4fs::Inode)>,
+    budget: u64,
+    verbose: bool,
+) -> Result<Status> {
+    let stdout = io::stdout();
+    if stdout.is_terminal() {
+        bail!("writing the archive: refusing to write a tar stream to a terminal (redirect it or pipe it)");
+    }
+    let out = io::BufWriter::with_capacity(1 << 20, stdout.lock());
+    let archive = archive::Archive::new(fs, out, budget, verbose);
+    let outcome = match source {
+        Some((ino, root)) => archive.run(*ino, root)?,
+        None => archive.run_missing()?,
+    };
+    Ok(Status::from_failures(outcome.failures))
+}
+
 pub fn run(args: &Args) -> Result<Status> {
     let image = &std::path::absolute(&args.image).unwrap_or_else(|_| args.image.clone());
     let file = fs::File::open(image).with_context(|| format!("opening {}", quote(image)))?;
@@ -361,6 +389,9 @@ pub fn run(args: &Args) -> Result<Status> {
         Some(b) => b,
         None => default_budget(image_size(image)),
     };
+    if args.tar {
+        return write_archive(&fs, source.as_ref(), budget, args.verbose);
+    }
     let staging = Staging::prepare(args.output.as_deref())?;
     let fd = staging.fd.try_clone().context("duplicating a descriptor")?;
     let extraction = extract::Extraction::new(

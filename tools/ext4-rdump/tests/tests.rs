@@ -1,5 +1,6 @@
 //! The integration tests of ext4-rdump, linked as one binary (one module per subject).
 
+mod archive;
 mod bad_input;
 mod common;
 mod corpus;
