@@ -6,7 +6,8 @@
 //! checked to be the file it saw, and its bytes are copied through that descriptor straight
 //! into the image's blocks; when `TREE.manifest.jsonl` (written by `ext4-rdump`) is there,
 //! takes from it what the host tree cannot hold (true modes, devices, xattrs, recorded
-//! times, entries not staged).
+//! times, entries not staged). With `--from-tar`, reads a tar stream instead ([`tarball`]
+//! reads it, `from_tar` places its members in the stream's order).
 //!
 //! Writes IMAGE (made by `mkfs.ext4`, `mkfs.ext3` or `mkfs.ext2`) with the workspace's own
 //! ext4 writer ([`ext4fs::write`], driven by [`write`]): walk and manifest merge, then
@@ -21,11 +22,14 @@
 
 #![forbid(unsafe_code)]
 
+mod digest;
+mod from_tar;
+pub mod tarball;
 pub mod tree;
 pub mod verify;
 pub mod write;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -48,7 +52,7 @@ use crate::write::{ImageWriter, Owner};
 #[derive(Debug, Parser)]
 #[command(
     version,
-    about = "Write a host tree into an existing ext4 image, every entry owned root:root",
+    about = "Write a host tree or a tar stream into an existing ext4 image, every entry owned root:root",
     long_about = "Write TREE into IMAGE (an ext4 image made by mkfs.ext4) as an ordinary user: \
         every entry owned root:root, everything else kept (modes, times to the nanosecond, \
         hard links, holes, symlinks, fifos, devices and xattrs from an ext4-rdump manifest). \
@@ -66,6 +70,15 @@ pub struct Args {
     /// The directory to write; `-` or none reads a path or JSON record from stdin.
     #[arg(value_name = "TREE")]
     pub tree: Option<OsString>,
+
+    /// Write the members of this tar stream (`-`: standard input) instead of a tree: POSIX
+    /// pax, GNU or ustar, GNU sparse files, xattrs, hard links, devices.
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with_all = ["tree", "manifest", "no_manifest"]
+    )]
+    pub from_tar: Option<OsString>,
 
     /// Give every entry this owner instead of 0:0 (numeric UID:GID).
     #[arg(long, value_name = "UID:GID", conflicts_with = "preserve_owner")]
@@ -100,9 +113,20 @@ pub struct Args {
     pub progress: bool,
 }
 
+/// Where the entries come from.
+#[derive(Debug, Clone)]
+enum Source {
+    /// A host tree, walked through descriptors.
+    Tree(PathBuf),
+    /// A tar stream: a file, or standard input (`None`).
+    Tar(Option<PathBuf>),
+}
+
 /// Validated settings.
 struct Config {
     image: PathBuf,
+    source: Source,
+    /// The path the record names: the tree, the tar file or `-`.
     tree: PathBuf,
     owner: Owner,
     manifest: Option<PathBuf>,
@@ -118,7 +142,6 @@ fn parse_owner(text: &str) -> Result<(u32, u32)> {
 
 impl Config {
     fn new(args: &Args) -> Result<Config> {
-        let tree = seedkit::input::resolve(args.tree.as_deref())?;
         let owner = match (&args.owner, args.preserve_owner) {
             (_, true) => Owner::Preserve,
             (Some(o), false) => {
@@ -127,6 +150,17 @@ impl Config {
             }
             (None, false) => Owner::Fixed(0, 0),
         };
+        if let Some(tar) = &args.from_tar {
+            let file = (tar != "-").then(|| PathBuf::from(tar));
+            return Ok(Config {
+                image: args.image.clone(),
+                tree: PathBuf::from(tar),
+                source: Source::Tar(file),
+                owner,
+                manifest: None,
+            });
+        }
+        let tree = seedkit::input::resolve(args.tree.as_deref())?;
         let manifest = if args.no_manifest {
             None
         } else if let Some(m) = &args.manifest {
@@ -137,6 +171,7 @@ impl Config {
         };
         Ok(Config {
             image: args.image.clone(),
+            source: Source::Tree(tree.clone()),
             tree,
             owner,
             manifest,
@@ -209,15 +244,21 @@ fn lock(path: &Path) -> Result<(Flock<File>, ext4fs::Superblock)> {
 }
 
 /// What the main thread does with each piece of the walk.
-struct Ingest<'a> {
+pub(crate) struct Ingest<'a> {
     writer: ImageWriter<'a>,
     merger: Option<tree::Merger>,
     /// Every entry, for `--verify` (empty without it).
     entries: BTreeMap<tree::Key, tree::Entry>,
+    /// The digests of the regular files of a source read once (a tar stream), for
+    /// `--verify`.
+    digests: HashMap<tree::Key, u64>,
     keep_entries: bool,
     /// Directories written (for manifest entries, whose parent must be one).
     dirs: HashSet<tree::Key>,
     rejected: Vec<(tree::Key, String)>,
+    /// Members of a tar stream left out whose name holds an earlier member (written):
+    /// reported like the rejected, not left out of `--verify`.
+    duplicates: Vec<(tree::Key, String)>,
     progress: Progress,
     verbose: bool,
     written: u64,
@@ -255,7 +296,7 @@ impl Ingest<'_> {
                 }
                 // A manifest may make it a node that is not read (a fifo): then it is closed.
                 let file = file.filter(|_| e.host && e.kind == EntryKind::File);
-                self.add(key, e, file)?;
+                self.add(&key, e, file)?;
             }
         }
         Ok(())
@@ -276,7 +317,7 @@ impl Ingest<'_> {
             self.check_top(&[key.as_bytes().to_vec()])?;
         }
         match tree::from_manifest(&key, m)? {
-            Ok(e) => self.add(key, e, None),
+            Ok(e) => self.add(&key, e, None),
             Err(why) => {
                 self.rejected.push((key, why));
                 Ok(())
@@ -301,34 +342,95 @@ impl Ingest<'_> {
         Ok(())
     }
 
-    fn add(&mut self, key: tree::Key, e: tree::Entry, file: Option<tree::HostFile>) -> Result<()> {
-        if self.rejected_under(&key) {
+    fn add(&mut self, key: &tree::Key, e: tree::Entry, file: Option<tree::HostFile>) -> Result<()> {
+        if self.rejected_under(key) {
             return Ok(());
         }
-        let shown = display_key(&key);
+        let shown = display_key(key);
         match file {
             Some(file) => {
                 let mut fd = file.fd();
-                self.writer.add(&key, &e, Some(&mut fd))?;
+                self.writer.add(key, &e, Some(&mut fd))?;
                 file.close(&shown)?;
             }
-            None => self.writer.add(&key, &e, None)?,
+            None => self.writer.add(key, &e, None)?,
         }
         if e.kind == EntryKind::Directory {
             self.dirs.insert(key.clone());
         }
+        self.written(key, e);
+        Ok(())
+    }
+
+    /// An entry is in the image: say so (`-v`), count it, keep it for `--verify`.
+    pub(crate) fn written(&mut self, key: &tree::Key, e: tree::Entry) {
         self.written += 1;
         if self.verbose && !key.is_root() {
-            warn(format_args!("wrote {}", quote(&display_key(&key))));
+            warn(format_args!("wrote {}", quote(&display_key(key))));
         }
         let written = self.written;
         self.progress
             .update(|| format!("ext4-ingest: {written} entries written"));
         if self.keep_entries {
-            self.entries.insert(key, e);
+            self.entries.insert(key.clone(), e);
         }
-        Ok(())
     }
+
+    /// An entry written already took new attributes (a tar stream's later member).
+    pub(crate) fn rewritten(&mut self, key: &tree::Key, e: tree::Entry) {
+        if self.keep_entries {
+            self.entries.insert(key.clone(), e);
+        }
+    }
+
+    /// An entry left out, reported at the end (exit 1).
+    pub(crate) fn refuse(&mut self, key: &tree::Key, why: String) {
+        self.rejected.push((key.clone(), why));
+    }
+
+    /// An entry whose name is not one the tree can hold, left out.
+    pub(crate) fn refuse_raw(&mut self, path: &[u8], why: String) {
+        let key = tree::Key::for_display(path);
+        self.rejected.push((key, why));
+    }
+}
+
+impl Ingest<'_> {
+    /// Walk, merge, write: each entry goes into the image as the source gives it.
+    fn read_source(&mut self, source: &Source) -> Result<()> {
+        let walked = match source {
+            Source::Tree(tree) => tree::walk(tree, &mut |item| {
+                seedkit::interrupt::check()?;
+                self.take(item)
+            }),
+            Source::Tar(Some(file)) => File::open(file)
+                .with_context(|| format!("opening the tar stream {}", quote(file)))
+                .and_then(|f| {
+                    self.ingest_tar(
+                        io::BufReader::with_capacity(1 << 20, f),
+                        &file.to_string_lossy(),
+                    )
+                }),
+            Source::Tar(None) => self.ingest_tar(
+                io::BufReader::with_capacity(1 << 20, io::stdin().lock()),
+                "-",
+            ),
+        };
+        walked?;
+        let rest = self
+            .merger
+            .as_mut()
+            .map(|m| m.before(None))
+            .unwrap_or_default();
+        rest.into_iter()
+            .try_for_each(|(k, m)| self.manifest_only(k, &m))
+    }
+}
+
+fn emit_record(record: &seedkit::records::Ingest) -> Result<()> {
+    let mut out = io::stdout().lock();
+    seedkit::records::emit(&mut out, record).context("writing output")?;
+    out.flush().context("writing output")
 }
 
 pub fn run(args: &Args) -> Result<Status> {
@@ -353,7 +455,9 @@ pub fn run(args: &Args) -> Result<Status> {
             .map(|m| m.rejected.clone())
             .unwrap_or_default(),
         merger: manifest,
+        duplicates: Vec::new(),
         entries: BTreeMap::new(),
+        digests: HashMap::new(),
         keep_entries: args.verify,
         dirs: HashSet::new(),
         progress: if args.progress {
@@ -364,24 +468,13 @@ pub fn run(args: &Args) -> Result<Status> {
         verbose: args.verbose,
         written: 0,
     };
-    // Walk, merge, write: each entry goes into the image as the walk reaches it.
-    let walked = tree::walk(&config.tree, &mut |item| {
-        seedkit::interrupt::check()?;
-        ingest.take(item)
-    });
-    let done = walked.and_then(|()| {
-        let rest = ingest
-            .merger
-            .as_mut()
-            .map(|m| m.before(None))
-            .unwrap_or_default();
-        rest.into_iter()
-            .try_for_each(|(k, m)| ingest.manifest_only(k, &m))
-    });
+    let done = ingest.read_source(&config.source);
     let Ingest {
         writer,
         entries,
+        digests,
         rejected: walk_rejected,
+        duplicates,
         ..
     } = ingest;
     let started_writing = writer.started();
@@ -404,9 +497,16 @@ pub fn run(args: &Args) -> Result<Status> {
     let mut verified = false;
     if args.verify {
         tree::test_pause("written", image_path);
-        verify::verify(image_path, &entries, &config, &rejected, &root_names)?;
+        let source = verify::Expected {
+            entries: &entries,
+            digests: &digests,
+            rejected: &rejected,
+            image_root: &root_names,
+        };
+        verify::verify(image_path, &source, &config)?;
         verified = true;
     }
+    rejected.extend(duplicates);
     for (key, why) in &rejected {
         warn(format_args!(
             "not written: {}: {why}",
@@ -425,9 +525,7 @@ pub fn run(args: &Args) -> Result<Status> {
             verified,
             seconds: started.elapsed().as_secs_f64(),
         };
-        let mut out = io::stdout().lock();
-        seedkit::records::emit(&mut out, &record).context("writing output")?;
-        out.flush().context("writing output")?;
+        emit_record(&record)?;
     }
     drop(locked);
     Ok(Status::from_failures(rejected.len() as u64))

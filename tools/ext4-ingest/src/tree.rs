@@ -48,6 +48,15 @@ impl Key {
         k
     }
 
+    /// The key of a path that may not be one (absolute, with `..`, empty components),
+    /// to name it in a message as it was given.
+    pub fn for_display(path: &[u8]) -> Key {
+        Key(path
+            .iter()
+            .map(|&b| if b == b'/' { 0 } else { b })
+            .collect())
+    }
+
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }

@@ -30,218 +30,51 @@ fn same_time(t: ext4fs::Time, want: Timestamp) -> bool {
     t.sec == want.sec && t.nsec == want.nsec
 }
 
-pub(crate) fn verify(
-    image: &Path,
-    entries: &BTreeMap<Key, Entry>,
-    config: &Config,
-    rejected: &[(Key, String)],
-    image_root: &[(Vec<u8>, Ino)],
-) -> Result<()> {
+/// What the image must hold: the entries written, the digests of the files of a source
+/// read once, the entries left out, and what the image's root held before the run.
+pub(crate) struct Expected<'a> {
+    pub entries: &'a BTreeMap<Key, Entry>,
+    pub digests: &'a HashMap<Key, u64>,
+    pub rejected: &'a [(Key, String)],
+    pub image_root: &'a [(Vec<u8>, Ino)],
+}
+
+pub(crate) fn verify(image: &Path, x: &Expected<'_>, config: &Config) -> Result<()> {
     let what = || format!("verifying {}", quote(image));
     let file = File::open(image).with_context(what)?;
     let fs = Fs::open(file).map_err(|e| anyhow::anyhow!("{}: {e}", what()))?;
-    // What the image's root held before the run and the tree does not (lost+found, or
-    // anything else the image came with) stays; its directories count in the root's links.
-    let kept: Vec<&[u8]> = image_root
-        .iter()
-        .filter(|(n, _)| !entries.contains_key(n.as_slice()))
-        .map(|(n, _)| n.as_slice())
-        .collect();
-    let kept_dirs = image_root
-        .iter()
-        .filter(|(n, _)| kept.contains(&n.as_slice()))
-        .filter(|(_, ino)| {
-            fs.inode(*ino).is_ok_and(|i| {
-                EntryKind::from_mode(u32::from(i.mode)) == Some(EntryKind::Directory)
-            })
-        })
-        .count();
-    let skipped: Vec<&Key> = rejected.iter().map(|(k, _)| k).collect();
-    let wanted: Vec<(&Key, &Entry)> = entries
-        .iter()
-        .filter(|(k, _)| !skipped.contains(k))
-        .collect();
-
-    // Names each directory must hold, and the names of each inode.
-    let mut children: HashMap<&[u8], HashSet<&[u8]>> = HashMap::new();
-    let mut names_of: HashMap<LinkKey, u16> = HashMap::new();
-    for (key, e) in &wanted {
-        if let (Some(parent), Some(name)) = (key.parent(), key.name()) {
-            children.entry(parent).or_default().insert(name);
-        }
-        if let Some(l) = link_of(e) {
-            *names_of.entry(l).or_default() += 1;
-        }
-    }
-
-    let mut problems = Vec::new();
-    // Host files whose content is compared afterwards: their inode in the image and their
-    // identity on the host when they were read.
-    let mut contents: HashMap<Key, (Ino, (u64, u64))> = HashMap::new();
-    // The inode of each entry found in the image, by its key's bytes.
-    let mut inos: HashMap<&[u8], Ino> = HashMap::new();
-    let mut link_inos: HashMap<LinkKey, Ino> = HashMap::new();
-    inos.insert(&[], Ino::ROOT);
-    for (key, e) in wanted {
+    let plan = Plan::new(&fs, x);
+    let mut check = Check {
+        fs: &fs,
+        config,
+        x,
+        plan: &plan,
+        problems: Vec::new(),
+        contents: HashMap::new(),
+        inos: HashMap::from([(&[][..], Ino::ROOT)]),
+        link_inos: HashMap::new(),
+    };
+    for (key, e) in &plan.wanted {
         seedkit::interrupt::check()?;
-        if problems.len() >= REPORT_MAX {
+        if check.problems.len() >= REPORT_MAX {
             break;
         }
-        let shown = display_key(key);
-        let mut problem = |text: String| problems.push(format!("{}: {text}", quote(&shown)));
-        let Some(&ino) = inos.get(key.as_bytes()) else {
-            // Its parent was missing or not a directory: already reported.
-            continue;
-        };
-        let inode = match fs.inode(ino) {
-            Ok(i) => i,
-            Err(err) => {
-                problem(format!("reading inode {ino}: {err}"));
-                continue;
-            }
-        };
-        if EntryKind::from_mode(u32::from(inode.mode)) != Some(e.kind) {
-            problem(format!(
-                "a {:?} in the image, a {:?} in the tree",
-                inode.kind(),
-                e.kind
-            ));
-            continue;
-        }
-        if inode.permissions() != e.mode {
-            problem(format!(
-                "mode {:04o} in the image, {:04o} in the tree",
-                inode.permissions(),
-                e.mode
-            ));
-        }
-        let owner = match config.owner {
-            Owner::Fixed(u, g) => (u, g),
-            Owner::Preserve => (e.uid, e.gid),
-        };
-        if (inode.uid, inode.gid) != owner {
-            problem(format!(
-                "owner {}:{} in the image, {}:{} expected",
-                inode.uid, inode.gid, owner.0, owner.1
-            ));
-        }
-        if !same_time(inode.mtime, e.mtime) || !same_time(inode.atime, e.atime) {
-            problem(format!(
-                "times differ: atime {:?} mtime {:?} in the image, atime {:?} mtime {:?} in the tree",
-                inode.atime, inode.mtime, e.atime, e.mtime
-            ));
-        }
-        if let Some(c) = e.ctime {
-            if !same_time(inode.ctime, c) {
-                problem(format!(
-                    "ctime {:?} in the image, {c:?} recorded",
-                    inode.ctime
-                ));
-            }
-        }
-        let want_links = match e.kind {
-            EntryKind::Directory => {
-                let subdirs = children.get(key.as_bytes()).map_or(0, |names| {
-                    names
-                        .iter()
-                        .filter(|n| {
-                            entries
-                                .get(key.child(n).as_bytes())
-                                .is_some_and(|d| d.kind == EntryKind::Directory)
-                        })
-                        .count()
-                });
-                let extra = if key.is_root() { kept_dirs } else { 0 };
-                2 + subdirs + extra
-            }
-            _ => link_of(e).map_or(1, |l| usize::from(names_of[&l])),
-        };
-        if usize::from(inode.links_count) != want_links {
-            problem(format!(
-                "{} links in the image, {want_links} expected",
-                inode.links_count
-            ));
-        }
-        if let Some(l) = link_of(e) {
-            let first = *link_inos.entry(l).or_insert(ino);
-            if first != ino {
-                problem(format!(
-                    "inode {ino}, not the inode {first} of the other names of its hard link"
-                ));
-            }
-        }
-        let image_xattrs: Vec<(Vec<u8>, Vec<u8>)> = match fs.xattrs(&inode) {
-            Ok(x) => x
-                .into_iter()
-                .filter(|x| !x.name.starts_with(b"system."))
-                .map(|x| (x.name, x.value))
-                .collect(),
-            Err(err) => {
-                problem(format!("reading its xattrs: {err}"));
-                Vec::new()
-            }
-        };
-        let mut want_xattrs: Vec<(Vec<u8>, Vec<u8>)> = e
-            .xattrs
-            .iter()
-            .filter(|x| !x.name.0.starts_with(b"system."))
-            .map(|x| (x.name.0.clone(), x.value.0.clone()))
-            .collect();
-        want_xattrs.sort();
-        let mut got = image_xattrs;
-        got.sort();
-        if got != want_xattrs {
-            problem("extended attributes differ".to_string());
-        }
-        match e.kind {
-            EntryKind::File => {
-                if inode.size != e.size {
-                    problem(format!(
-                        "{} bytes in the image, {} in the tree",
-                        inode.size, e.size
-                    ));
-                } else if let (true, Some(id)) = (e.host, e.host_id) {
-                    contents.insert(key.clone(), (ino, id));
-                }
-            }
-            EntryKind::Symlink => match fs.symlink_target(&inode) {
-                Ok(t) if Some(&t) == e.target.as_ref() => {}
-                Ok(t) => problem(format!(
-                    "symlink to {} in the image",
-                    seedkit::quote::quote_bytes(&t)
-                )),
-                Err(err) => problem(format!("reading its target: {err}")),
-            },
-            EntryKind::CharDevice | EntryKind::BlockDevice => {
-                let want = e.rdev.map(|d| (d.major, d.minor));
-                if Some(inode.rdev()) != want {
-                    problem(format!(
-                        "device {:?} in the image, {want:?} expected",
-                        inode.rdev()
-                    ));
-                }
-            }
-            EntryKind::Directory => {
-                let dir = Dir {
-                    key,
-                    entries,
-                    children: &children,
-                    kept: &kept,
-                };
-                check_dir(&fs, &inode, &dir, &mut inos, &mut problem);
-            }
-            EntryKind::Fifo | EntryKind::Socket => {}
-        }
+        check.entry(key, e);
     }
+    let Check {
+        mut problems,
+        contents,
+        ..
+    } = check;
     if problems.len() < REPORT_MAX && !contents.is_empty() {
-        check_contents(&fs, &config.tree, entries, contents, &mut problems)?;
+        check_contents(&fs, &config.tree, x.entries, contents, &mut problems)?;
     }
     if !problems.is_empty() {
         for p in &problems {
             warn(format_args!("verify: {p}"));
         }
         bail!(
-            "verifying {}: the image differs from the tree ({}{} differences, listed above)",
+            "verifying {}: the image differs from the source ({}{} differences, listed above)",
             quote(image),
             problems.len(),
             if problems.len() >= REPORT_MAX {
@@ -252,6 +85,282 @@ pub(crate) fn verify(
         );
     }
     e2fsck(image)
+}
+
+/// What the walk over the expected entries needs to know beforehand.
+struct Plan<'a> {
+    /// Names the image's root held before the run and the source does not (lost+found,
+    /// or anything else the image came with): they stay.
+    kept: Vec<&'a [u8]>,
+    /// How many of them are directories (they count in the root's links).
+    kept_dirs: usize,
+    /// The entries written, the ones left out excepted.
+    wanted: Vec<(&'a Key, &'a Entry)>,
+    /// Names each directory must hold.
+    children: HashMap<&'a [u8], HashSet<&'a [u8]>>,
+    /// The names of each inode with several.
+    names_of: HashMap<LinkKey, u16>,
+}
+
+impl<'a> Plan<'a> {
+    fn new(fs: &Fs, x: &Expected<'a>) -> Plan<'a> {
+        let kept: Vec<&[u8]> = x
+            .image_root
+            .iter()
+            .filter(|(n, _)| !x.entries.contains_key(n.as_slice()))
+            .map(|(n, _)| n.as_slice())
+            .collect();
+        let kept_dirs = x
+            .image_root
+            .iter()
+            .filter(|(n, _)| kept.contains(&n.as_slice()))
+            .filter(|(_, ino)| {
+                fs.inode(*ino).is_ok_and(|i| {
+                    EntryKind::from_mode(u32::from(i.mode)) == Some(EntryKind::Directory)
+                })
+            })
+            .count();
+        let skipped: HashSet<&Key> = x.rejected.iter().map(|(k, _)| k).collect();
+        let wanted: Vec<(&Key, &Entry)> = x
+            .entries
+            .iter()
+            .filter(|(k, _)| !skipped.contains(k))
+            .collect();
+        let mut children: HashMap<&[u8], HashSet<&[u8]>> = HashMap::new();
+        let mut names_of: HashMap<LinkKey, u16> = HashMap::new();
+        for (key, e) in &wanted {
+            if let (Some(parent), Some(name)) = (key.parent(), key.name()) {
+                children.entry(parent).or_default().insert(name);
+            }
+            if let Some(l) = link_of(e) {
+                *names_of.entry(l).or_default() += 1;
+            }
+        }
+        Plan {
+            kept,
+            kept_dirs,
+            wanted,
+            children,
+            names_of,
+        }
+    }
+}
+
+/// The comparison, entry by entry, in key order (parents first).
+struct Check<'a> {
+    fs: &'a Fs,
+    config: &'a Config,
+    x: &'a Expected<'a>,
+    plan: &'a Plan<'a>,
+    problems: Vec<String>,
+    /// Host files whose content is compared afterwards: their inode in the image and
+    /// their identity on the host when they were read.
+    contents: HashMap<Key, (Ino, (u64, u64))>,
+    /// The inode of each entry found in the image, by its key's bytes.
+    inos: HashMap<&'a [u8], Ino>,
+    link_inos: HashMap<LinkKey, Ino>,
+}
+
+impl<'a> Check<'a> {
+    fn problem(&mut self, key: &Key, text: impl std::fmt::Display) {
+        self.problems
+            .push(format!("{}: {text}", quote(&display_key(key))));
+    }
+
+    fn entry(&mut self, key: &'a Key, e: &'a Entry) {
+        let Some(&ino) = self.inos.get(key.as_bytes()) else {
+            // Its parent was missing or not a directory: already reported.
+            return;
+        };
+        let inode = match self.fs.inode(ino) {
+            Ok(i) => i,
+            Err(err) => return self.problem(key, format_args!("reading inode {ino}: {err}")),
+        };
+        if EntryKind::from_mode(u32::from(inode.mode)) != Some(e.kind) {
+            let found = inode.kind();
+            return self.problem(
+                key,
+                format_args!("a {found:?} in the image, a {:?} in the source", e.kind),
+            );
+        }
+        self.attributes(key, e, &inode);
+        self.links(key, e, &inode);
+        self.xattrs(key, e, &inode);
+        match e.kind {
+            EntryKind::File => self.file(key, e, &inode),
+            EntryKind::Symlink => match self.fs.symlink_target(&inode) {
+                Ok(t) if Some(&t) == e.target.as_ref() => {}
+                Ok(t) => self.problem(
+                    key,
+                    format_args!(
+                        "symlink to {} in the image",
+                        seedkit::quote::quote_bytes(&t)
+                    ),
+                ),
+                Err(err) => self.problem(key, format_args!("reading its target: {err}")),
+            },
+            EntryKind::CharDevice | EntryKind::BlockDevice => {
+                let want = e.rdev.map(|d| (d.major, d.minor));
+                if Some(inode.rdev()) != want {
+                    let found = inode.rdev();
+                    self.problem(
+                        key,
+                        format_args!("device {found:?} in the image, {want:?} expected"),
+                    );
+                }
+            }
+            EntryKind::Directory => {
+                let dir = Dir {
+                    key,
+                    entries: self.x.entries,
+                    children: &self.plan.children,
+                    kept: &self.plan.kept,
+                };
+                let mut found = Vec::new();
+                check_dir(self.fs, &inode, &dir, &mut self.inos, &mut |p| {
+                    found.push(p);
+                });
+                for p in found {
+                    self.problem(key, p);
+                }
+            }
+            EntryKind::Fifo | EntryKind::Socket => {}
+        }
+    }
+
+    /// Mode, owner and times.
+    fn attributes(&mut self, key: &Key, e: &Entry, inode: &Inode) {
+        if inode.permissions() != e.mode {
+            let found = inode.permissions();
+            self.problem(
+                key,
+                format_args!(
+                    "mode {found:04o} in the image, {:04o} in the source",
+                    e.mode
+                ),
+            );
+        }
+        let owner = match self.config.owner {
+            Owner::Fixed(u, g) => (u, g),
+            Owner::Preserve => (e.uid, e.gid),
+        };
+        if (inode.uid, inode.gid) != owner {
+            let found = (inode.uid, inode.gid);
+            self.problem(
+                key,
+                format_args!(
+                    "owner {}:{} in the image, {}:{} expected",
+                    found.0, found.1, owner.0, owner.1
+                ),
+            );
+        }
+        if !same_time(inode.mtime, e.mtime) || !same_time(inode.atime, e.atime) {
+            self.problem(
+                key,
+                format_args!(
+                    "times differ: atime {:?} mtime {:?} in the image, atime {:?} mtime {:?} in the source",
+                    inode.atime, inode.mtime, e.atime, e.mtime
+                ),
+            );
+        }
+        if let Some(c) = e.ctime {
+            if !same_time(inode.ctime, c) {
+                let found = inode.ctime;
+                self.problem(
+                    key,
+                    format_args!("ctime {found:?} in the image, {c:?} recorded"),
+                );
+            }
+        }
+    }
+
+    /// The link count, and that the names of one inode share it.
+    fn links(&mut self, key: &Key, e: &Entry, inode: &Inode) {
+        let want = match e.kind {
+            EntryKind::Directory => {
+                let subdirs = self.plan.children.get(key.as_bytes()).map_or(0, |names| {
+                    names
+                        .iter()
+                        .filter(|n| {
+                            self.x
+                                .entries
+                                .get(key.child(n).as_bytes())
+                                .is_some_and(|d| d.kind == EntryKind::Directory)
+                        })
+                        .count()
+                });
+                let extra = if key.is_root() {
+                    self.plan.kept_dirs
+                } else {
+                    0
+                };
+                2 + subdirs + extra
+            }
+            _ => link_of(e).map_or(1, |l| usize::from(self.plan.names_of[&l])),
+        };
+        if usize::from(inode.links_count) != want {
+            let found = inode.links_count;
+            self.problem(
+                key,
+                format_args!("{found} links in the image, {want} expected"),
+            );
+        }
+        if let Some(l) = link_of(e) {
+            let first = *self.link_inos.entry(l).or_insert(inode.ino);
+            if first != inode.ino {
+                let ino = inode.ino;
+                self.problem(
+                    key,
+                    format_args!(
+                        "inode {ino}, not the inode {first} of the other names of its hard link"
+                    ),
+                );
+            }
+        }
+    }
+
+    fn xattrs(&mut self, key: &Key, e: &Entry, inode: &Inode) {
+        let mut got: Vec<(Vec<u8>, Vec<u8>)> = match self.fs.xattrs(inode) {
+            Ok(x) => x
+                .into_iter()
+                .filter(|x| !x.name.starts_with(b"system."))
+                .map(|x| (x.name, x.value))
+                .collect(),
+            Err(err) => return self.problem(key, format_args!("reading its xattrs: {err}")),
+        };
+        let mut want: Vec<(Vec<u8>, Vec<u8>)> = e
+            .xattrs
+            .iter()
+            .filter(|x| !x.name.0.starts_with(b"system."))
+            .map(|x| (x.name.0.clone(), x.value.0.clone()))
+            .collect();
+        want.sort();
+        got.sort();
+        if got != want {
+            self.problem(key, "extended attributes differ");
+        }
+    }
+
+    /// A regular file's size, then its content: a host file is read again later; a file
+    /// of a source read once is compared by its digest.
+    fn file(&mut self, key: &Key, e: &Entry, inode: &Inode) {
+        if inode.size != e.size {
+            let found = inode.size;
+            return self.problem(
+                key,
+                format_args!("{found} bytes in the image, {} in the source", e.size),
+            );
+        }
+        if let (true, Some(id)) = (e.host, e.host_id) {
+            self.contents.insert(key.clone(), (inode.ino, id));
+        } else if let Some(&want) = self.x.digests.get(key) {
+            match crate::digest::of_inode(self.fs, inode) {
+                Ok(d) if d == want => {}
+                Ok(_) => self.problem(key, "its content differs from the source's"),
+                Err(err) => self.problem(key, format_args!("reading its content: {err}")),
+            }
+        }
+    }
 }
 
 /// Names sharing an inode (hard links of anything but directories and symlinks).

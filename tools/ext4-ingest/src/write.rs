@@ -35,6 +35,22 @@ pub struct Counts {
     pub indexed_directories: u64,
 }
 
+/// What [`ImageWriter::place`] made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Made {
+    Dir(DirIno),
+    Other(Ino),
+}
+
+impl Made {
+    pub fn ino(self) -> Ino {
+        match self {
+            Made::Dir(d) => d.ino(),
+            Made::Other(i) => i,
+        }
+    }
+}
+
 /// What the image can take, and the entries written so far.
 pub struct ImageWriter<'a> {
     image: &'a Path,
@@ -111,6 +127,11 @@ impl<'a> ImageWriter<'a> {
         self.image
     }
 
+    /// The fixed time of the run (for what the source gives no time).
+    pub fn fixed_time(&self) -> i64 {
+        self.time
+    }
+
     /// Whether anything was written into the image yet (the root's attributes wait in
     /// memory until the end).
     pub fn started(&self) -> bool {
@@ -169,86 +190,88 @@ impl<'a> ImageWriter<'a> {
         self.rejected.iter().any(|(r, _)| key.is_below(r))
     }
 
-    /// Write one entry; a regular file's bytes come from `content` (an empty file without).
+    /// Write one entry, in walk order (parents first, siblings sorted); a regular file's
+    /// bytes come from `content` (an empty file without).
     pub fn add(&mut self, key: &Key, e: &Entry, content: Option<&mut dyn Source>) -> Result<()> {
-        let meta = self.meta(e);
         if key.is_root() {
-            self.w
-                .set_root(&meta)
-                .map_err(|err| self.failed(key, &err))?;
+            return self.set_root(e);
+        }
+        if self.exhausted.is_none() {
+            self.leave_to(key)?;
+            if self.rejected_under(key) {
+                return Ok(());
+            }
+        }
+        let parent = match self.open.last() {
+            Some((parent_key, parent)) if key.parent() == Some(parent_key.as_bytes()) => *parent,
+            _ if self.exhausted.is_some() => ROOT,
+            _ => bail!(
+                "writing {}: its directory was not written",
+                quote(&display_key(key))
+            ),
+        };
+        if let Some(Made::Dir(dir)) = self.place(parent, key, e, content)? {
+            self.open.push((key.clone(), dir));
+        }
+        Ok(())
+    }
+
+    /// The tree's top directory: the image's root takes its attributes.
+    pub fn set_root(&mut self, e: &Entry) -> Result<()> {
+        let meta = self.meta(e);
+        self.w
+            .set_root(&meta)
+            .map_err(|err| self.failed(&Key::default(), &err))?;
+        if self.open.is_empty() {
             self.open.push((Key::default(), ROOT));
             // The tree's top directory counts as one of its directories (it is the
             // image's root, so it takes no new inode).
             self.counts.tree.add(EntryKind::Directory, 0);
-            return Ok(());
         }
+        Ok(())
+    }
+
+    /// Give directory `dir`, written already, the attributes of `e` (a tar stream may
+    /// name a directory after its entries).
+    pub fn set_dir(&mut self, key: &Key, dir: DirIno, e: &Entry) -> Result<()> {
+        let meta = self.meta(e);
+        self.w
+            .set_meta(dir, &meta)
+            .map_err(|err| self.failed(key, &err))
+    }
+
+    /// Make entry `key` in directory `parent` (in any order: the caller keeps track of the
+    /// directories). What was made, or `None` when it was refused (reported at the end) or
+    /// only counted (the image is out of inodes).
+    pub fn place(
+        &mut self,
+        parent: DirIno,
+        key: &Key,
+        e: &Entry,
+        content: Option<&mut dyn Source>,
+    ) -> Result<Option<Made>> {
+        let linked = e.link.filter(|_| e.kind != EntryKind::Directory);
         if self.exhausted.is_some() {
             // Only counted: nothing more is written (no inode is made: the root's number
             // stands in, only the link's key counts).
-            let linked = e.link.filter(|_| e.kind != EntryKind::Directory);
             if linked.is_none_or(|k| self.links.insert(k, Ino::ROOT).is_none()) {
                 self.needed += 1;
             }
-            return Ok(());
-        }
-        self.leave_to(key)?;
-        if self.rejected_under(key) {
-            return Ok(());
-        }
-        let Some((parent_key, parent)) = self.open.last().cloned() else {
-            bail!(
-                "writing {}: its directory was not written",
-                quote(&display_key(key))
-            );
-        };
-        if key.parent() != Some(parent_key.as_bytes()) {
-            bail!(
-                "writing {}: its directory was not written",
-                quote(&display_key(key))
-            );
+            return Ok(None);
         }
         let name = key.name().unwrap_or_default();
-        if key.depth() == 1 {
-            let found = self.w.root_entries().iter().find(|d| d.name == name);
-            if let Some(kind) = found.map(|d| d.kind) {
-                if name == b"lost+found"
-                    && kind == Some(EntryKind::Directory)
-                    && e.kind == EntryKind::Directory
-                {
-                    let ino = self
-                        .w
-                        .reopen_dir(name)
-                        .map_err(|err| self.failed(key, &err))?;
-                    self.w
-                        .set_meta(ino, &meta)
-                        .map_err(|err| self.failed(key, &err))?;
-                    self.counts.tree.add(EntryKind::Directory, 0);
-                    self.open.push((key.clone(), ino));
-                    return Ok(());
-                }
-                bail!(
-                    "writing {} into {}: the image already holds an entry of that name (refusing to overwrite it)",
-                    quote(&display_key(key)),
-                    quote(self.image)
-                );
+        if parent == ROOT {
+            if let Some(dir) = self.existing_top(key, name, e)? {
+                return Ok(Some(Made::Dir(dir)));
             }
         }
-        let linked = e.link.filter(|_| e.kind != EntryKind::Directory);
         if let Some(&ino) = linked.and_then(|k| self.links.get(&k)) {
-            return match self.w.link(parent, name, ino) {
-                Ok(()) => {
-                    self.counts.tree.extra_hard_links += 1;
-                    Ok(())
-                }
-                Err(err) => self.refuse(key, err),
-            };
+            let made = self.link(parent, key, ino)?;
+            return Ok(made.then_some(Made::Other(ino)));
         }
-        let mut dir = None;
+        let meta = self.meta(e);
         let made = match e.kind {
-            EntryKind::Directory => self.w.mkdir(parent, name, &meta).map(|d| {
-                dir = Some(d);
-                d.ino()
-            }),
+            EntryKind::Directory => self.w.mkdir(parent, name, &meta).map(Made::Dir),
             EntryKind::File => match content {
                 Some(src) => self.w.add_file(parent, name, &meta, src),
                 None => self.w.add_file(
@@ -257,44 +280,69 @@ impl<'a> ImageWriter<'a> {
                     &meta,
                     &mut ext4fs::write::Dense(std::io::Cursor::new(Vec::new())),
                 ),
-            },
+            }
+            .map(Made::Other),
             EntryKind::Symlink => {
                 let target = e.target.as_deref().unwrap_or_default();
-                self.w.symlink(parent, name, target, &meta)
+                self.w.symlink(parent, name, target, &meta).map(Made::Other)
             }
-            EntryKind::Fifo => self.w.special(parent, name, Special::Fifo, &meta),
-            EntryKind::Socket => self.w.special(parent, name, Special::Socket, &meta),
-            EntryKind::CharDevice | EntryKind::BlockDevice => {
-                let dev = e
-                    .rdev
-                    .unwrap_or(seedkit::records::Rdev { major: 0, minor: 0 });
-                let kind = if e.kind == EntryKind::CharDevice {
-                    Special::CharDevice {
-                        major: dev.major,
-                        minor: dev.minor,
-                    }
-                } else {
-                    Special::BlockDevice {
-                        major: dev.major,
-                        minor: dev.minor,
-                    }
-                };
-                self.w.special(parent, name, kind, &meta)
-            }
+            kind => self
+                .w
+                .special(parent, name, special(kind, e), &meta)
+                .map(Made::Other),
         };
-        let ino = match made {
-            Ok(ino) => ino,
-            Err(err) => return self.refuse(key, err),
+        let made = match made {
+            Ok(made) => made,
+            Err(err) => return self.refuse(key, err).map(|()| None),
         };
         self.counts.inodes += 1;
         self.counts.tree.add(e.kind, e.size);
         if let Some(k) = linked {
-            self.links.insert(k, ino);
+            self.links.insert(k, made.ino());
         }
-        if let Some(dir) = dir {
-            self.open.push((key.clone(), dir));
+        Ok(Some(made))
+    }
+
+    /// A top-level name the image holds already: its `lost+found` directory is opened to
+    /// take the tree's (`Some`); any other is refused before it is overwritten.
+    fn existing_top(&mut self, key: &Key, name: &[u8], e: &Entry) -> Result<Option<DirIno>> {
+        let found = self.w.root_entries().iter().find(|d| d.name == name);
+        let Some(kind) = found.map(|d| d.kind) else {
+            return Ok(None);
+        };
+        if name == b"lost+found"
+            && kind == Some(EntryKind::Directory)
+            && e.kind == EntryKind::Directory
+        {
+            let meta = self.meta(e);
+            let dir = self
+                .w
+                .reopen_dir(name)
+                .map_err(|err| self.failed(key, &err))?;
+            self.w
+                .set_meta(dir, &meta)
+                .map_err(|err| self.failed(key, &err))?;
+            self.counts.tree.add(EntryKind::Directory, 0);
+            return Ok(Some(dir));
         }
-        Ok(())
+        bail!(
+            "writing {} into {}: the image already holds an entry of that name (refusing to overwrite it)",
+            quote(&display_key(key)),
+            quote(self.image)
+        )
+    }
+
+    /// Give inode `ino` (a non-directory made in this run) the further name `key` in
+    /// `parent`; false when the writer refused it (reported at the end).
+    pub fn link(&mut self, parent: DirIno, key: &Key, ino: Ino) -> Result<bool> {
+        let name = key.name().unwrap_or_default();
+        match self.w.link(parent, name, ino) {
+            Ok(()) => {
+                self.counts.tree.extra_hard_links += 1;
+                Ok(true)
+            }
+            Err(err) => self.refuse(key, err).map(|()| false),
+        }
     }
 
     /// An entry the writer refused is reported and left out; anything else ends the run.
@@ -359,6 +407,25 @@ impl<'a> ImageWriter<'a> {
         })?;
         self.counts.indexed_directories = summary.indexed_dirs;
         Ok((self.counts, self.rejected))
+    }
+}
+
+/// The writer's node for a fifo, socket or device entry.
+fn special(kind: EntryKind, e: &Entry) -> Special {
+    let dev = e
+        .rdev
+        .unwrap_or(seedkit::records::Rdev { major: 0, minor: 0 });
+    match kind {
+        EntryKind::Fifo => Special::Fifo,
+        EntryKind::Socket => Special::Socket,
+        EntryKind::CharDevice => Special::CharDevice {
+            major: dev.major,
+            minor: dev.minor,
+        },
+        _ => Special::BlockDevice {
+            major: dev.major,
+            minor: dev.minor,
+        },
     }
 }
 

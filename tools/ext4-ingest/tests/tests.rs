@@ -3,4 +3,6 @@
 mod hostile;
 mod ingest;
 mod signals;
+mod tar;
+mod tar_hostile;
 mod verify;

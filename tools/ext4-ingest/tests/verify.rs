@@ -110,7 +110,7 @@ fn verify_catches_a_data_block_changed_after_the_write() {
         err.contains("'d/victim'") && err.contains("content differs"),
         "{err}"
     );
-    assert!(err.contains("the image differs from the tree"), "{err}");
+    assert!(err.contains("the image differs from the source"), "{err}");
 }
 
 #[test]

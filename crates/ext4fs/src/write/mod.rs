@@ -312,6 +312,14 @@ impl Writer {
         self.check_entry(parent, name)?;
         let set = self.stored_xattrs(name, meta)?;
         let size = src.size()?;
+        let bs = u64::from(self.g.sb.block_size);
+        // Refused before anything is allocated: an entry refused leaves nothing behind.
+        if size.div_ceil(bs) > self.max_file_blocks() {
+            return refused(
+                name,
+                format!("a file of {size} bytes, larger than this image's files can be"),
+            );
+        }
         let ino = self.g.alloc_inode(false)?;
         let mut record = self.record(EntryKind::File, meta, &set)?;
         let pieces = file::copy(&mut self.g, src, size)?;
@@ -576,6 +584,17 @@ impl Writer {
             self.g.sb.block_size,
         );
         Ok(record)
+    }
+
+    /// The most logical blocks a file may have: 2^32 with extents (their logical numbers are
+    /// 32 bits), else what 12 direct pointers and the three indirect levels reach.
+    fn max_file_blocks(&self) -> u64 {
+        if self.g.sb.has_incompat(Incompat::EXTENTS) {
+            1 << 32
+        } else {
+            let per = u64::from(self.g.sb.block_size / 4);
+            12 + per + per * per + per * per * per
+        }
     }
 
     /// Map `pieces` into the record (extent tree or block map) and count its blocks.
