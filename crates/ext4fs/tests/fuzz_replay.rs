@@ -1,14 +1,15 @@
-//! The fuzz target's corpus replayed on stable, as an ordinary test: the e2fsprogs image
-//! corpus (most images deliberately corrupt), every crash input kept in
-//! `fuzz/regressions/read_image/`, and whatever a local cargo-fuzz run left in
-//! `fuzz/corpus/read_image/` and `fuzz/artifacts/read_image/`, each through the fuzz target's
-//! own body, `ext4fs::fuzzing::read_image`. A panic fails the test.
+//! The fuzz target's corpus replayed on stable, as an ordinary test: every input kept in
+//! `fuzz/regressions/read_image/`, whatever a local cargo-fuzz run left in
+//! `fuzz/corpus/read_image/` and `fuzz/artifacts/read_image/`, and the e2fsprogs image
+//! corpus (most images deliberately corrupt), each through the fuzz target's own body,
+//! `ext4fs::fuzzing::read_image`. A panic fails the test, and so does replaying nothing.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
 const FUZZ: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fuzz");
 
+/// The inputs in `dir` (its README left out), sorted; none when it does not exist.
 fn files(dir: &Path) -> Vec<PathBuf> {
     let Ok(list) = fs::read_dir(dir) else {
         return Vec::new();
@@ -21,25 +22,36 @@ fn files(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-#[test]
-fn kept_crash_inputs_replay_without_panic() {
-    let fuzz = Path::new(FUZZ);
-    let mut n = 0;
-    for sub in ["regressions", "corpus", "artifacts"] {
-        for input in files(&fuzz.join(sub).join("read_image")) {
-            eprintln!("{}", input.display());
-            ext4fs::fuzzing::read_image(&fs::read(&input).unwrap());
-            n += 1;
-        }
+/// The bytes of a kept input, unpacked when its name ends in `.gz`.
+fn input(path: &Path) -> Vec<u8> {
+    if path.extension().is_some_and(|x| x == "gz") {
+        testkit::gunzip(path)
+    } else {
+        fs::read(path).unwrap()
     }
-    eprintln!("{n} inputs replayed");
 }
 
 #[test]
-fn the_image_corpus_replays_through_the_fuzz_target() {
-    let images = testkit::corpus_images("the_image_corpus_replays_through_the_fuzz_target");
+fn every_kept_input_and_corpus_image_replays_without_panic() {
+    let fuzz = Path::new(FUZZ);
+    let regressions = files(&fuzz.join("regressions/read_image"));
+    assert!(
+        !regressions.is_empty(),
+        "no input in fuzz/regressions/read_image: the replay would test nothing kept"
+    );
+    let mut replayed = 0;
+    for sub in ["regressions", "corpus", "artifacts"] {
+        for path in files(&fuzz.join(sub).join("read_image")) {
+            eprintln!("{}", path.display());
+            ext4fs::fuzzing::read_image(&input(&path));
+            replayed += 1;
+        }
+    }
+    let images = testkit::corpus_images("every_kept_input_and_corpus_image_replays_without_panic");
     for gz in &images {
         ext4fs::fuzzing::read_image(&testkit::gunzip(gz));
+        replayed += 1;
     }
-    eprintln!("{} images replayed", images.len());
+    eprintln!("{replayed} inputs replayed");
+    assert!(replayed > 0, "nothing replayed");
 }
