@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::fs;
 
 use ext4fs::dirhash::{dirhash, DirHash};
-use testkit::{have, run, skip, stdout, tool, TempDir};
+use testkit::{run, stdout, tool, TempDir};
 
 /// A small deterministic generator (xorshift), so that the names are the same every run.
 struct Gen(u64);
@@ -66,8 +66,7 @@ fn seed_words(uuid: &str) -> [u32; 4] {
 
 #[test]
 fn hashes_match_debugfs_dx_hash() {
-    if !have("debugfs") {
-        skip("hashes_match_debugfs_dx_hash", "debugfs not found");
+    if !testkit::need("hashes_match_debugfs_dx_hash", &["debugfs"]) {
         return;
     }
     let tmp = TempDir::new();

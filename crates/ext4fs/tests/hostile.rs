@@ -4,7 +4,7 @@
 use std::fs;
 
 use ext4fs::Fs;
-use testkit::{have, mkfs_from_tree, TempDir};
+use testkit::{mkfs_from_tree, TempDir};
 
 fn u32_at(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes(b[at..at + 4].try_into().unwrap())
@@ -16,11 +16,10 @@ fn put_u32(b: &mut [u8], at: usize, v: u32) {
 
 #[test]
 fn xattr_value_inodes_pointing_at_each_other_do_not_overflow_the_stack() {
-    if !have("mke2fs") || !have("debugfs") {
-        testkit::skip(
-            "xattr_value_inodes_pointing_at_each_other_do_not_overflow_the_stack",
-            "e2fsprogs (mke2fs, debugfs) not found",
-        );
+    if !testkit::need(
+        "xattr_value_inodes_pointing_at_each_other_do_not_overflow_the_stack",
+        &["mke2fs", "debugfs"],
+    ) {
         return;
     }
     let t = TempDir::new();
@@ -70,11 +69,10 @@ fn xattr_value_inodes_pointing_at_each_other_do_not_overflow_the_stack() {
 
 #[test]
 fn a_directory_mapping_one_block_many_times_is_refused() {
-    if !have("mke2fs") || !have("debugfs") {
-        testkit::skip(
-            "a_directory_mapping_one_block_many_times_is_refused",
-            "e2fsprogs (mke2fs, debugfs) not found",
-        );
+    if !testkit::need(
+        "a_directory_mapping_one_block_many_times_is_refused",
+        &["mke2fs", "debugfs"],
+    ) {
         return;
     }
     let t = TempDir::new();
@@ -113,11 +111,10 @@ fn a_directory_mapping_one_block_many_times_is_refused() {
 
 #[test]
 fn a_lookup_through_symlinks_of_thousands_of_components_is_bounded() {
-    if !have("mke2fs") {
-        testkit::skip(
-            "a_lookup_through_symlinks_of_thousands_of_components_is_bounded",
-            "mke2fs not found",
-        );
+    if !testkit::need(
+        "a_lookup_through_symlinks_of_thousands_of_components_is_bounded",
+        &["mke2fs"],
+    ) {
         return;
     }
     let t = TempDir::new();

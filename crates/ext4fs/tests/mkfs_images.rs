@@ -7,7 +7,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 
 use ext4fs::{Backing, Content, EntryKind, Fs, Ino, Inode};
-use testkit::{fill_sample_tree, have, mkfs_from_tree, TempDir};
+use testkit::{fill_sample_tree, mkfs_from_tree, TempDir};
 
 struct Seen {
     inode: Inode,
@@ -88,8 +88,7 @@ fn walk(fs: &Fs, ino: Ino, prefix: &[u8], out: &mut BTreeMap<Vec<u8>, Seen>) {
 }
 
 fn check(extra: &[&str], size: &str) {
-    if !have("mke2fs") {
-        testkit::skip(&format!("mkfs_images {extra:?}"), "mke2fs not found");
+    if !testkit::need(&format!("mkfs_images {extra:?}"), &["mke2fs"]) {
         return;
     }
     let t = TempDir::new();
@@ -174,72 +173,31 @@ fn check(extra: &[&str], size: &str) {
     assert!(!fs.needs_recovery());
 }
 
-#[test]
-fn ext4_4k() {
-    check(&["-t", "ext4"], "32M");
-}
+testkit::mkfs_matrix!(check, "32M":
+    ext4,
+    ext4_1k,
+    ext4_inline_data,
+    ext4_without_extents,
+    ext4_without_metadata_csum,
+    ext3,
+    ext2_1k,
+);
 
 #[test]
-fn ext4_1k() {
-    check(&["-t", "ext4", "-b", "1024"], "32M");
-}
-
-#[test]
-fn ext4_inline_data() {
-    check(&["-t", "ext4", "-O", "inline_data"], "32M");
-}
-
-#[test]
-fn ext4_without_extents() {
-    check(&["-t", "ext4", "-O", "^extent,^64bit"], "32M");
-}
-
-#[test]
-fn ext4_without_metadata_csum() {
-    check(&["-t", "ext4", "-O", "^metadata_csum"], "32M");
-}
-
-#[test]
-fn ext3() {
-    check(&["-t", "ext3"], "32M");
-}
-
-#[test]
-fn ext2_1k() {
-    check(&["-t", "ext2", "-b", "1024"], "32M");
-}
-
-#[test]
-fn meta_bg_64k_blocks() {
-    check(
-        &["-t", "ext4", "-b", "65536", "-O", "meta_bg,^resize_inode"],
-        "64M",
-    );
+fn ext4_meta_bg_64k() {
+    check(testkit::mkfs::ext4_meta_bg_64k, "64M");
 }
 
 #[test]
 fn nanoseconds_and_epoch_bits() {
-    if !have("mke2fs") || !have("debugfs") {
-        testkit::skip("nanoseconds_and_epoch_bits", "e2fsprogs not found");
+    if !testkit::need("nanoseconds_and_epoch_bits", &["mke2fs", "debugfs"]) {
         return;
     }
     let t = TempDir::new();
-    let tree = t.join("tree");
-    fs::create_dir(&tree).unwrap();
-    fs::write(tree.join("f"), b"x").unwrap();
-    let image = t.join("img");
-    mkfs_from_tree(&image, "8M", Some(&tree), &["-t", "ext4"]);
+    let image = testkit::one_file_image(&t);
     // mtime 0x80000000 with epoch bit 1 is 2^32 - 2^31 + 2^32... the kernel's 2446 range.
     let script = "sif /f mtime 0x80000000\nsif /f mtime_extra 0x0ebc5c0d\n";
-    fs::write(t.join("script"), script).unwrap();
-    let out = testkit::run(
-        testkit::tool("debugfs")
-            .arg("-w")
-            .arg("-f")
-            .arg(t.join("script"))
-            .arg(&image),
-    );
-    assert!(out.status.success());
+    testkit::debugfs_script(&image, script);
     let fs = Fs::open(fs::File::open(&image).unwrap()).unwrap();
     let ino = fs.lookup(b"/f").unwrap();
     let inode = fs.inode(ino).unwrap();
@@ -250,8 +208,7 @@ fn nanoseconds_and_epoch_bits() {
 
 #[test]
 fn xattrs_in_an_external_block_and_acls() {
-    if !have("mke2fs") {
-        testkit::skip("xattrs_in_an_external_block_and_acls", "mke2fs not found");
+    if !testkit::need("xattrs_in_an_external_block_and_acls", &["mke2fs"]) {
         return;
     }
     let t = TempDir::new();
@@ -268,18 +225,13 @@ fn xattrs_in_an_external_block_and_acls() {
         return;
     }
     // user 1000 r--, with the usual owner/group/mask/other entries (xattr form, version 2).
-    let mut acl = 2u32.to_le_bytes().to_vec();
-    for (tag, perm, id) in [
+    let acl = testkit::posix_acl(&[
         (1u16, 6u16, u32::MAX),
         (2, 4, 1000),
         (4, 4, u32::MAX),
         (0x10, 4, u32::MAX),
         (0x20, 4, u32::MAX),
-    ] {
-        acl.extend_from_slice(&tag.to_le_bytes());
-        acl.extend_from_slice(&perm.to_le_bytes());
-        acl.extend_from_slice(&id.to_le_bytes());
-    }
+    ]);
     let has_acl = testkit::set_xattr(&f, "system.posix_acl_access", &acl);
     let image = t.join("img");
     mkfs_from_tree(&image, "8M", Some(&tree), &["-t", "ext4", "-b", "4096"]);
@@ -297,11 +249,10 @@ fn xattrs_in_an_external_block_and_acls() {
 
 #[test]
 fn a_corrupt_inode_is_a_checksum_error_naming_it() {
-    if !have("mke2fs") || !have("debugfs") {
-        testkit::skip(
-            "a_corrupt_inode_is_a_checksum_error_naming_it",
-            "e2fsprogs (mke2fs, debugfs) not found",
-        );
+    if !testkit::need(
+        "a_corrupt_inode_is_a_checksum_error_naming_it",
+        &["mke2fs", "debugfs"],
+    ) {
         return;
     }
     let t = TempDir::new();

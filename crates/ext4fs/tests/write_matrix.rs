@@ -10,7 +10,7 @@ use std::path::Path;
 
 use ext4fs::write::{Dense, Meta, Special, Writer, ROOT};
 use ext4fs::{EntryKind, Fs, Ino, Inode, Time, Xattr};
-use testkit::{debugfs, e2fsck_clean, have, mkfs_from_tree, TempDir};
+use testkit::{debugfs, e2fsck_clean, mkfs_from_tree, TempDir};
 
 /// What one path must read back as.
 #[derive(Clone, PartialEq)]
@@ -301,18 +301,13 @@ fn write_tree(image: &Path, host: &Path) -> BTreeMap<String, Expect> {
             },
         );
     }
-    let mut acl = 2u32.to_le_bytes().to_vec();
-    for (tag, perm, id) in [
+    let acl = testkit::posix_acl(&[
         (1u16, 6u16, u32::MAX),
         (2, 4, 1000),
         (4, 4, u32::MAX),
         (0x10, 4, u32::MAX),
         (0x20, 0, u32::MAX),
-    ] {
-        acl.extend_from_slice(&tag.to_le_bytes());
-        acl.extend_from_slice(&perm.to_le_bytes());
-        acl.extend_from_slice(&id.to_le_bytes());
-    }
+    ]);
     let mut m = meta(0o640, 0, 0, 11);
     m.xattrs = vec![xattr("system.posix_acl_access", &acl)];
     w.add_file(
@@ -619,8 +614,7 @@ fn check_with_kernel(image: &Path, want: &BTreeMap<String, Expect>, ns: bool) {
 }
 
 fn check(extra: &[&str], size: &str) {
-    if !have("mke2fs") || !have("e2fsck") || !have("debugfs") {
-        testkit::skip("writer matrix", "e2fsprogs is not installed");
+    if !testkit::need("writer matrix", &["mke2fs", "e2fsck", "debugfs"]) {
         return;
     }
     let dir = TempDir::new();
@@ -642,77 +636,20 @@ fn check(extra: &[&str], size: &str) {
     check_with_kernel(&image, &want, ns);
 }
 
-#[test]
-fn default_ext4() {
-    check(&["-t", "ext4"], "64M");
-}
-
-#[test]
-fn block_size_1024() {
-    check(&["-t", "ext4", "-b", "1024"], "64M");
-}
-
-#[test]
-fn block_size_2048() {
-    check(&["-t", "ext4", "-b", "2048"], "64M");
-}
-
-#[test]
-fn block_size_4096() {
-    check(&["-t", "ext4", "-b", "4096"], "64M");
-}
-
-#[test]
-fn inode_size_128() {
-    check(&["-t", "ext4", "-I", "128"], "64M");
-}
-
-#[test]
-fn without_metadata_csum() {
-    check(&["-t", "ext4", "-O", "^metadata_csum"], "64M");
-}
-
-#[test]
-fn without_64bit() {
-    check(&["-t", "ext4", "-O", "^64bit"], "64M");
-}
-
-#[test]
-fn without_flex_bg() {
-    check(&["-t", "ext4", "-O", "^flex_bg"], "64M");
-}
-
-#[test]
-fn with_orphan_file() {
-    check(&["-t", "ext4", "-O", "orphan_file"], "64M");
-}
-
-#[test]
-fn with_metadata_csum_seed() {
-    check(&["-t", "ext4", "-O", "metadata_csum_seed"], "64M");
-}
-
-#[test]
-fn without_dir_index() {
-    check(&["-t", "ext4", "-O", "^dir_index"], "64M");
-}
-
-#[test]
-fn with_large_dir() {
-    check(&["-t", "ext4", "-O", "large_dir"], "64M");
-}
-
-#[test]
-fn ext2() {
-    check(&["-t", "ext2"], "64M");
-}
-
-#[test]
-fn ext3() {
-    check(&["-t", "ext3"], "64M");
-}
-
-#[test]
-fn ext2_with_1024_byte_blocks() {
-    check(&["-t", "ext2", "-b", "1024"], "64M");
-}
+testkit::mkfs_matrix!(check, "64M":
+    ext4,
+    ext4_1k,
+    ext4_2k,
+    ext4_4k,
+    ext4_inode_128,
+    ext4_without_metadata_csum,
+    ext4_without_64bit,
+    ext4_without_flex_bg,
+    ext4_orphan_file,
+    ext4_metadata_csum_seed,
+    ext4_without_dir_index,
+    ext4_large_dir,
+    ext2,
+    ext3,
+    ext2_1k,
+);

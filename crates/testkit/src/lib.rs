@@ -3,6 +3,7 @@
 //! Everything here is real: temp directories on the host file system, the built binaries,
 //! `mkfs.ext4`, `debugfs` and `e2fsck` from e2fsprogs, and a real unprivileged uid.
 
+pub mod mkfs;
 pub mod schema;
 pub mod tree;
 
@@ -293,6 +294,115 @@ pub fn e2fsck_clean(image: &Path) -> Result<(), String> {
 pub fn debugfs(image: &Path, request: impl AsRef<OsStr>) -> String {
     let out = run(tool("debugfs").arg("-R").arg(request).arg(image));
     stdout(&out)
+}
+
+/// `debugfs -w -f SCRIPT image`: run the lines of `script` against `image` (the script is
+/// written beside the image first). Panics when debugfs fails.
+pub fn debugfs_script(image: &Path, script: &str) {
+    let mut path = image.as_os_str().to_owned();
+    path.push(".debugfs-script");
+    fs::write(&path, script).expect("write the debugfs script");
+    let out = run(tool("debugfs").arg("-w").arg("-f").arg(&path).arg(image));
+    assert!(out.status.success(), "debugfs: {}", stderr(&out));
+}
+
+/// An 8 MiB ext4 image `img` in `t`, made by `mkfs.ext4 -d` from a tree `src` that holds
+/// one file `/f` (`x`): the image a test changes with [`debugfs_script`].
+pub fn one_file_image(t: &TempDir) -> PathBuf {
+    let tree = t.join("src");
+    fs::create_dir(&tree).expect("mkdir");
+    fs::write(tree.join("f"), b"x").expect("write");
+    let image = t.join("img");
+    mkfs_from_tree(&image, "8M", Some(&tree), &["-t", "ext4"]);
+    image
+}
+
+/// A POSIX ACL as Linux stores it in `system.posix_acl_access` (version 2), from its
+/// (tag, permissions, id) entries.
+pub fn posix_acl(entries: &[(u16, u16, u32)]) -> Vec<u8> {
+    let mut acl = 2u32.to_le_bytes().to_vec();
+    for &(tag, perm, id) in entries {
+        acl.extend_from_slice(&tag.to_le_bytes());
+        acl.extend_from_slice(&perm.to_le_bytes());
+        acl.extend_from_slice(&id.to_le_bytes());
+    }
+    acl
+}
+
+/// Whether every one of `programs` is installed; when one is not, [`skip`] `test` (a
+/// failure under `CI=true`) and say which.
+pub fn need(test: &str, programs: &[&str]) -> bool {
+    let missing: Vec<&str> = programs.iter().copied().filter(|p| !have(p)).collect();
+    if missing.is_empty() {
+        return true;
+    }
+    skip(test, &format!("not installed: {}", missing.join(", ")));
+    false
+}
+
+/// A tree of `dirs` directories `dNN` under `tree`, each of `files` small files `fNNNN`
+/// (holding their own path): a run over it lasts long enough to be caught half-way.
+pub fn many_files(tree: &Path, dirs: usize, files: usize) {
+    for d in 0..dirs {
+        let dir = tree.join(format!("d{d:02}"));
+        fs::create_dir_all(&dir).expect("mkdir");
+        for f in 0..files {
+            fs::write(dir.join(format!("f{f:04}")), format!("{d}/{f}")).expect("write");
+        }
+    }
+}
+
+/// The names in `dir`, sorted (empty when it cannot be read, e.g. is gone).
+pub fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir).map_or_else(
+        |_| Vec::new(),
+        |rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        },
+    );
+    v.sort();
+    v
+}
+
+/// The permission bits (with set-ID and sticky bits) of `path`, a symlink as itself.
+pub fn mode(path: &Path) -> u32 {
+    fs::symlink_metadata(path)
+        .expect("lstat")
+        .permissions()
+        .mode()
+        & 0o7777
+}
+
+/// `chmod mode path`.
+pub fn chmod(path: &Path, mode: u32) {
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+/// As root, a device node at `path` (`char` or block, `mode` bits, `major:minor`), and
+/// true; unprivileged, nothing, and false (only root may make device nodes).
+pub fn make_device(path: &Path, char: bool, mode: u32, (major, minor): (u64, u64)) -> bool {
+    use nix::sys::stat::{makedev, mknod, Mode, SFlag};
+    if !is_root() {
+        return false;
+    }
+    let kind = if char { SFlag::S_IFCHR } else { SFlag::S_IFBLK };
+    let made = mknod(
+        path,
+        kind,
+        Mode::from_bits_truncate(mode),
+        makedev(major, minor),
+    );
+    assert!(made.is_ok(), "mknod {}: {made:?}", path.display());
+    true
+}
+
+/// The SHA-256 of a file's content, in hex, as `sha256sum` (coreutils) prints it.
+pub fn sha256sum(path: &Path) -> String {
+    let out = run(Command::new("sha256sum").arg(path));
+    assert!(out.status.success(), "sha256sum: {}", stderr(&out));
+    stdout(&out).chars().take(64).collect()
 }
 
 /// Write `data` at `offset` of `path`, creating it; used to build sparse files.

@@ -4,16 +4,11 @@ use crate::common;
 
 use std::fs;
 use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
-use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{names, ok_record, run, same_content, sparse_image};
-use testkit::{allocated_bytes, code, stderr, stdout, TempDir};
-
-fn mode(path: &Path) -> u32 {
-    fs::metadata(path).unwrap().mode() & 0o7777
-}
+use common::{ok_record, run, same_content, sparse_image};
+use testkit::{allocated_bytes, code, mode, names, stderr, stdout, TempDir};
 
 /// Assert a refusal: exit 2, one diagnostic line holding `fragment`, nothing on stdout.
 fn assert_refused(out: &std::process::Output, fragment: &str) {

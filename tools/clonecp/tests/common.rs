@@ -98,13 +98,3 @@ fn read_full(f: &mut fs::File, buf: &mut [u8]) -> usize {
     }
     n
 }
-
-/// The names in a directory, sorted.
-pub fn names(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
-}

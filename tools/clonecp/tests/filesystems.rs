@@ -8,8 +8,8 @@ use crate::common;
 use std::fs;
 use std::path::Path;
 
-use common::{names, ok_record, run, same_content, sparse_image};
-use testkit::{allocated_bytes, code, free_bytes, skip, stderr, Mount};
+use common::{ok_record, run, same_content, sparse_image};
+use testkit::{allocated_bytes, code, free_bytes, names, skip, stderr, Mount};
 
 fn mount_or_skip(test: &str, mount: Result<Mount, String>) -> Option<Mount> {
     match mount {

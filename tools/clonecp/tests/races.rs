@@ -8,7 +8,8 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Child, Stdio};
 
-use common::{names, same_content};
+use common::same_content;
+use testkit::names;
 use testkit::{code, TempDir};
 
 /// 32 MiB of `seed`'s pattern: long enough for the two copies to overlap.

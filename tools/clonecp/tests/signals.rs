@@ -8,7 +8,7 @@ use std::fs;
 use std::io::Write;
 use std::path::Path;
 
-use common::names;
+use testkit::names;
 use testkit::TempDir;
 
 /// 256 MiB of data (no holes), so that a real copy takes long enough to be caught midway.

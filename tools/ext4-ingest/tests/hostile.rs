@@ -7,34 +7,19 @@ use std::ffi::OsStr;
 use std::fs;
 use std::io::{Read, Write};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{symlink, OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::{symlink, OpenOptionsExt};
+use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use nix::libc;
 use seedkit::json::Bytes;
-use seedkit::records::manifest::{manifest_path, MANIFEST_FORMAT, MANIFEST_VERSION};
-use seedkit::records::{EntryKind, ManifestEntry, ManifestHeader, ManifestLine, Rdev, Timestamp};
-use testkit::{code, stderr, TempDir};
+use seedkit::records::{EntryKind, Rdev};
+use testkit::{chmod, code, mode, stderr, TempDir};
+
+use crate::common::{entry, image, write_manifest};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ext4-ingest");
-
-fn image(t: &TempDir, size: &str, extra: &[&str]) -> PathBuf {
-    let img = t.join("seed.img");
-    let mut args = vec!["-t", "ext4"];
-    args.extend_from_slice(extra);
-    testkit::mkfs_from_tree(&img, size, None, &args);
-    img
-}
-
-fn chmod(path: &Path, mode: u32) {
-    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
-}
-
-fn mode(path: &Path) -> u32 {
-    fs::symlink_metadata(path).unwrap().permissions().mode() & 0o7777
-}
 
 /// The other end of ext4-ingest's `EXT4_INGEST_TEST_PAUSE` hook: it says `before PATH` /
 /// `after PATH` on the fifo `paused` and waits for a line on the fifo `resume`.
@@ -219,46 +204,6 @@ fn a_swap_while_a_file_is_read_cannot_change_another_files_mode() {
     assert!(cat.contains("readable with help"), "{cat}");
 }
 
-fn manifest_entry(path: &[u8], kind: EntryKind, staged: bool) -> ManifestEntry {
-    ManifestEntry {
-        path: Bytes(path.to_vec()),
-        kind,
-        mode: if kind == EntryKind::Directory {
-            0o755
-        } else {
-            0o644
-        },
-        uid: 0,
-        gid: 0,
-        atime: Timestamp { sec: 10, nsec: 0 },
-        mtime: Timestamp { sec: 20, nsec: 0 },
-        ctime: Timestamp { sec: 30, nsec: 0 },
-        crtime: None,
-        size: 0,
-        rdev: None,
-        target: None,
-        link_group: None,
-        xattrs: Vec::new(),
-        staged,
-    }
-}
-
-fn write_manifest(tree: &Path, entries: &[ManifestEntry]) {
-    let mut text = serde_json::to_string(&ManifestLine::Header(ManifestHeader {
-        format: MANIFEST_FORMAT.into(),
-        version: MANIFEST_VERSION,
-        image: Bytes(b"src.img".to_vec()),
-        source: Bytes(b"/".to_vec()),
-    }))
-    .unwrap();
-    text.push('\n');
-    for e in entries {
-        text.push_str(&serde_json::to_string(&ManifestLine::Entry(e.clone())).unwrap());
-        text.push('\n');
-    }
-    fs::write(manifest_path(tree), text).unwrap();
-}
-
 #[test]
 fn a_manifest_that_retypes_a_staged_directory_is_refused() {
     // The manifest says the staged directory `dev/sda` is a block device: trusting it
@@ -267,15 +212,15 @@ fn a_manifest_that_retypes_a_staged_directory_is_refused() {
     let tree = t.join("tree");
     fs::create_dir_all(tree.join("dev/sda")).unwrap();
     fs::write(tree.join("dev/sda/inner"), b"x").unwrap();
-    let mut sda = manifest_entry(b"dev/sda", EntryKind::BlockDevice, true);
+    let mut sda = entry(b"dev/sda", EntryKind::BlockDevice, 0o644, true);
     sda.rdev = Some(Rdev { major: 8, minor: 0 });
     write_manifest(
         &tree,
         &[
-            manifest_entry(b".", EntryKind::Directory, true),
-            manifest_entry(b"dev", EntryKind::Directory, true),
+            entry(b".", EntryKind::Directory, 0o755, true),
+            entry(b"dev", EntryKind::Directory, 0o755, true),
             sda,
-            manifest_entry(b"dev/sda/inner", EntryKind::File, true),
+            entry(b"dev/sda/inner", EntryKind::File, 0o644, true),
         ],
     );
     let img = image(&t, "16M", &[]);
@@ -301,14 +246,14 @@ fn failure_messages_show_control_bytes_in_names_escaped() {
     let mut path = dir.to_vec();
     path.push(b'/');
     path.extend_from_slice(link);
-    let mut s = manifest_entry(&path, EntryKind::Symlink, false);
+    let mut s = entry(&path, EntryKind::Symlink, 0o644, false);
     s.target = Some(Bytes(vec![b'a'; 1500]));
     s.mode = 0o777;
     write_manifest(
         &tree,
         &[
-            manifest_entry(b".", EntryKind::Directory, true),
-            manifest_entry(dir, EntryKind::Directory, true),
+            entry(b".", EntryKind::Directory, 0o755, true),
+            entry(dir, EntryKind::Directory, 0o755, true),
             s,
         ],
     );

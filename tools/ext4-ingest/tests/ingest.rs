@@ -13,23 +13,15 @@ use std::process::{Command, Output};
 use nix::sys::stat::{utimensat, UtimensatFlags};
 use nix::sys::time::TimeSpec;
 use seedkit::json::Bytes;
-use seedkit::records::manifest::{manifest_path, MANIFEST_FORMAT, MANIFEST_VERSION};
-use seedkit::records::{
-    EntryKind, Ingest, ManifestEntry, ManifestHeader, ManifestLine, Rdev, Timestamp, Xattr,
-};
-use testkit::{code, debugfs, e2fsck_clean, stderr, TempDir};
+use seedkit::records::manifest::manifest_path;
+use seedkit::records::{EntryKind, Ingest, ManifestEntry, ManifestLine, Rdev, Timestamp, Xattr};
+use testkit::{chmod, code, debugfs, e2fsck_clean, stderr, TempDir};
+
+use crate::common::{entry, image, write_manifest};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ext4-ingest");
 
 /// An empty ext4 image made by mke2fs with a fixed time.
-fn image(dir: &TempDir, size: &str, extra: &[&str]) -> PathBuf {
-    let img = dir.join("seed.img");
-    let mut args = vec!["-t", "ext4"];
-    args.extend_from_slice(extra);
-    testkit::mkfs_from_tree(&img, size, None, &args);
-    img
-}
-
 fn ingest(args: &[&OsStr]) -> Output {
     testkit::run(Command::new(BIN).args(args))
 }
@@ -126,10 +118,6 @@ fn set_times(path: &Path, sec: i64, nsec: i64) {
     .unwrap();
 }
 
-fn chmod(path: &Path, mode: u32) {
-    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
-}
-
 #[test]
 fn every_kind_of_entry_arrives_owned_by_root() {
     let t = TempDir::new();
@@ -195,42 +183,6 @@ fn every_kind_of_entry_arrives_owned_by_root() {
     let f = stat(&img, b"/fifo");
     assert_eq!(field(&f, "Type:"), "FIFO");
     assert_eq!(field(&f, "Mode:"), "0600");
-}
-
-fn entry(path: &str, kind: EntryKind, mode: u32, staged: bool) -> ManifestEntry {
-    ManifestEntry {
-        path: Bytes(path.as_bytes().to_vec()),
-        kind,
-        mode,
-        uid: 0,
-        gid: 0,
-        atime: Timestamp { sec: 10, nsec: 1 },
-        mtime: Timestamp { sec: 20, nsec: 2 },
-        ctime: Timestamp { sec: 30, nsec: 3 },
-        crtime: Some(Timestamp { sec: 40, nsec: 4 }),
-        size: 0,
-        rdev: None,
-        target: None,
-        link_group: None,
-        xattrs: Vec::new(),
-        staged,
-    }
-}
-
-fn write_manifest(tree: &Path, entries: &[ManifestEntry]) {
-    let mut text = serde_json::to_string(&ManifestLine::Header(ManifestHeader {
-        format: MANIFEST_FORMAT.into(),
-        version: MANIFEST_VERSION,
-        image: Bytes(b"src.img".to_vec()),
-        source: Bytes(b"/".to_vec()),
-    }))
-    .unwrap();
-    text.push('\n');
-    for e in entries {
-        text.push_str(&serde_json::to_string(&ManifestLine::Entry(e.clone())).unwrap());
-        text.push('\n');
-    }
-    fs::write(manifest_path(tree), text).unwrap();
 }
 
 #[test]

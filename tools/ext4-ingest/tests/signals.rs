@@ -14,13 +14,7 @@ fn a_signal_midway_stops_everything_and_leaves_no_scratch() {
     let t = TempDir::new();
     // 12,000 small files: a run long enough to catch.
     let tree = t.join("tree");
-    for d in 0..40 {
-        let dir = tree.join(format!("d{d:02}"));
-        fs::create_dir_all(&dir).unwrap();
-        for f in 0..300 {
-            fs::write(dir.join(format!("f{f:03}")), format!("{d}/{f}")).unwrap();
-        }
-    }
+    testkit::many_files(&tree, 40, 300);
     let tmp = t.join("tmp");
     fs::create_dir(&tmp).unwrap();
     for signal in testkit::TERMINATING {

@@ -35,15 +35,7 @@ pub fn sample_image(t: &TempDir) -> PathBuf {
     testkit::fill_sample_tree(&tree, 300);
     std::fs::write(tree.join("with space"), b"s").unwrap();
     std::fs::write(tree.join("caf\u{e9}"), b"utf-8").unwrap();
-    if testkit::is_root() {
-        let made = nix::sys::stat::mknod(
-            &tree.join("tty"),
-            nix::sys::stat::SFlag::S_IFCHR,
-            nix::sys::stat::Mode::from_bits_truncate(0o620),
-            nix::sys::stat::makedev(4, 300),
-        );
-        assert!(made.is_ok(), "mknod: {made:?}");
-    }
+    testkit::make_device(&tree.join("tty"), true, 0o620, (4, 300));
     let image = t.join("image.ext4");
     testkit::mkfs_from_tree(&image, "64M", Some(&tree), &["-t", "ext4"]);
     image

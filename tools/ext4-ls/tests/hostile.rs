@@ -10,7 +10,7 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use common::BIN;
-use testkit::{code, run, stderr, stdout, TempDir};
+use testkit::{run, stderr, stdout, TempDir};
 
 const LIMIT: Duration = Duration::from_secs(30);
 
@@ -100,14 +100,7 @@ fn every_corpus_image_is_listed_or_refused_without_a_crash() {
 fn image_from_script(t: &TempDir, script: &str) -> std::path::PathBuf {
     let image = t.join("image.ext4");
     testkit::mkfs_from_tree(&image, "64M", None, &["-t", "ext4", "-N", "20000"]);
-    let file = t.join("script");
-    fs::write(&file, script).unwrap();
-    let out = run(testkit::tool("debugfs")
-        .arg("-w")
-        .arg("-f")
-        .arg(&file)
-        .arg(&image));
-    assert_eq!(code(&out), 0, "debugfs: {}", stderr(&out));
+    testkit::debugfs_script(&image, script);
     image
 }
 
@@ -175,16 +168,10 @@ fn the_names_of_a_hard_linked_file_are_hashed_once() {
     for i in 0..100 {
         script += &"ln /big /nameNN\n".replace("NN", &format!("{i:02}"));
     }
-    fs::write(t.join("script"), script).unwrap();
-    let out = run(testkit::tool("debugfs")
-        .arg("-w")
-        .arg("-f")
-        .arg(t.join("script"))
-        .arg(&image));
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    testkit::debugfs_script(&image, &script);
     let (code, _, err) = bounded(&["--hash".as_ref(), "--json".as_ref(), image.as_os_str()]);
     assert_eq!(code, Some(0), "{err}");
-    let want = stdout(&run(Command::new("sha256sum").arg(tree.join("big"))))[..64].to_string();
+    let want = testkit::sha256sum(&tree.join("big"));
     let out = run(Command::new(BIN)
         .args(["--hash", "--format", "sha256,path"])
         .arg(&image));

@@ -7,11 +7,10 @@ use std::collections::BTreeMap;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
-use std::process::Command;
 
 use common::{records, sample_image};
 use seedkit::records::{EntryKind, LsEntry};
-use testkit::{run, TempDir};
+use testkit::{run, sha256sum, TempDir};
 
 /// `debugfs -R "ls -p DIR"`: `/ino/mode/uid/gid/name/size/` per entry, keyed by name.
 fn debugfs_ls(image: &Path, dir: &str) -> BTreeMap<Vec<u8>, (u32, u32, u32, u32, String)> {
@@ -73,11 +72,6 @@ fn every_directory_lists_as_debugfs_ls_shows_it() {
             }
         }
     }
-}
-
-fn sha256sum(path: &Path) -> String {
-    let out = run(Command::new("sha256sum").arg(path));
-    String::from_utf8(out.stdout).unwrap()[..64].to_string()
 }
 
 #[test]

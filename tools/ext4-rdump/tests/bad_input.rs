@@ -7,7 +7,7 @@ use std::fs;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use testkit::{code, have, mkfs_from_tree, stderr, TempDir};
+use testkit::{code, mkfs_from_tree, stderr, TempDir};
 
 /// Run with TMPDIR set to `tmp`, so leftovers of the default destination would show there.
 fn rdump_in(tmp: &Path, args: &[&OsStr]) -> Output {
@@ -61,8 +61,7 @@ fn not_an_ext4_image() {
 
 #[test]
 fn missing_dir_and_dir_that_is_a_file() {
-    if !have("mke2fs") {
-        testkit::skip("missing_dir_and_dir_that_is_a_file", "mke2fs not found");
+    if !testkit::need("missing_dir_and_dir_that_is_a_file", &["mke2fs"]) {
         return;
     }
     let t = TempDir::new();
@@ -80,11 +79,10 @@ fn missing_dir_and_dir_that_is_a_file() {
 
 #[test]
 fn destination_not_empty_or_not_a_directory_is_left_alone() {
-    if !have("mke2fs") {
-        testkit::skip(
-            "destination_not_empty_or_not_a_directory_is_left_alone",
-            "mke2fs not found",
-        );
+    if !testkit::need(
+        "destination_not_empty_or_not_a_directory_is_left_alone",
+        &["mke2fs"],
+    ) {
         return;
     }
     let t = TempDir::new();
@@ -125,11 +123,10 @@ fn destination_not_empty_or_not_a_directory_is_left_alone() {
 
 #[test]
 fn trailing_slash_destination_keeps_the_manifest_beside_the_tree() {
-    if !have("mke2fs") {
-        testkit::skip(
-            "trailing_slash_destination_keeps_the_manifest_beside_the_tree",
-            "mke2fs not found",
-        );
+    if !testkit::need(
+        "trailing_slash_destination_keeps_the_manifest_beside_the_tree",
+        &["mke2fs"],
+    ) {
         return;
     }
     let t = TempDir::new();

@@ -6,7 +6,7 @@ use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 
-use testkit::{code, have, mkfs_from_tree, stderr, TempDir};
+use testkit::{code, mkfs_from_tree, stderr, TempDir};
 
 fn small_image(t: &TempDir) -> std::path::PathBuf {
     let tree = t.join("src");
@@ -23,7 +23,7 @@ fn small_image(t: &TempDir) -> std::path::PathBuf {
 
 #[test]
 fn owners_applied_with_same_owner_and_recorded_always() {
-    if !have("mke2fs") || !testkit::is_root() {
+    if !testkit::have("mke2fs") || !testkit::is_root() {
         testkit::skip(
             "owners_applied_with_same_owner_and_recorded_always",
             "needs root and mke2fs",
@@ -55,8 +55,7 @@ fn owners_applied_with_same_owner_and_recorded_always() {
 
 #[test]
 fn user_xattrs_are_applied_and_recorded() {
-    if !have("mke2fs") {
-        testkit::skip("user_xattrs_are_applied_and_recorded", "mke2fs not found");
+    if !testkit::need("user_xattrs_are_applied_and_recorded", &["mke2fs"]) {
         return;
     }
     let t = TempDir::new();
@@ -89,11 +88,10 @@ fn user_xattrs_are_applied_and_recorded() {
 
 #[test]
 fn a_journal_needing_recovery_is_reported_and_read_as_is() {
-    if !have("mke2fs") || !have("debugfs") {
-        testkit::skip(
-            "a_journal_needing_recovery_is_reported_and_read_as_is",
-            "e2fsprogs (mke2fs, debugfs) not found",
-        );
+    if !testkit::need(
+        "a_journal_needing_recovery_is_reported_and_read_as_is",
+        &["mke2fs", "debugfs"],
+    ) {
         return;
     }
     let t = TempDir::new();
@@ -125,11 +123,10 @@ fn a_journal_needing_recovery_is_reported_and_read_as_is() {
 
 #[test]
 fn a_corrupt_inode_is_reported_with_its_number_and_skipped() {
-    if !have("mke2fs") || !have("debugfs") {
-        testkit::skip(
-            "a_corrupt_inode_is_reported_with_its_number_and_skipped",
-            "e2fsprogs (mke2fs, debugfs) not found",
-        );
+    if !testkit::need(
+        "a_corrupt_inode_is_reported_with_its_number_and_skipped",
+        &["mke2fs", "debugfs"],
+    ) {
         return;
     }
     let t = TempDir::new();

@@ -11,28 +11,18 @@ use std::path::Path;
 
 use common::{compare, manifest, rdump};
 use seedkit::records::RdumpSummary;
-use testkit::{code, debugfs, fill_sample_tree, have, mkfs_from_tree, stderr, TempDir};
+use testkit::{code, debugfs, fill_sample_tree, mkfs_from_tree, stderr, TempDir};
 
 fn sample(t: &TempDir) -> std::path::PathBuf {
     let tree = t.join("src");
     fs::create_dir(&tree).unwrap();
     fill_sample_tree(&tree, 400);
-    if testkit::is_root() {
-        let dev = tree.join("d/null");
-        nix::sys::stat::mknod(
-            &dev,
-            nix::sys::stat::SFlag::S_IFCHR,
-            nix::sys::stat::Mode::from_bits_truncate(0o666),
-            nix::sys::stat::makedev(1, 3),
-        )
-        .unwrap();
-    }
+    testkit::make_device(&tree.join("d/null"), true, 0o666, (1, 3));
     tree
 }
 
 fn roundtrip(extra: &[&str], size: &str) {
-    if !have("mke2fs") {
-        testkit::skip(&format!("extract {extra:?}"), "mke2fs not found");
+    if !testkit::need(&format!("extract {extra:?}"), &["mke2fs"]) {
         return;
     }
     let t = TempDir::new();
@@ -66,69 +56,41 @@ fn roundtrip(extra: &[&str], size: &str) {
     }
 }
 
-#[test]
-fn ext4_4k() {
-    roundtrip(&["-t", "ext4"], "32M");
-}
-
-#[test]
-fn ext4_1k() {
-    roundtrip(&["-t", "ext4", "-b", "1024"], "32M");
-}
+testkit::mkfs_matrix!(roundtrip, "32M":
+    ext4,
+    ext4_1k,
+    ext4_without_extents,
+    ext4_without_metadata_csum,
+    ext3,
+    ext2_1k,
+);
 
 #[test]
 fn ext4_inline_data() {
     // The sparse file's trailing hole is lost by mke2fs 1.47.0 itself with inline_data,
     // so this matrix entry compares an image without it.
-    if !have("mke2fs") {
-        testkit::skip("ext4_inline_data", "mke2fs not found");
+    if !testkit::need("ext4_inline_data", &["mke2fs"]) {
         return;
     }
     let t = TempDir::new();
     let tree = sample(&t);
     fs::remove_file(tree.join("sparse")).unwrap();
     let image = t.join("img");
-    mkfs_from_tree(
-        &image,
-        "32M",
-        Some(&tree),
-        &["-t", "ext4", "-O", "inline_data"],
-    );
+    mkfs_from_tree(&image, "32M", Some(&tree), testkit::mkfs::ext4_inline_data);
     let dest = t.join("out");
     let out = rdump(&[image.as_os_str(), OsStr::new("-o"), dest.as_os_str()]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     compare(&tree, &dest, "inline_data");
 }
 
-#[test]
-fn ext4_without_extents() {
-    roundtrip(&["-t", "ext4", "-O", "^extent,^64bit"], "32M");
-}
-
-#[test]
-fn ext4_without_metadata_csum() {
-    roundtrip(&["-t", "ext4", "-O", "^metadata_csum"], "32M");
-}
-
-#[test]
-fn ext3() {
-    roundtrip(&["-t", "ext3"], "32M");
-}
-
-#[test]
-fn ext2() {
-    roundtrip(&["-t", "ext2", "-b", "1024"], "32M");
-}
-
 /// A directory large enough for a two-level htree on 1 KiB blocks (root, interior nodes,
 /// leaves), all with metadata_csum.
 #[test]
 fn large_directory_two_level_htree_is_complete() {
-    if !have("mke2fs") || !have("debugfs") {
-        testkit::skip(
-            "large_directory_two_level_htree_is_complete",
-            "e2fsprogs (mke2fs, debugfs) not found",
-        );
+    if !testkit::need(
+        "large_directory_two_level_htree_is_complete",
+        &["mke2fs", "debugfs"],
+    ) {
         return;
     }
     let t = TempDir::in_memory();
@@ -158,11 +120,10 @@ fn large_directory_two_level_htree_is_complete() {
 /// with debugfs: over a thousand extents, so an extent tree of depth 2.
 #[test]
 fn fragmented_file_with_a_deep_extent_tree() {
-    if !have("mke2fs") || !have("debugfs") {
-        testkit::skip(
-            "fragmented_file_with_a_deep_extent_tree",
-            "e2fsprogs (mke2fs, debugfs) not found",
-        );
+    if !testkit::need(
+        "fragmented_file_with_a_deep_extent_tree",
+        &["mke2fs", "debugfs"],
+    ) {
         return;
     }
     let t = TempDir::new();
@@ -185,15 +146,7 @@ fn fragmented_file_with_a_deep_extent_tree() {
     let big: Vec<u8> = (0..1_000_000u32).map(|i| (i % 253) as u8).collect();
     fs::write(t.join("big"), &big).unwrap();
     writeln!(script, "write {} big", t.join("big").display()).unwrap();
-    fs::write(t.join("script"), script).unwrap();
-    let out = testkit::run(
-        testkit::tool("debugfs")
-            .arg("-w")
-            .arg("-f")
-            .arg(t.join("script"))
-            .arg(&image),
-    );
-    assert!(out.status.success());
+    testkit::debugfs_script(&image, &script);
     let ex = debugfs(&image, "ex /big");
     assert!(
         ex.lines().any(|l| l.trim_start().starts_with("2/ 2")),
@@ -207,28 +160,16 @@ fn fragmented_file_with_a_deep_extent_tree() {
 
 #[test]
 fn nanosecond_times_are_applied_and_recorded() {
-    if !have("mke2fs") || !have("debugfs") {
-        testkit::skip(
-            "nanosecond_times_are_applied_and_recorded",
-            "e2fsprogs (mke2fs, debugfs) not found",
-        );
+    if !testkit::need(
+        "nanosecond_times_are_applied_and_recorded",
+        &["mke2fs", "debugfs"],
+    ) {
         return;
     }
     let t = TempDir::new();
-    let tree = t.join("src");
-    fs::create_dir(&tree).unwrap();
-    fs::write(tree.join("f"), b"x").unwrap();
-    let image = t.join("img");
-    mkfs_from_tree(&image, "8M", Some(&tree), &["-t", "ext4"]);
+    let image = testkit::one_file_image(&t);
     let script = "sif /f mtime 1500000000\nsif /f mtime_extra 0x0ebc5c0c\nsif /f atime_extra 0x4\n";
-    fs::write(t.join("script"), script).unwrap();
-    testkit::run(
-        testkit::tool("debugfs")
-            .arg("-w")
-            .arg("-f")
-            .arg(t.join("script"))
-            .arg(&image),
-    );
+    testkit::debugfs_script(&image, script);
     let dest = t.join("out");
     let out = rdump(&[image.as_os_str(), OsStr::new("-o"), dest.as_os_str()]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
@@ -244,8 +185,7 @@ fn nanosecond_times_are_applied_and_recorded() {
 
 #[test]
 fn subdirectory_and_default_destination() {
-    if !have("mke2fs") {
-        testkit::skip("subdirectory_and_default_destination", "mke2fs not found");
+    if !testkit::need("subdirectory_and_default_destination", &["mke2fs"]) {
         return;
     }
     let t = TempDir::new();

@@ -7,15 +7,14 @@ use crate::common;
 use std::ffi::OsStr;
 use std::fs;
 
-use testkit::{code, have, mkfs_from_tree, stderr, TempDir};
+use testkit::{code, mkfs_from_tree, stderr, TempDir};
 
 #[test]
 fn bad_names_duplicates_and_cycles_are_reported_and_skipped() {
-    if !have("mke2fs") || !have("debugfs") {
-        testkit::skip(
-            "bad_names_duplicates_and_cycles_are_reported_and_skipped",
-            "e2fsprogs (mke2fs, debugfs) not found",
-        );
+    if !testkit::need(
+        "bad_names_duplicates_and_cycles_are_reported_and_skipped",
+        &["mke2fs", "debugfs"],
+    ) {
         return;
     }
     let t = TempDir::new();
@@ -34,14 +33,7 @@ mknod dup p
 mknod dup p
 ln /d /d/sub/loop
 ";
-    fs::write(t.join("script"), script).unwrap();
-    testkit::run(
-        testkit::tool("debugfs")
-            .arg("-w")
-            .arg("-f")
-            .arg(t.join("script"))
-            .arg(&image),
-    );
+    testkit::debugfs_script(&image, script);
     let work = t.join("work");
     fs::create_dir(&work).unwrap();
     let dest = work.join("out");
@@ -92,7 +84,7 @@ ln /d /d/sub/loop
         .map(|e| e.unwrap().file_name())
         .collect();
     top.sort();
-    assert_eq!(top, ["img", "script", "src", "work"]);
+    assert_eq!(top, ["img", "img.debugfs-script", "src", "work"]);
     assert_eq!(fs::read(dest.join("d/f")).unwrap(), b"data");
 }
 
@@ -122,11 +114,10 @@ fn share_blocks(image: &std::path::Path, bytes: &mut [u8], from: &str, to: &str)
 
 #[test]
 fn entries_sharing_data_blocks_are_extracted_once() {
-    if !have("mke2fs") || !have("debugfs") {
-        testkit::skip(
-            "entries_sharing_data_blocks_are_extracted_once",
-            "e2fsprogs (mke2fs, debugfs) not found",
-        );
+    if !testkit::need(
+        "entries_sharing_data_blocks_are_extracted_once",
+        &["mke2fs", "debugfs"],
+    ) {
         return;
     }
     let t = TempDir::new();
@@ -177,11 +168,10 @@ fn entries_sharing_data_blocks_are_extracted_once() {
 
 #[test]
 fn files_sharing_blocks_under_the_shared_blocks_feature_are_all_extracted() {
-    if !have("mke2fs") || !have("debugfs") {
-        testkit::skip(
-            "files_sharing_blocks_under_the_shared_blocks_feature_are_all_extracted",
-            "e2fsprogs (mke2fs, debugfs) not found",
-        );
+    if !testkit::need(
+        "files_sharing_blocks_under_the_shared_blocks_feature_are_all_extracted",
+        &["mke2fs", "debugfs"],
+    ) {
         return;
     }
     let t = TempDir::new();
@@ -214,11 +204,10 @@ fn files_sharing_blocks_under_the_shared_blocks_feature_are_all_extracted() {
 
 #[test]
 fn hard_links_deeper_than_path_max_stay_hard_links() {
-    if !have("mke2fs") || !have("debugfs") {
-        testkit::skip(
-            "hard_links_deeper_than_path_max_stay_hard_links",
-            "e2fsprogs (mke2fs, debugfs) not found",
-        );
+    if !testkit::need(
+        "hard_links_deeper_than_path_max_stay_hard_links",
+        &["mke2fs", "debugfs"],
+    ) {
         return;
     }
     let t = TempDir::new();
@@ -240,14 +229,7 @@ fn hard_links_deeper_than_path_max_stay_hard_links() {
         deep.push('/');
     }
     script.push_str("write /dev/null first\nln first second\nsif first links_count 2\n");
-    fs::write(t.join("script"), script).unwrap();
-    testkit::run(
-        testkit::tool("debugfs")
-            .arg("-w")
-            .arg("-f")
-            .arg(t.join("script"))
-            .arg(&image),
-    );
+    testkit::debugfs_script(&image, &script);
     let dest = t.join("out");
     let out = common::rdump(&[image.as_os_str(), OsStr::new("-o"), dest.as_os_str()]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));

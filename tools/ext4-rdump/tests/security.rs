@@ -14,28 +14,11 @@ use std::path::Path;
 use std::process::Command;
 
 use seedkit::records::manifest::EntryKind;
-use testkit::{code, have, mkfs_from_tree, stderr, TempDir};
+use testkit::{code, mkfs_from_tree, stderr, TempDir};
 
-fn tools_present(test: &str) -> bool {
-    if have("mke2fs") && have("debugfs") && have("e2fsck") {
-        return true;
-    }
-    testkit::skip(test, "e2fsprogs (mke2fs, debugfs, e2fsck) not found");
-    false
-}
-
-/// `debugfs -w -f script image`, the script written out first.
-fn debugfs_script(t: &TempDir, image: &Path, script: &str) {
-    let path = t.join("debugfs-script");
-    fs::write(&path, script).unwrap();
-    let out = testkit::run(
-        testkit::tool("debugfs")
-            .arg("-w")
-            .arg("-f")
-            .arg(&path)
-            .arg(image),
-    );
-    assert!(out.status.success(), "debugfs: {}", stderr(&out));
+/// mke2fs, debugfs and e2fsck, or a skip.
+fn need_e2fsprogs(test: &str) -> bool {
+    testkit::need(test, &["mke2fs", "debugfs", "e2fsck"])
 }
 
 fn rdump_to(image: &Path, dest: &Path, extra: &[&str]) -> std::process::Output {
@@ -59,7 +42,7 @@ fn staged(dir: &Path) -> Vec<(std::path::PathBuf, fs::Metadata)> {
 /// wide-open top directory stayed in force on the host.
 #[test]
 fn image_privileges_stay_in_the_manifest_not_on_the_host() {
-    if !tools_present("image_privileges_stay_in_the_manifest_not_on_the_host") {
+    if !need_e2fsprogs("image_privileges_stay_in_the_manifest_not_on_the_host") {
         return;
     }
     let t = TempDir::new();
@@ -74,9 +57,7 @@ fn image_privileges_stay_in_the_manifest_not_on_the_host() {
     let image = t.join("img");
     mkfs_from_tree(&image, "8M", Some(&tree), &["-t", "ext4"]);
     // This host's own disk as a block device, and /dev/mem as a char device, both 0666.
-    debugfs_script(
-        &t,
-        &image,
+    testkit::debugfs_script(&image,
         "sif / mode 040777\nmknod disk b 254 0\nsif disk mode 060666\nmknod mem c 1 1\nsif mem mode 020666\n",
     );
     let dest = t.join("out");
@@ -117,7 +98,7 @@ fn image_privileges_stay_in_the_manifest_not_on_the_host() {
 }
 
 /// Add `count` names for `target` in the root directory of `image`, making room first.
-fn add_names(t: &TempDir, image: &Path, target: &str, count: usize) {
+fn add_names(image: &Path, target: &str, count: usize) {
     let mut script = String::from("mkdir names\n");
     for _ in 0..=count / 100 {
         script.push_str("expand_dir names\n");
@@ -125,7 +106,7 @@ fn add_names(t: &TempDir, image: &Path, target: &str, count: usize) {
     for i in 0..count {
         writeln!(script, "ln {target} names/n{i}").unwrap();
     }
-    debugfs_script(t, image, &script);
+    testkit::debugfs_script(image, &script);
 }
 
 /// Finding 2: one inode under many names (its link count says 1) was staged once per name,
@@ -133,7 +114,7 @@ fn add_names(t: &TempDir, image: &Path, target: &str, count: usize) {
 /// only check off.
 #[test]
 fn an_inode_under_many_names_is_staged_once() {
-    if !tools_present("an_inode_under_many_names_is_staged_once") {
+    if !need_e2fsprogs("an_inode_under_many_names_is_staged_once") {
         return;
     }
     let t = TempDir::new();
@@ -143,15 +124,14 @@ fn an_inode_under_many_names_is_staged_once() {
     fs::write(tree.join("big"), &data).unwrap();
     let image = t.join("img");
     mkfs_from_tree(&image, "32M", Some(&tree), &["-t", "ext4", "-I", "256"]);
-    debugfs_script(
-        &t,
+    testkit::debugfs_script(
         &image,
         &format!(
             "feature shared_blocks\nea_set big user.blob {}\n",
             "x".repeat(3000)
         ),
     );
-    add_names(&t, &image, "big", 60);
+    add_names(&image, "big", 60);
     let dest = t.join("out");
     let out = rdump_to(&image, &dest, &[]);
     let err = stderr(&out);
@@ -171,7 +151,7 @@ fn an_inode_under_many_names_is_staged_once() {
 /// staged file, and the inode's xattrs are recorded with each name.
 #[test]
 fn names_up_to_the_link_count_are_hard_links_of_one_file() {
-    if !tools_present("names_up_to_the_link_count_are_hard_links_of_one_file") {
+    if !need_e2fsprogs("names_up_to_the_link_count_are_hard_links_of_one_file") {
         return;
     }
     let t = TempDir::new();
@@ -180,8 +160,8 @@ fn names_up_to_the_link_count_are_hard_links_of_one_file() {
     fs::write(tree.join("big"), vec![5u8; 1 << 20]).unwrap();
     let image = t.join("img");
     mkfs_from_tree(&image, "16M", Some(&tree), &["-t", "ext4"]);
-    add_names(&t, &image, "big", 20);
-    debugfs_script(&t, &image, "sif big links_count 21\n");
+    add_names(&image, "big", 20);
+    testkit::debugfs_script(&image, "sif big links_count 21\n");
     let dest = t.join("out");
     let out = rdump_to(&image, &dest, &[]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
@@ -198,7 +178,7 @@ fn names_up_to_the_link_count_are_hard_links_of_one_file() {
 /// Finding 2, the bound: past the budget the run stops, exit 2, and nothing is left.
 #[test]
 fn output_past_the_budget_stops_and_leaves_nothing() {
-    if !tools_present("output_past_the_budget_stops_and_leaves_nothing") {
+    if !need_e2fsprogs("output_past_the_budget_stops_and_leaves_nothing") {
         return;
     }
     let t = TempDir::new();
@@ -229,15 +209,11 @@ fn output_past_the_budget_stops_and_leaves_nothing() {
 /// accepted; its owner could then rename symlinks over the names as they appeared.
 #[test]
 fn a_destination_others_can_write_is_refused() {
-    if !tools_present("a_destination_others_can_write_is_refused") {
+    if !need_e2fsprogs("a_destination_others_can_write_is_refused") {
         return;
     }
     let t = TempDir::new();
-    let tree = t.join("src");
-    fs::create_dir(&tree).unwrap();
-    fs::write(tree.join("f"), b"x").unwrap();
-    let image = t.join("img");
-    mkfs_from_tree(&image, "8M", Some(&tree), &["-t", "ext4"]);
+    let image = testkit::one_file_image(&t);
     let open = t.join("open");
     fs::create_dir(&open).unwrap();
     fs::set_permissions(&open, fs::Permissions::from_mode(0o777)).unwrap();
@@ -274,7 +250,7 @@ fn a_destination_others_can_write_is_refused() {
 /// Finding 7: `-v` printed tenant-chosen names raw, escape sequences and newlines included.
 #[test]
 fn verbose_names_are_quoted_so_control_bytes_are_inert() {
-    if !tools_present("verbose_names_are_quoted_so_control_bytes_are_inert") {
+    if !need_e2fsprogs("verbose_names_are_quoted_so_control_bytes_are_inert") {
         return;
     }
     let t = TempDir::new();
@@ -311,7 +287,7 @@ const DEPTH: usize = 10_000;
 /// stack.
 #[test]
 fn a_chain_of_ten_thousand_directories_is_extracted_with_few_descriptors() {
-    if !tools_present("a_chain_of_ten_thousand_directories_is_extracted_with_few_descriptors") {
+    if !need_e2fsprogs("a_chain_of_ten_thousand_directories_is_extracted_with_few_descriptors") {
         return;
     }
     let t = TempDir::in_memory();
@@ -323,8 +299,7 @@ fn a_chain_of_ten_thousand_directories_is_extracted_with_few_descriptors() {
         None,
         &["-t", "ext4", "-b", "1024", "-N", "12000"],
     );
-    debugfs_script(
-        &t,
+    testkit::debugfs_script(
         &image,
         &format!(
             "{}write /dev/null bottom\n",
@@ -371,7 +346,7 @@ fn a_chain_of_ten_thousand_directories_is_extracted_with_few_descriptors() {
 /// ext4-rdump refused it as corrupt.
 #[test]
 fn an_inline_file_longer_than_its_inline_bytes_reads_as_zeros() {
-    if !tools_present("an_inline_file_longer_than_its_inline_bytes_reads_as_zeros") {
+    if !need_e2fsprogs("an_inline_file_longer_than_its_inline_bytes_reads_as_zeros") {
         return;
     }
     let t = TempDir::new();
@@ -398,7 +373,7 @@ fn an_inline_file_longer_than_its_inline_bytes_reads_as_zeros() {
 /// allocated 64 KiB block; runs of zeros inside a block stay holes, as cp --sparse=always.
 #[test]
 fn zeros_inside_a_large_block_stay_holes() {
-    if !tools_present("zeros_inside_a_large_block_stay_holes") {
+    if !need_e2fsprogs("zeros_inside_a_large_block_stay_holes") {
         return;
     }
     let t = TempDir::new();
@@ -429,7 +404,7 @@ fn zeros_inside_a_large_block_stay_holes() {
 /// path, 1.1 GB in all) is stopped at 8 times the image's size plus 256 MiB.
 #[test]
 fn a_manifest_growing_past_the_default_budget_is_stopped() {
-    if !tools_present("a_manifest_growing_past_the_default_budget_is_stopped") {
+    if !need_e2fsprogs("a_manifest_growing_past_the_default_budget_is_stopped") {
         return;
     }
     let t = TempDir::in_memory();
@@ -441,11 +416,7 @@ fn a_manifest_growing_past_the_default_budget_is_stopped() {
         &["-t", "ext4", "-b", "1024", "-N", "4000"],
     );
     let name = "n".repeat(255);
-    debugfs_script(
-        &t,
-        &image,
-        &format!("mkdir {name}\ncd {name}\n").repeat(3000),
-    );
+    testkit::debugfs_script(&image, &format!("mkdir {name}\ncd {name}\n").repeat(3000));
     let work = t.join("work");
     fs::create_dir(&work).unwrap();
     let out = rdump_to(&image, &work.join("out"), &[]);

@@ -2,37 +2,19 @@
 //! the reason on stderr), and the partial tree and its manifest are removed.
 
 use std::fs;
-use std::path::Path;
 use std::process::Command;
 
-use testkit::TempDir;
+use testkit::{names, TempDir};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ext4-rdump");
 
 /// An image of 12,000 small files in 40 directories: an extraction long enough to catch.
 fn many_files_image(t: &TempDir) -> std::path::PathBuf {
     let tree = t.join("tree");
-    for d in 0..40 {
-        let dir = tree.join(format!("d{d:02}"));
-        fs::create_dir_all(&dir).unwrap();
-        for f in 0..300 {
-            fs::write(dir.join(format!("f{f:03}")), format!("{d}/{f}")).unwrap();
-        }
-    }
+    testkit::many_files(&tree, 40, 300);
     let image = t.join("many.ext4");
     testkit::mkfs_from_tree(&image, "64M", Some(&tree), &["-t", "ext4"]);
     image
-}
-
-fn entries(dir: &Path) -> Vec<String> {
-    fs::read_dir(dir).map_or_else(
-        |_| Vec::new(),
-        |rd| {
-            rd.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        },
-    )
 }
 
 #[test]
@@ -47,17 +29,13 @@ fn a_signal_midway_removes_the_partial_tree_and_manifest() {
         let out = testkit::signal_when(
             Command::new(BIN).arg("-o").arg(&dest).arg(&image),
             signal,
-            |_| {
-                entries(&dest)
-                    .iter()
-                    .any(|d| entries(&dest.join(d)).len() > 10)
-            },
+            |_| names(&dest).iter().any(|d| names(&dest.join(d)).len() > 10),
         );
         testkit::assert_interrupted(&out, signal, "ext4-rdump");
         assert!(
-            entries(&out_dir).is_empty(),
+            names(&out_dir).is_empty(),
             "left after {signal}: {:?}",
-            entries(&out_dir)
+            names(&out_dir)
         );
     }
 }
@@ -73,19 +51,17 @@ fn a_signal_midway_leaves_nothing_in_tmpdir() {
             Command::new(BIN).arg(&image).env("TMPDIR", &tmp),
             signal,
             |_| {
-                entries(&tmp).iter().any(|s| {
+                names(&tmp).iter().any(|s| {
                     let tree = tmp.join(s).join("tree");
-                    entries(&tree)
-                        .iter()
-                        .any(|d| entries(&tree.join(d)).len() > 10)
+                    names(&tree).iter().any(|d| names(&tree.join(d)).len() > 10)
                 })
             },
         );
         testkit::assert_interrupted(&out, signal, "ext4-rdump");
         assert!(
-            entries(&tmp).is_empty(),
+            names(&tmp).is_empty(),
             "left in TMPDIR after {signal}: {:?}",
-            entries(&tmp)
+            names(&tmp)
         );
     }
 }

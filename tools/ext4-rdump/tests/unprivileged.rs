@@ -8,15 +8,11 @@ use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::process::Command;
 
-use testkit::{code, have, mkfs_from_tree, stderr, unprivileged, TempDir};
+use testkit::{code, mkfs_from_tree, stderr, unprivileged, TempDir};
 
 #[test]
 fn unprivileged_run_is_complete_and_removable() {
-    if !have("mke2fs") {
-        testkit::skip(
-            "unprivileged_run_is_complete_and_removable",
-            "mke2fs not found",
-        );
+    if !testkit::need("unprivileged_run_is_complete_and_removable", &["mke2fs"]) {
         return;
     }
     let t = TempDir::new();
@@ -33,13 +29,7 @@ fn unprivileged_run_is_complete_and_removable() {
     fs::set_permissions(tree.join("locked"), fs::Permissions::from_mode(0o000)).unwrap();
     let root = testkit::is_root();
     if root {
-        nix::sys::stat::mknod(
-            &tree.join("sda"),
-            nix::sys::stat::SFlag::S_IFBLK,
-            nix::sys::stat::Mode::from_bits_truncate(0o660),
-            nix::sys::stat::makedev(8, 0),
-        )
-        .unwrap();
+        testkit::make_device(&tree.join("sda"), false, 0o660, (8, 0));
     } else {
         eprintln!("not root: running as ourselves, without a device in the image");
     }

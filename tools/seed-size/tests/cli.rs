@@ -105,13 +105,7 @@ fn the_figures_make_an_image_that_holds_the_tree() {
     // A tree with more inodes than a 512 MiB image gets by default: the -N figure must fit it.
     let t = TempDir::new();
     let tree = t.join("many");
-    for d in 0..40 {
-        let dir = tree.join(format!("d{d:02}"));
-        fs::create_dir_all(&dir).unwrap();
-        for f in 0..1000 {
-            fs::write(dir.join(format!("f{f:04}")), b"x").unwrap();
-        }
-    }
+    testkit::many_files(&tree, 40, 1000);
     let r = json_of(&tree);
     assert_eq!(r.counts.files, 40_000);
     assert!(r.inodes > 40_000 + 40 + 11, "{}", r.inodes);

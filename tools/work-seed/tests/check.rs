@@ -2,31 +2,11 @@
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
 
-use testkit::{code, run, stderr, stdout, TempDir};
+use testkit::{code, stderr, stdout, TempDir};
 
-const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/work-seed");
-
-/// This build's binaries (target/debug): the test executable is in deps/.
-fn bin_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable");
-    let dir = exe.parent().and_then(Path::parent).expect("target dir");
-    assert!(
-        dir.join("ext4-ls").is_file(),
-        "ext4-ls is not built: run `cargo test --workspace`"
-    );
-    dir.to_path_buf()
-}
-
-fn work_seed(args: &[&std::ffi::OsStr]) -> Output {
-    let mut path = bin_dir().into_os_string();
-    path.push(":");
-    path.push(std::env::var_os("PATH").unwrap_or_default());
-    path.push(":/usr/sbin:/sbin");
-    run(Command::new(SCRIPT).args(args).env("PATH", path))
-}
+use crate::common::work_seed;
 
 /// A rootfs whose /root holds a file, a directory, a file with an xattr and one to remove.
 fn rootfs(t: &TempDir, name: &str, change: bool) -> PathBuf {

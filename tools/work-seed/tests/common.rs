@@ -1,6 +1,7 @@
 //! Helpers shared by the work-seed test files: the script, this build's tools, rootfs images.
 #![allow(dead_code)]
 
+use std::ffi::OsStr;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -8,6 +9,7 @@ use std::process::{Command, Output};
 use testkit::{code, run, stderr, TempDir};
 
 pub const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/work-seed");
+pub const WORK_DISK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/work-disk");
 pub const MAKE_ROOTFS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../sample/make-rootfs");
 
 /// The directory of this build's binaries (target/debug): the test executable is in deps/.
@@ -20,6 +22,7 @@ pub fn bin_dir() -> PathBuf {
         .to_path_buf();
     for tool in [
         "ext4-rdump",
+        "ext4-ls",
         "seed-size",
         "ext4-ingest",
         "clonecp",
@@ -50,8 +53,15 @@ pub fn work_seed_command() -> Command {
     cmd
 }
 
-pub fn work_seed(args: &[&Path]) -> Output {
+pub fn work_seed(args: &[impl AsRef<OsStr>]) -> Output {
     run(work_seed_command().args(args))
+}
+
+/// `work-disk ARGS` with this build's tools on PATH.
+pub fn work_disk(args: &[impl AsRef<OsStr>]) -> Output {
+    run(Command::new(WORK_DISK)
+        .args(args)
+        .env("PATH", path_with(&bin_dir())))
 }
 
 /// The built-in sample rootfs, made in `t`.

@@ -1,27 +1,12 @@
 //! `work-disk --size SIZE SEED OUTPUT`: a VM's work disk, cloned from the seed and grown.
 
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
+use std::process::Command;
 
-use testkit::{code, run, stderr, TempDir};
+use testkit::{code, names, run, sha256sum, stderr, TempDir};
 
-const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/work-disk");
-
-fn bin_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable");
-    let dir = exe.parent().and_then(Path::parent).expect("target dir");
-    assert!(dir.join("clonecp").is_file(), "clonecp is not built");
-    dir.to_path_buf()
-}
-
-fn work_disk(args: &[&std::ffi::OsStr]) -> Output {
-    let mut path = bin_dir().into_os_string();
-    path.push(":");
-    path.push(std::env::var_os("PATH").unwrap_or_default());
-    path.push(":/usr/sbin:/sbin");
-    run(Command::new(SCRIPT).args(args).env("PATH", path))
-}
+use crate::common::{bin_dir, work_disk, WORK_DISK};
 
 fn seed(t: &TempDir) -> PathBuf {
     let tree = t.join("tree");
@@ -30,20 +15,6 @@ fn seed(t: &TempDir) -> PathBuf {
     let image = t.join("seed.ext4");
     testkit::mkfs_from_tree(&image, "600M", Some(&tree), &["-t", "ext4", "-b", "4096"]);
     image
-}
-
-fn sha256sum(path: &Path) -> String {
-    String::from_utf8(run(Command::new("sha256sum").arg(path)).stdout).unwrap()[..64].into()
-}
-
-/// Only these names are left in the directory: nothing temporary stays behind.
-fn names(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
 }
 
 #[test]
@@ -159,7 +130,7 @@ fn a_failing_step_leaves_nothing_behind() {
 
 #[test]
 fn man_page_documents_every_option() {
-    testkit::check_man_page(SCRIPT, testkit::man_page!("work-disk"));
+    testkit::check_man_page(WORK_DISK, testkit::man_page!("work-disk"));
 }
 
 #[test]
@@ -190,7 +161,7 @@ fn an_output_swapped_for_a_symlink_to_a_directory_is_replaced_not_followed() {
     path.push(":");
     path.push(std::env::var_os("PATH").unwrap_or_default());
     path.push(":/usr/sbin:/sbin");
-    let out = run(Command::new(SCRIPT)
+    let out = run(Command::new(WORK_DISK)
         .args(["--size", "1G"])
         .arg(&seed)
         .arg(&disk)

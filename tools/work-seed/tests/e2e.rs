@@ -320,13 +320,7 @@ fn the_rootfs_is_never_replaced_by_its_seed() {
 fn interrupt_build_when(extra: u32, image_size: &str, ready: impl Fn(&TempDir, &Path) -> bool) {
     let t = TempDir::new();
     let tree = t.join("tree");
-    for d in 0..20 {
-        let dir = tree.join(format!("root/d{d}"));
-        fs::create_dir_all(&dir).unwrap();
-        for f in 0..300 {
-            fs::write(dir.join(format!("f{f}")), b"data").unwrap();
-        }
-    }
+    testkit::many_files(&tree.join("root"), 20, 300);
     if extra > 0 {
         let data: Vec<u8> = (0..extra)
             .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
@@ -398,13 +392,7 @@ fn an_interrupt_while_ingesting_leaves_nothing_in_tmpdir() {
 fn fifty_thousand_small_files_fit() {
     let t = TempDir::new();
     let tree = t.join("tree");
-    for d in 0..50 {
-        let dir = tree.join(format!("root/d{d:02}"));
-        fs::create_dir_all(&dir).unwrap();
-        for f in 0..1000 {
-            fs::write(dir.join(format!("f{f:04}")), b"x").unwrap();
-        }
-    }
+    testkit::many_files(&tree.join("root"), 50, 1000);
     let rootfs = rootfs_from(&t, &tree, "400M");
     let out = run(Command::new(SCRIPT)
         .arg("--json")
@@ -550,14 +538,7 @@ fn the_seed_depends_on_the_rootfs_content_not_its_path_nor_the_builder() {
     fs::create_dir_all(tree.join("root")).unwrap();
     fs::write(tree.join("root/f"), b"data").unwrap();
     // An unprivileged build records a device in the manifest only (not staged).
-    let device = testkit::is_root()
-        && nix::sys::stat::mknod(
-            &tree.join("root/null"),
-            nix::sys::stat::SFlag::S_IFCHR,
-            nix::sys::stat::Mode::from_bits_truncate(0o666),
-            nix::sys::stat::makedev(1, 3),
-        )
-        .is_ok();
+    let device = testkit::make_device(&tree.join("root/null"), true, 0o666, (1, 3));
     let rootfs = rootfs_from(&t, &tree, "16M");
     let a = t.join("a.seed");
     assert_eq!(code(&work_seed(&[&rootfs, &a])), 0);

@@ -19,7 +19,7 @@ use serde_json::Value;
 use testkit::schema::Schema;
 use testkit::{code, run, run_with_stdin, stderr, TempDir};
 
-const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/work-seed");
+use crate::common::{bin_dir, path_with, SCRIPT};
 
 /// `schemas/<name>.schema.json` of the workspace.
 fn schema_path(name: &str) -> PathBuf {
@@ -30,29 +30,14 @@ fn schema(name: &str) -> Schema {
     Schema::load(&schema_path(name))
 }
 
+/// This build's `tool`.
 fn bin(tool: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable");
-    let dir = exe.parent().and_then(Path::parent).expect("target dir");
-    let path = dir.join(tool);
-    assert!(
-        path.is_file(),
-        "{} is not built: run `cargo test --workspace`",
-        path.display()
-    );
-    path
-}
-
-fn path_env() -> std::ffi::OsString {
-    let mut p = bin("seed-size").parent().unwrap().as_os_str().to_owned();
-    p.push(":");
-    p.push(std::env::var_os("PATH").unwrap_or_default());
-    p.push(":/usr/sbin:/sbin");
-    p
+    bin_dir().join(tool)
 }
 
 /// Run a tool, expect success, and give its one line of JSON.
 fn json_of(cmd: &mut Command) -> Value {
-    let out = run(cmd.env("PATH", path_env()));
+    let out = run(cmd.env("PATH", path_with(&bin_dir())));
     assert_eq!(code(&out), 0, "{cmd:?}: {}", stderr(&out));
     let text = String::from_utf8(out.stdout).expect("UTF-8 JSON");
     assert_eq!(text.lines().count(), 1, "one record: {text}");
@@ -86,14 +71,7 @@ fn rootfs(t: &TempDir) -> (PathBuf, TreeCounts) {
     )
     .unwrap();
     testkit::set_xattr(&root.join("sub/b"), "user.k", b"v");
-    let device = testkit::is_root()
-        && nix::sys::stat::mknod(
-            &root.join("null"),
-            nix::sys::stat::SFlag::S_IFCHR,
-            nix::sys::stat::Mode::from_bits_truncate(0o666),
-            nix::sys::stat::makedev(1, 3),
-        )
-        .is_ok();
+    let device = testkit::make_device(&root.join("null"), true, 0o666, (1, 3));
     let image = t.join("rootfs.ext4");
     testkit::mkfs_from_tree(&image, "32M", Some(&t.join("src")), &["-t", "ext4"]);
     let want = TreeCounts {

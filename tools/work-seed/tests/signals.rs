@@ -12,13 +12,7 @@ use common::{rootfs_from, temp_files_in, work_seed_command};
 fn a_signal_midway_stops_every_step_and_leaves_nothing() {
     let t = TempDir::new();
     let tree = t.join("tree");
-    for d in 0..20 {
-        let dir = tree.join(format!("root/d{d}"));
-        fs::create_dir_all(&dir).unwrap();
-        for f in 0..300 {
-            fs::write(dir.join(format!("f{f}")), b"data").unwrap();
-        }
-    }
+    testkit::many_files(&tree.join("root"), 20, 300);
     let rootfs = rootfs_from(&t, &tree, "64M");
     let seed = t.join("seed.ext4");
     let tmp = t.join("tmp");
