@@ -10,7 +10,12 @@ use testkit::TempDir;
 
 /// An empty ext4 image `seed.img` in `dir`, made with `extra` mkfs options.
 pub fn image(dir: &TempDir, size: &str, extra: &[&str]) -> PathBuf {
-    let img = dir.join("seed.img");
+    image_named(dir, "seed.img", size, extra)
+}
+
+/// An empty ext4 image `name` in `dir`, made with `extra` mkfs options.
+pub fn image_named(dir: &TempDir, name: &str, size: &str, extra: &[&str]) -> PathBuf {
+    let img = dir.join(name);
     let mut args = vec!["-t", "ext4"];
     args.extend_from_slice(extra);
     testkit::mkfs_from_tree(&img, size, None, &args);

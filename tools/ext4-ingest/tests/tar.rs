@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use testkit::tree::{assert_same, Ignore};
-use testkit::{code, e2fsck_clean, have, is_root, stderr, Mount, TempDir};
+use testkit::{code, e2fsck_clean, is_root, stderr, Mount, TempDir};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ext4-ingest");
 
@@ -90,14 +90,7 @@ pub fn plain_tree(root: &Path, long: bool) {
 }
 
 fn image(t: &TempDir, name: &str) -> PathBuf {
-    let img = t.join(name);
-    testkit::mkfs_from_tree(
-        &img,
-        "64M",
-        None,
-        &["-t", "ext4", "-b", "4096", "-I", "256"],
-    );
-    img
+    crate::common::image_named(t, name, "64M", &["-b", "4096", "-I", "256"])
 }
 
 /// `ext4-ingest --verify [extra] IMAGE --from-tar ARCHIVE`: exit code and stderr.
@@ -133,13 +126,7 @@ fn needs(name: &str, programs: &[&str]) -> bool {
         testkit::skip(name, "needs root (devices, owners and loop mounts)");
         return false;
     }
-    for p in programs {
-        if !have(p) {
-            testkit::skip(name, &format!("{p} not found"));
-            return false;
-        }
-    }
-    true
+    testkit::need(name, programs)
 }
 
 #[test]

@@ -67,9 +67,7 @@ impl Raw {
 }
 
 fn image(t: &TempDir, name: &str) -> PathBuf {
-    let img = t.join(name);
-    testkit::mkfs_from_tree(&img, "32M", None, &["-t", "ext4", "-b", "4096"]);
-    img
+    crate::common::image_named(t, name, "32M", &["-b", "4096"])
 }
 
 /// Ingest `stream` (from a file) into a fresh image: exit code, stderr, the image.

@@ -173,11 +173,10 @@ fn gnu_tar_and_bsdtar_extract_the_kernels_view() {
 
 #[test]
 fn a_sparse_file_costs_its_data_not_its_size() {
-    if !have("mke2fs") || !have("tar") {
-        testkit::skip(
-            "a_sparse_file_costs_its_data_not_its_size",
-            "e2fsprogs or GNU tar not found",
-        );
+    if !testkit::need(
+        "a_sparse_file_costs_its_data_not_its_size",
+        &["mke2fs", "tar"],
+    ) {
         return;
     }
     let t = TempDir::new();
@@ -202,11 +201,10 @@ fn a_sparse_file_costs_its_data_not_its_size() {
 
 #[test]
 fn the_budget_cuts_the_stream_short_without_an_end() {
-    if !have("mke2fs") || !have("tar") {
-        testkit::skip(
-            "the_budget_cuts_the_stream_short_without_an_end",
-            "e2fsprogs or GNU tar not found",
-        );
+    if !testkit::need(
+        "the_budget_cuts_the_stream_short_without_an_end",
+        &["mke2fs", "tar"],
+    ) {
         return;
     }
     let t = TempDir::new();
@@ -243,11 +241,10 @@ fn the_budget_cuts_the_stream_short_without_an_end() {
 
 #[test]
 fn hostile_entries_are_reported_and_the_stream_stays_whole() {
-    if !have("mke2fs") || !have("debugfs") || !have("tar") {
-        testkit::skip(
-            "hostile_entries_are_reported_and_the_stream_stays_whole",
-            "e2fsprogs (mke2fs, debugfs) or GNU tar not found",
-        );
+    if !testkit::need(
+        "hostile_entries_are_reported_and_the_stream_stays_whole",
+        &["mke2fs", "debugfs", "tar"],
+    ) {
         return;
     }
     let t = TempDir::new();
@@ -265,14 +262,7 @@ ln /d /d/sub/loop
 ln /d/f /d/f2
 ln /d/f /d/f3
 ";
-    fs::write(t.join("script"), script).unwrap();
-    testkit::run(
-        testkit::tool("debugfs")
-            .arg("-w")
-            .arg("-f")
-            .arg(t.join("script"))
-            .arg(&image),
-    );
+    testkit::debugfs_script(&image, script);
     let archive = t.join("out.tar");
     let (rc, err) = rdump_tar(&[image.as_os_str()], &archive);
     assert_eq!(rc, 1, "{err}");
@@ -302,13 +292,12 @@ ln /d/f /d/f3
         .map(|e| e.unwrap().file_name())
         .collect();
     left.sort();
-    assert_eq!(left, ["img", "out.tar", "script", "src"]);
+    assert_eq!(left, ["img", "img.debugfs-script", "out.tar", "src"]);
 }
 
 #[test]
 fn sockets_are_reported_and_left_out() {
-    if !have("mke2fs") {
-        testkit::skip("sockets_are_reported_and_left_out", "e2fsprogs not found");
+    if !testkit::need("sockets_are_reported_and_left_out", &["mke2fs"]) {
         return;
     }
     let t = TempDir::new();
