@@ -6,6 +6,7 @@
 //! - [`interrupt`]: SIGINT, SIGTERM and SIGHUP: stop at the next check, undo, exit 128 + N.
 //! - [`input`]: where a tool finds the tree or file it works on: its argument, or stdin
 //!   holding a path line or a JSON record with a `path` field; `-` means stdin.
+//! - [`holes`]: which zeros of a file stay holes when it is staged or copied.
 //! - [`fields`]: `--format FIELDS`, chosen fields of a record as tab-separated text for
 //!   shell scripts.
 //! - [`json`]: how records are printed (one object per line) and the one rule for
@@ -21,6 +22,7 @@
 pub mod base64;
 pub mod cli;
 pub mod fields;
+pub mod holes;
 pub mod input;
 pub mod interrupt;
 pub mod json;

@@ -19,6 +19,7 @@ use ext4fs::{DirEntry, Fs, Ino, Inode, Time, Xattr as ImageXattr};
 use nix::fcntl::{AtFlags, OFlag};
 use nix::sys::stat::{Mode, SFlag};
 use nix::sys::time::TimeSpec;
+use seedkit::holes::data_runs;
 use seedkit::json::{emit, Bytes};
 use seedkit::progress::Progress;
 use seedkit::quote::quote_bytes;
@@ -39,8 +40,6 @@ pub const FD_WINDOW: usize = 32;
 /// What one entry made on the host costs beyond its data (an inode and a name), for the
 /// budget.
 const ENTRY_COST: u64 = 512;
-/// Zero runs of at least this many bytes (aligned in the file) stay holes on the host.
-const HOLE_GRAIN: usize = 4096;
 
 /// The manifest file, counting the bytes written to it (for the budget).
 struct Counted {
@@ -905,42 +904,6 @@ fn reopen_parent(child: &OwnedFd, want: &sys::Identity) -> Result<OwnedFd> {
         bail!("climbing back up the tree: a directory of it was moved by someone else");
     }
     Ok(fd)
-}
-
-/// The parts of `bytes` (file data at `offset`) to write: everything but the runs of zeros
-/// that cover whole [`HOLE_GRAIN`]-aligned pieces of the file, which stay holes.
-fn data_runs(offset: u64, bytes: &[u8]) -> Vec<(u64, &[u8])> {
-    let mut out: Vec<(u64, &[u8])> = Vec::new();
-    let mut i = 0usize;
-    let mut start: Option<usize> = None;
-    while i < bytes.len() {
-        // The piece from i to the next aligned offset of the file.
-        let abs = offset + i as u64;
-        let to_edge = HOLE_GRAIN - (abs % HOLE_GRAIN as u64) as usize;
-        let end = (i + to_edge).min(bytes.len());
-        let piece = &bytes[i..end];
-        let whole = piece.len() == HOLE_GRAIN;
-        if whole && is_zero(piece) {
-            if let Some(s) = start.take() {
-                out.push((offset + s as u64, &bytes[s..i]));
-            }
-        } else if start.is_none() {
-            start = Some(i);
-        }
-        i = end;
-    }
-    if let Some(s) = start {
-        out.push((offset + s as u64, &bytes[s..]));
-    }
-    out
-}
-
-fn is_zero(piece: &[u8]) -> bool {
-    let (words, tail) = piece.split_at(piece.len() / 8 * 8);
-    words
-        .chunks_exact(8)
-        .all(|w| u64::from_ne_bytes(w.try_into().expect("8 bytes")) == 0)
-        && tail.iter().all(|&b| b == 0)
 }
 
 fn quote_b(b: &[u8]) -> String {
