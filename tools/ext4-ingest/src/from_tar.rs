@@ -15,7 +15,9 @@
 //! the reader refuses (bad sparse maps, headers that lie, unknown types).
 
 use std::collections::HashMap;
-use std::io::Read;
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use ext4fs::write::{DirIno, ROOT};
@@ -25,6 +27,7 @@ use seedkit::quote;
 use seedkit::records::{EntryKind, Rdev, Timestamp, Xattr};
 
 use crate::digest::Digest;
+use crate::source::EntrySource;
 use crate::tarball::{Content, Kind, Member, Next, TarStream, Time};
 use crate::tree::{invalid_name, Entry, Key, LinkKey};
 use crate::write::Made;
@@ -44,9 +47,32 @@ enum Slot {
 #[derive(Default)]
 struct Placed(HashMap<(DirIno, Vec<u8>), Slot>);
 
+/// A tar stream: a file, or standard input (`None`).
+pub(crate) struct TarFile {
+    pub file: Option<PathBuf>,
+}
+
+impl EntrySource for TarFile {
+    fn file(&self) -> Option<&Path> {
+        self.file.as_deref()
+    }
+
+    fn feed(&mut self, ingest: &mut Ingest<'_>) -> Result<()> {
+        match &self.file {
+            Some(file) => {
+                let f = File::open(file)
+                    .with_context(|| format!("opening the tar stream {}", quote(file)))?;
+                let reader = BufReader::with_capacity(1 << 20, f);
+                ingest.ingest_tar(reader, &file.to_string_lossy())
+            }
+            None => ingest.ingest_tar(BufReader::with_capacity(1 << 20, io::stdin().lock()), "-"),
+        }
+    }
+}
+
 impl Ingest<'_> {
     /// Write every member of the tar stream `r` (`what` names it in messages).
-    pub(crate) fn ingest_tar(&mut self, r: impl Read, what: &str) -> Result<()> {
+    fn ingest_tar(&mut self, r: impl Read, what: &str) -> Result<()> {
         let mut stream = TarStream::new(r);
         let mut placed = Placed::default();
         let time = self.writer.fixed_time();

@@ -23,7 +23,9 @@
 #![forbid(unsafe_code)]
 
 mod digest;
+mod from_image;
 mod from_tar;
+mod source;
 pub mod tarball;
 pub mod tree;
 pub mod verify;
@@ -46,6 +48,7 @@ use seedkit::records::manifest::manifest_path;
 use seedkit::records::EntryKind;
 use seedkit::{quote, warn, Status};
 
+use crate::source::{EntrySource, HostTree};
 use crate::tree::{display_key, Walked};
 use crate::write::{ImageWriter, Owner};
 
@@ -67,9 +70,19 @@ pub struct Args {
     #[arg(value_name = "IMAGE")]
     pub image: PathBuf,
 
-    /// The directory to write; `-` or none reads a path or JSON record from stdin.
+    /// The directory to write; `-` or none reads a path or JSON record from stdin. With
+    /// --from-image, the directory of that image (default /).
     #[arg(value_name = "TREE")]
     pub tree: Option<OsString>,
+
+    /// Write directory TREE (default /) of this ext2/3/4 image instead of a host tree, read
+    /// with the toolkit's reader, its file data moved image to image (copy_file_range).
+    #[arg(
+        long,
+        value_name = "SOURCE",
+        conflicts_with_all = ["from_tar", "manifest", "no_manifest"]
+    )]
+    pub from_image: Option<PathBuf>,
 
     /// Write the members of this tar stream (`-`: standard input) instead of a tree: POSIX
     /// pax, GNU or ustar, GNU sparse files, xattrs, hard links, devices.
@@ -113,19 +126,10 @@ pub struct Args {
     pub progress: bool,
 }
 
-/// Where the entries come from.
-#[derive(Debug, Clone)]
-enum Source {
-    /// A host tree, walked through descriptors.
-    Tree(PathBuf),
-    /// A tar stream: a file, or standard input (`None`).
-    Tar(Option<PathBuf>),
-}
-
 /// Validated settings.
 struct Config {
     image: PathBuf,
-    source: Source,
+    source: Box<dyn EntrySource>,
     /// The path the record names: the tree, the tar file or `-`.
     tree: PathBuf,
     owner: Owner,
@@ -155,7 +159,20 @@ impl Config {
             return Ok(Config {
                 image: args.image.clone(),
                 tree: PathBuf::from(tar),
-                source: Source::Tar(file),
+                source: Box::new(from_tar::TarFile { file }),
+                owner,
+                manifest: None,
+            });
+        }
+        if let Some(image) = &args.from_image {
+            let dir = args.tree.as_deref().map_or(&b"/"[..], |d| d.as_bytes());
+            return Ok(Config {
+                image: args.image.clone(),
+                tree: image.clone(),
+                source: Box::new(from_image::ImageSource {
+                    image: image.clone(),
+                    dir: dir.to_vec(),
+                }),
                 owner,
                 manifest: None,
             });
@@ -171,7 +188,7 @@ impl Config {
         };
         Ok(Config {
             image: args.image.clone(),
-            source: Source::Tree(tree.clone()),
+            source: Box::new(HostTree { root: tree.clone() }),
             tree,
             owner,
             manifest,
@@ -208,6 +225,24 @@ fn fixed_time(sb: &ext4fs::Superblock) -> i64 {
         (0, w) => i64::from(w),
         (m, _) => i64::from(m),
     }
+}
+
+/// A source that is the image being written would be read while it is overwritten.
+fn refuse_self_source(config: &Config, image: &File) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let Some(path) = config.source.file() else {
+        return Ok(());
+    };
+    let Ok(source) = std::fs::metadata(path) else {
+        return Ok(());
+    };
+    let image = image
+        .metadata()
+        .with_context(|| format!("reading the image {}", quote(&config.image)))?;
+    if (source.dev(), source.ino()) == (image.dev(), image.ino()) {
+        bail!("reading {}: it is the image being written", quote(path));
+    }
+    Ok(())
 }
 
 /// Open and lock `path` (`flock`, so two runs cannot interleave), refusing anything that is
@@ -269,7 +304,7 @@ impl Ingest<'_> {
         self.rejected.iter().any(|(r, _)| key.starts_with(r))
     }
 
-    fn take(&mut self, item: Walked) -> Result<()> {
+    pub(crate) fn take(&mut self, item: Walked) -> Result<()> {
         match item {
             Walked::Children(key, names) => {
                 if key.is_root() {
@@ -396,27 +431,8 @@ impl Ingest<'_> {
 }
 
 impl Ingest<'_> {
-    /// Walk, merge, write: each entry goes into the image as the source gives it.
-    fn read_source(&mut self, source: &Source) -> Result<()> {
-        let walked = match source {
-            Source::Tree(tree) => tree::walk(tree, &mut |item| {
-                seedkit::interrupt::check()?;
-                self.take(item)
-            }),
-            Source::Tar(Some(file)) => File::open(file)
-                .with_context(|| format!("opening the tar stream {}", quote(file)))
-                .and_then(|f| {
-                    self.ingest_tar(
-                        io::BufReader::with_capacity(1 << 20, f),
-                        &file.to_string_lossy(),
-                    )
-                }),
-            Source::Tar(None) => self.ingest_tar(
-                io::BufReader::with_capacity(1 << 20, io::stdin().lock()),
-                "-",
-            ),
-        };
-        walked?;
+    /// The manifest's entries the walk never reached (all after its last entry).
+    pub(crate) fn manifest_rest(&mut self) -> Result<()> {
         let rest = self
             .merger
             .as_mut()
@@ -435,9 +451,10 @@ fn emit_record(record: &seedkit::records::Ingest) -> Result<()> {
 
 pub fn run(args: &Args) -> Result<Status> {
     let started = Instant::now();
-    let config = Config::new(args)?;
+    let mut config = Config::new(args)?;
     let image_path = &config.image;
     let (locked, sb) = lock(image_path)?;
+    refuse_self_source(&config, &locked)?;
     let time = fixed_time(&sb);
     let manifest = match &config.manifest {
         Some(m) => Some(tree::Merger::new(tree::read_manifest(m)?)?),
@@ -468,7 +485,7 @@ pub fn run(args: &Args) -> Result<Status> {
         verbose: args.verbose,
         written: 0,
     };
-    let done = ingest.read_source(&config.source);
+    let done = config.source.feed(&mut ingest);
     let Ingest {
         writer,
         entries,

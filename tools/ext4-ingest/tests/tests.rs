@@ -2,6 +2,7 @@
 
 mod common;
 mod hostile;
+mod image;
 mod ingest;
 mod signals;
 mod tar;

@@ -17,15 +17,22 @@
 //! When the tree came from `ext4-rdump`, entries that its manifest records but the host tree
 //! could not hold (devices for an unprivileged user) are counted too.
 //!
+//! The same census, rule and record come from two other sources ([`sources`]): a directory
+//! of an image (`--from-image IMAGE [DIR]`), read with the workspace's ext4 reader, nothing
+//! extracted; and the records `ext4-ls -R --json` prints (`--from-ls-json`, on stdin).
+//!
 //! Exit status: 0 success; 1 the tree was measured but a mount point inside it was not
 //! descended (reported); 2 the tree could not be measured (unreadable directory, not a
 //! directory, bad input).
 
 #![forbid(unsafe_code)]
 
+mod sources;
+
 use std::collections::HashSet;
 use std::ffi::OsString;
 use std::io::{self, Write};
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use anyhow::Result;
@@ -56,8 +63,18 @@ const RESERVED_INODES: u64 = 11;
 )]
 pub struct Args {
     /// The staged tree; `-` or none reads a path line or a JSON record with `path` from stdin.
+    /// With --from-image, the directory of the image (default /).
     #[arg(value_name = "PATH")]
     pub path: Option<OsString>,
+
+    /// Measure directory PATH (default /) of this ext2/3/4 image instead of a host tree,
+    /// from its metadata: nothing is extracted (PATH itself is not followed if a symlink).
+    #[arg(long, value_name = "IMAGE", conflicts_with = "from_ls_json")]
+    pub from_image: Option<std::path::PathBuf>,
+
+    /// Measure the entries `ext4-ls -R --json` printed, read from standard input.
+    #[arg(long, conflicts_with = "path")]
+    pub from_ls_json: bool,
 
     /// Print one JSON record: counts, apparent and allocated bytes, size and inode count.
     #[arg(long, conflicts_with = "format")]
@@ -70,8 +87,17 @@ pub struct Args {
 }
 
 pub fn run(args: &Args) -> Result<Status> {
-    let root = seedkit::input::resolve(args.path.as_deref())?;
-    let (census, status) = measure(&root)?;
+    let (root, (census, status)) = if let Some(image) = &args.from_image {
+        let dir = args.path.as_deref().map_or(&b"/"[..], |p| p.as_bytes());
+        (image.clone(), sources::measure_image(image, dir)?)
+    } else if args.from_ls_json {
+        let records = sources::measure_ls_json(io::stdin().lock())?;
+        (std::path::PathBuf::from("-"), records)
+    } else {
+        let root = seedkit::input::resolve(args.path.as_deref())?;
+        let measured = measure(&root)?;
+        (root, measured)
+    };
     let record = census.record(Bytes::from(root.as_path()));
     if record.size_bytes > rule_size(census.counts.bytes) {
         warn(format_args!(

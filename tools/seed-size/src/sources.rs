@@ -1,0 +1,229 @@
+//! The two sources besides a host tree: a directory of an image, measured from the reader's
+//! metadata (nothing extracted), and a stream of `ext4-ls --json` records. Both fill the
+//! same [`Census`] the host walk fills, so the rule and the record are the same.
+
+use std::collections::{HashMap, HashSet};
+use std::io::{BufRead, Read};
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use ext4fs::{Backing, DirEntry, Fs, Ino, Inode, InodeFlags};
+use seedkit::progress::Progress;
+use seedkit::quote::quote_bytes;
+use seedkit::records::{EntryKind, LsEntry};
+use seedkit::{quote, warn, Status};
+
+use crate::{dirent_size, Census, BLOCK};
+
+/// The longest `ext4-ls --json` record read (a path of 32 KiB and its fields fit many
+/// times over).
+const MAX_RECORD: u64 = 1 << 20;
+
+/// Measure directory `dir` of `image` through the reader: every entry's type, size and
+/// data blocks from its inode and extent map, each directory's names. `dir` itself is not
+/// followed when it is a symlink. An entry that cannot be read is reported and counted as
+/// a failure (exit 1): the figure is then a floor.
+pub fn measure_image(image: &Path, dir: &[u8]) -> Result<(Census, Status)> {
+    let file = std::fs::File::open(image).with_context(|| format!("opening {}", quote(image)))?;
+    let fs = Fs::open(file).with_context(|| format!("reading {}", quote(image)))?;
+    let shown = quote_bytes(dir);
+    let ino = fs
+        .lookup_nofollow(dir)
+        .with_context(|| format!("finding {shown} in {}", quote(image)))?;
+    let root = fs
+        .inode(ino)
+        .with_context(|| format!("reading {shown} in {}", quote(image)))?;
+    if root.kind() != Some(EntryKind::Directory) {
+        bail!("measuring {shown} in {}: Not a directory", quote(image));
+    }
+    let mut m = ImageCount {
+        fs: &fs,
+        census: Census::default(),
+        links: HashSet::new(),
+        dirs: HashSet::from([ino]),
+        failures: 0,
+        progress: Progress::new(),
+    };
+    m.census.counts.add(EntryKind::Directory, 0);
+    let mut stack = vec![m.listing(b".", &root)];
+    while let Some(top) = stack.last_mut() {
+        let Some(e) = top.next() else {
+            stack.pop();
+            continue;
+        };
+        seedkit::interrupt::check()?;
+        if let Some(dir) = m.entry(&e) {
+            stack.push(m.listing(&e.name, &dir));
+        }
+    }
+    m.progress.finish();
+    Ok((m.census, Status::from_failures(m.failures)))
+}
+
+struct ImageCount<'a> {
+    fs: &'a Fs,
+    census: Census,
+    /// Inodes with several names met so far.
+    links: HashSet<Ino>,
+    /// Directories entered (a second visit is a cycle, not counted again).
+    dirs: HashSet<Ino>,
+    failures: u64,
+    progress: Progress,
+}
+
+impl ImageCount<'_> {
+    fn fail(&mut self, name: &[u8], why: impl std::fmt::Display) {
+        self.progress.finish();
+        warn(format_args!("measuring {}: {why}", quote_bytes(name)));
+        self.failures += 1;
+    }
+
+    /// A directory's entries (without `.` and `..`), its blocks counted.
+    fn listing(&mut self, name: &[u8], dir: &Inode) -> std::vec::IntoIter<DirEntry> {
+        let mut entries = match self.fs.read_dir(dir) {
+            Ok(e) => e,
+            Err(e) => {
+                self.fail(name, format_args!("reading the directory: {e}"));
+                Vec::new()
+            }
+        };
+        entries.retain(|e| e.name != b"." && e.name != b"..");
+        let bytes = 24
+            + entries
+                .iter()
+                .map(|e| dirent_size(e.name.len()))
+                .sum::<u64>();
+        self.census.close_directory(bytes);
+        entries.into_iter()
+    }
+
+    /// Count one entry; a directory's inode is returned to be entered.
+    fn entry(&mut self, e: &DirEntry) -> Option<Inode> {
+        let inode = match self.fs.inode(e.ino) {
+            Ok(i) => i,
+            Err(err) => {
+                self.fail(&e.name, err);
+                return None;
+            }
+        };
+        let Some(kind) = EntryKind::from_mode(u32::from(inode.mode)) else {
+            self.fail(&e.name, format_args!("inode {} has no valid type", e.ino));
+            return None;
+        };
+        self.progress
+            .update(|| "seed-size: measuring the image".to_string());
+        if kind == EntryKind::Directory {
+            self.census.counts.add(kind, 0);
+            if !self.dirs.insert(e.ino) {
+                self.fail(
+                    &e.name,
+                    "a directory met twice (a cycle); not entered again",
+                );
+                return None;
+            }
+            return Some(inode);
+        }
+        if inode.links_count > 1 && !self.links.insert(e.ino) {
+            self.census.counts.extra_hard_links += 1;
+            return None;
+        }
+        let size = match kind {
+            EntryKind::File | EntryKind::Symlink => inode.size,
+            _ => 0,
+        };
+        self.census.counts.add(kind, size);
+        match kind {
+            EntryKind::File => {
+                let stored = self.stored_bytes(&inode);
+                self.census.allocated_bytes = self.census.allocated_bytes.saturating_add(stored);
+                self.census.data_blocks += stored.div_ceil(BLOCK);
+            }
+            EntryKind::Symlink if size >= 60 => self.census.long_symlinks += 1,
+            _ => {}
+        }
+        None
+    }
+
+    /// Bytes of a file's data blocks (holes and unwritten runs excluded).
+    fn stored_bytes(&self, inode: &Inode) -> u64 {
+        if inode.has_flag(InodeFlags::INLINE_DATA) {
+            return 0;
+        }
+        let bs = u64::from(self.fs.block_size());
+        let mut blocks = 0u64;
+        // A map that cannot be read counts what was read of it.
+        let _ = self.fs.for_each_run(inode, &mut |run| {
+            if matches!(run.backing, Backing::Data { .. }) {
+                blocks = blocks.saturating_add(run.len);
+            }
+            true
+        });
+        blocks.saturating_mul(bs)
+    }
+}
+
+/// Measure a stream of `ext4-ls --json` records (`ext4-ls -R --json IMAGE DIR`): the
+/// listed directory is the top (a record of `.` for it is taken as such), hard links are
+/// told by inode number, directories by the names recorded in them. No record says what is allocated: a file counts its apparent
+/// size in blocks.
+pub fn measure_ls_json(input: impl Read) -> Result<(Census, Status)> {
+    let mut census = Census::default();
+    census.counts.add(EntryKind::Directory, 0);
+    let mut links = HashSet::new();
+    // Each directory's entry bytes (`.` and `..` take 24), the top's included.
+    let mut dirs: HashMap<Vec<u8>, u64> = HashMap::from([(Vec::new(), 24)]);
+    let mut reader = std::io::BufReader::new(input);
+    let mut line = Vec::new();
+    let mut number = 0u64;
+    loop {
+        line.clear();
+        let n = (&mut reader)
+            .take(MAX_RECORD + 1)
+            .read_until(b'\n', &mut line)
+            .context("reading ext4-ls records from standard input")?;
+        if n == 0 {
+            break;
+        }
+        number += 1;
+        if n as u64 > MAX_RECORD {
+            bail!("reading ext4-ls records: record {number} is longer than {MAX_RECORD} bytes");
+        }
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let e: LsEntry = seedkit::records::parse(&line)
+            .with_context(|| format!("reading ext4-ls record {number}"))?;
+        let path = e.path.0.as_slice();
+        if path == b"." {
+            continue;
+        }
+        let (parent, name) = match path.iter().rposition(|&b| b == b'/') {
+            Some(at) => (&path[..at], &path[at + 1..]),
+            None => (&b""[..], path),
+        };
+        *dirs.entry(parent.to_vec()).or_insert(24) += dirent_size(name.len());
+        if e.kind == EntryKind::Directory {
+            census.counts.add(EntryKind::Directory, 0);
+            dirs.entry(path.to_vec()).or_insert(24);
+            continue;
+        }
+        if e.links > 1 && !links.insert(e.ino) {
+            census.counts.extra_hard_links += 1;
+            continue;
+        }
+        census.counts.add(e.kind, e.size);
+        match e.kind {
+            EntryKind::File => {
+                let blocks = e.size.div_ceil(BLOCK);
+                census.allocated_bytes = census.allocated_bytes.saturating_add(blocks * BLOCK);
+                census.data_blocks += blocks;
+            }
+            EntryKind::Symlink if e.size >= 60 => census.long_symlinks += 1,
+            _ => {}
+        }
+    }
+    for bytes in dirs.into_values() {
+        census.close_directory(bytes);
+    }
+    Ok((census, Status::Success))
+}
