@@ -56,3 +56,40 @@ bench_compare() {
 bench_note() {
     printf '  %s\n' "$*" | tee -a "$BENCH_WORK/results"
 }
+
+# bench_home_tree DIR: the generated 20,000-entry home directory (420 directories, 18,000
+# small files, three 16 MiB files, a 1 GiB sparse file, 800 symlinks, 776 extra hard
+# links); deterministic (awk's srand(1)).
+bench_home_tree() {
+    local root=$1 i
+    mkdir -p "$root"
+    awk -v root="$root" 'BEGIN { for (i = 0; i < 20; i++) for (j = 0; j < 20; j++)
+        printf "%s/proj%02d/src%02d\n", root, i, j }' | xargs mkdir -p
+    awk -v root="$root" 'BEGIN {
+        srand(1)
+        chunk = ""
+        for (c = 0; c < 128; c++) chunk = chunk sprintf("%c", 97 + c % 26)
+        text = ""
+        for (c = 0; c < 64; c++) text = text chunk
+        for (i = 0; i < 20; i++) for (j = 0; j < 20; j++) for (k = 0; k < 45; k++) {
+            f = sprintf("%s/proj%02d/src%02d/file%02d.txt", root, i, j, k)
+            printf "%s", substr(text, 1, int(rand() * 6000)) > f
+            close(f)
+        }
+    }'
+    for i in 1 2 3; do
+        head -c $((16 << 20)) /dev/urandom > "$root/proj0$i/archive.bin"
+    done
+    truncate -s 1G "$root/disk.img"
+    printf 'end' >> "$root/disk.img"
+    for i in $(seq 0 799); do
+        ln -s "../src00/file$(printf %02d $((i % 45))).txt" \
+            "$root/proj$(printf %02d $((i % 20)))/src$(printf %02d $((i / 20 % 20)))/link$i"
+    done
+    for i in $(seq 0 775); do
+        ln "$root/proj$(printf %02d $((i % 20)))/src00/file$(printf %02d $((i % 45))).txt" \
+            "$root/proj$(printf %02d $((i % 20)))/src19/hard$i" 2>/dev/null ||
+            ln "$root/proj$(printf %02d $((i % 20)))/src01/file$(printf %02d $((i % 45))).txt" \
+                "$root/proj$(printf %02d $((i % 20)))/src18/hard$i"
+    done
+}
