@@ -5,6 +5,7 @@ mod hostile;
 mod image;
 mod ingest;
 mod signals;
+mod sources;
 mod tar;
 mod tar_hostile;
 mod verify;
