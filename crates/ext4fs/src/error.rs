@@ -96,25 +96,15 @@ impl fmt::Display for Error {
                 write!(f, "corrupt block {block} of inode {ino}: {reason}")
             }
             Error::ChecksumMismatch { what } => write!(f, "checksum mismatch in {what}"),
-            Error::NotFound { path } => {
-                write!(f, "no such file or directory in the image: {}", show(path))
-            }
-            Error::NotADirectory { path } => {
-                write!(f, "not a directory in the image: {}", show(path))
-            }
-            Error::SymlinkLoop { path } => {
-                write!(
-                    f,
-                    "too many levels of symbolic links in the image: {}",
-                    show(path)
-                )
+            // The path is left to the caller, who shows it as it shows names (in the tools:
+            // seedkit::quote); a format library does not decide how names look as text.
+            Error::NotFound { .. } => write!(f, "no such file or directory in the image"),
+            Error::NotADirectory { .. } => write!(f, "not a directory in the image"),
+            Error::SymlinkLoop { .. } => {
+                write!(f, "too many levels of symbolic links in the image")
             }
         }
     }
-}
-
-fn show(path: &[u8]) -> String {
-    format!("'{}'", String::from_utf8_lossy(path).escape_debug())
 }
 
 impl std::error::Error for Error {

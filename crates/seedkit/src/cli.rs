@@ -59,8 +59,10 @@ pub fn tool_name() -> &'static str {
 
 /// Print one diagnostic line, `<tool>: <message>`, on stderr.
 pub fn warn(message: impl Display) {
-    // A diagnostic must stay one line whatever the message carries.
-    let text = message.to_string().replace('\n', "\\n");
+    // A diagnostic must stay one line, in order, whatever the message carries: names come
+    // quoted (crate::quote), and anything else that got in is escaped by the same rule.
+    let text = message.to_string();
+    let text = crate::quote::sanitize(&text);
     let _ = writeln!(io::stderr().lock(), "{}: {text}", tool_name());
 }
 

@@ -10,8 +10,10 @@
 //! - Numbers and booleans print as in JSON. A field that is absent or null prints as an
 //!   empty value.
 //! - Strings and byte strings (either form of the byte-string rule) print as their bytes,
-//!   with the backslash, tab, newline, every other control character and every byte that is
-//!   not UTF-8 written `\\` / `\xNN`: a value never spans a tab or a line.
+//!   written by the toolkit's one rule for names as text ([`crate::quote`]): the backslash
+//!   `\\`, the tab, newline, every other control character and every byte that is not UTF-8
+//!   `\xNN`, invisible characters (bidirectional controls, zero-width characters) `\u{NNNN}`:
+//!   a value never spans a tab or a line, nor reorders it.
 //! - A time `{"sec": S, "nsec": N}` prints as `S.NNNNNNNNN`; a list as its items joined with
 //!   `,` (each item escaped as above, and a `,` in an item written `\x2c`).
 
@@ -117,26 +119,10 @@ fn render(v: &Value, out: &mut String, in_list: bool) {
     }
 }
 
-/// Bytes as text that never holds a tab, a line break or another control character.
+/// Bytes as text that never holds a tab, a line break or another control character: the
+/// toolkit's one rule for names shown as text ([`crate::quote`]).
 fn escape(bytes: &[u8], out: &mut String, in_list: bool) {
-    for chunk in bytes.utf8_chunks() {
-        for c in chunk.valid().chars() {
-            match c {
-                '\\' => out.push_str("\\\\"),
-                ',' if in_list => out.push_str("\\x2c"),
-                c if c.is_control() => {
-                    let mut buf = [0u8; 4];
-                    for b in c.encode_utf8(&mut buf).bytes() {
-                        let _ = write!(out, "\\x{b:02x}");
-                    }
-                }
-                c => out.push(c),
-            }
-        }
-        for b in chunk.invalid() {
-            let _ = write!(out, "\\x{b:02x}");
-        }
-    }
+    crate::quote::field(bytes, in_list, out);
 }
 
 #[cfg(test)]

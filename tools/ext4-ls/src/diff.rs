@@ -102,7 +102,10 @@ fn compare(left: &Side, right: &Side, owners: bool) -> Vec<(&'static str, String
         ));
     }
     if x.target != y.target {
-        let t = |t: &Option<Bytes>| t.as_ref().map_or(String::new(), |t| show::quote_name(&t.0));
+        let t = |t: &Option<Bytes>| {
+            t.as_ref()
+                .map_or(String::new(), |t| seedkit::quote::name(&t.0).to_string())
+        };
         out.push(("target", format!("{} -> {}", t(&x.target), t(&y.target))));
     }
     if x.rdev != y.rdev {
@@ -161,7 +164,7 @@ pub fn run(args: &Args, other: &Path) -> Result<Status> {
                     }
                 })
                 .collect();
-            let mut line = format!("{word} {}", show::quote_name(path));
+            let mut line = format!("{word} {}", seedkit::quote::name(path));
             if !details.is_empty() {
                 line.push_str(" (");
                 line.push_str(&details.join(", "));

@@ -1,7 +1,9 @@
-//! The text form: `ls -l` columns, UTC times, names quoted for terminals.
+//! The text form: `ls -l` columns, UTC times, names shown by the toolkit's one rule
+//! ([`seedkit::quote::name`]).
 
 use std::fmt::Write as _;
 
+use seedkit::quote;
 use seedkit::records::{EntryKind, LsEntry, Timestamp};
 
 /// `drwxr-xr-x`: the type letter and the 12 permission bits, setuid/setgid/sticky as
@@ -67,41 +69,6 @@ pub fn time_string(t: Timestamp, full: bool) -> String {
     }
 }
 
-/// A name as a terminal may show it: as it is when it is printable UTF-8 without white
-/// space, quotes or backslashes; otherwise between single quotes, with those bytes (and
-/// every control character and byte that is not UTF-8) written `\xNN`, the backslash `\\`.
-pub fn quote_name(name: &[u8]) -> String {
-    let plain = std::str::from_utf8(name).is_ok_and(|s| {
-        !s.is_empty()
-            && s.chars()
-                .all(|c| !c.is_control() && !c.is_whitespace() && !matches!(c, '\'' | '"' | '\\'))
-    });
-    if plain {
-        return String::from_utf8_lossy(name).into_owned();
-    }
-    let mut out = String::from("'");
-    for chunk in name.utf8_chunks() {
-        for c in chunk.valid().chars() {
-            match c {
-                '\\' => out.push_str("\\\\"),
-                ' ' => out.push(' '),
-                c if c == '\'' || c.is_control() || c.is_whitespace() => {
-                    let mut buf = [0u8; 4];
-                    for b in c.encode_utf8(&mut buf).bytes() {
-                        let _ = write!(out, "\\x{b:02x}");
-                    }
-                }
-                c => out.push(c),
-            }
-        }
-        for b in chunk.invalid() {
-            let _ = write!(out, "\\x{b:02x}");
-        }
-    }
-    out.push('\'');
-    out
-}
-
 /// One `ls -l` line: mode, links, uid, gid, size (or `major, minor`), mtime, name, target.
 pub fn long_line(e: &LsEntry, name: &[u8], full_time: bool) -> String {
     let size = match e.rdev {
@@ -116,11 +83,10 @@ pub fn long_line(e: &LsEntry, name: &[u8], full_time: bool) -> String {
         e.gid,
         size,
         time_string(e.mtime, full_time),
-        quote_name(name)
+        quote::name(name)
     );
     if let Some(target) = &e.target {
-        line.push_str(" -> ");
-        line.push_str(&quote_name(&target.0));
+        let _ = write!(line, " -> {}", quote::name(&target.0));
     }
     line.push('\n');
     line
@@ -159,15 +125,5 @@ mod tests {
         // ext4's widest times: 1901 and 2446.
         assert_eq!(time_string(t(-2_147_483_648, 0), false), "1901-12-13 20:45");
         assert_eq!(time_string(t(17_179_869_183, 0), false), "2514-05-30 01:53");
-    }
-
-    #[test]
-    fn names_are_safe_for_terminals() {
-        assert_eq!(quote_name(b"plain.txt"), "plain.txt");
-        assert_eq!(quote_name("héllo".as_bytes()), "héllo");
-        assert_eq!(quote_name(b"a b"), "'a b'");
-        assert_eq!(quote_name(b"it's"), "'it\\x27s'");
-        assert_eq!(quote_name(b"\x1b[31mred"), "'\\x1b[31mred'");
-        assert_eq!(quote_name(b"new\nline\xff\\"), "'new\\x0aline\\xff\\\\'");
     }
 }

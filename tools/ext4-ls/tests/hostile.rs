@@ -10,7 +10,7 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use common::BIN;
-use testkit::{run, stderr, stdout, TempDir};
+use testkit::{code, run, stderr, stdout, TempDir};
 
 const LIMIT: Duration = Duration::from_secs(30);
 
@@ -183,5 +183,63 @@ fn the_names_of_a_hard_linked_file_are_hashed_once() {
     assert_eq!(lines.len(), 101, "{lines:?}");
     for line in lines {
         assert!(line.starts_with(&format!("{want}\t")), "{line}");
+    }
+}
+
+/// Finding 10 of issue 15: names holding a right-to-left override and zero-width
+/// characters (`invoice\u{202e}fdp.sh` shows as `invoicehs.pdf` on a terminal) were printed
+/// raw in listings and in `--diff`; every text form now escapes them (`\u{202e}`), and JSON
+/// keeps the bytes.
+#[test]
+fn bidi_and_zero_width_names_are_escaped_in_every_text_form() {
+    let t = TempDir::new();
+    let hostile = ["invoice\u{202e}fdp.sh", "a\u{200b}b", "tab\u{2066}x\u{a0}y"];
+    let mut images = Vec::new();
+    for side in ["a", "b"] {
+        let tree = t.join(side);
+        fs::create_dir(&tree).unwrap();
+        for name in hostile {
+            fs::write(tree.join(name), side).unwrap();
+        }
+        std::os::unix::fs::symlink(hostile[0], tree.join("link")).unwrap();
+        let image = t.join(format!("{side}.ext4"));
+        testkit::mkfs_from_tree(&image, "8M", Some(&tree), &["-t", "ext4"]);
+        images.push(image);
+    }
+    let shown = [
+        "invoice\\u{202e}fdp.sh",
+        "a\\u{200b}b",
+        "tab\\u{2066}x\\u{00a0}y",
+    ];
+    let raw = |text: &str| text.contains(['\u{202e}', '\u{200b}', '\u{2066}', '\u{a0}']);
+    let listing = stdout(&run(Command::new(BIN).arg("-R").arg(&images[0])));
+    let fields = stdout(&run(Command::new(BIN)
+        .args(["--format", "path,target"])
+        .arg(&images[0])));
+    let diff = run(Command::new(BIN)
+        .arg("--diff")
+        .arg(&images[1])
+        .arg(&images[0]));
+    assert_eq!(code(&diff), 1, "{}", stderr(&diff));
+    let diff = stdout(&diff);
+    for (text, form) in [
+        (&listing, "listing"),
+        (&fields, "--format"),
+        (&diff, "--diff"),
+    ] {
+        assert!(!raw(text), "{form} prints them raw:\n{text}");
+        for name in shown {
+            assert!(text.contains(name), "{form} lacks {name}:\n{text}");
+        }
+    }
+    assert!(
+        listing.contains(" -> 'invoice\\u{202e}fdp.sh'\n"),
+        "{listing}"
+    );
+    assert!(diff.contains("changed 'a\\u{200b}b' (content)\n"), "{diff}");
+    // JSON is not a terminal: it carries the names themselves.
+    let json = stdout(&run(Command::new(BIN).arg("--json").arg(&images[0])));
+    for name in hostile {
+        assert!(json.contains(&format!("\"path\":\"{name}\"")), "{json}");
     }
 }

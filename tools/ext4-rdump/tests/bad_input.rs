@@ -69,7 +69,8 @@ fn missing_dir_and_dir_that_is_a_file() {
     let tmp = t.join("tmp");
     fs::create_dir(&tmp).unwrap();
     let out = rdump_in(&tmp, &[image.as_os_str(), OsStr::new("/nope")]);
-    assert_fatal(&out, "no such file or directory in the image: '/nope'");
+    assert_fatal(&out, "finding '/nope' in '");
+    assert_fatal(&out, "': no such file or directory in the image\n");
     let out = rdump_in(&tmp, &[image.as_os_str(), OsStr::new("/file")]);
     assert_fatal(&out, "Not a directory");
     let out = rdump_in(&tmp, &[image.as_os_str(), OsStr::new("/file/x")]);

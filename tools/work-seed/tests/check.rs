@@ -93,3 +93,34 @@ fn check_of_a_missing_seed_is_an_error() {
     assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
     assert!(stderr(&out).contains("absent.ext4"), "{}", stderr(&out));
 }
+
+/// Finding 10 of issue 15: `--check` printed a tenant's bidirectional and zero-width
+/// characters raw, so `invoice\u{202e}fdp.sh` read as another name; they are escaped now.
+#[test]
+fn check_escapes_bidi_and_zero_width_names() {
+    let t = TempDir::new();
+    let mut images = Vec::new();
+    for (side, content) in [("a", "one"), ("b", "two")] {
+        let root = t.join(side).join("root");
+        fs::create_dir_all(&root).unwrap();
+        fs::write(root.join("invoice\u{202e}fdp.sh"), content).unwrap();
+        fs::write(root.join(format!("{side}\u{200b}")), content).unwrap();
+        for p in ["invoice\u{202e}fdp.sh", "."] {
+            testkit::set_times(&root.join(p), (1, 0), (1_600_000_000, 0));
+        }
+        let image = t.join(format!("{side}.ext4"));
+        testkit::mkfs_from_tree(&image, "8M", Some(&t.join(side)), &["-t", "ext4"]);
+        images.push(image);
+    }
+    let seed = t.join("seed.ext4");
+    let out = work_seed(&["-q".as_ref(), images[0].as_os_str(), seed.as_os_str()]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = work_seed(&["--check".as_ref(), images[1].as_os_str(), seed.as_os_str()]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "extra 'a\\u{200b}'\n\
+         missing 'b\\u{200b}'\n\
+         changed 'invoice\\u{202e}fdp.sh' (content)\n"
+    );
+}

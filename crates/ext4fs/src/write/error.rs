@@ -32,11 +32,8 @@ impl fmt::Display for WriteError {
             WriteError::Unsupported { feature } => {
                 write!(f, "the writer does not handle the image's {feature}")
             }
-            WriteError::EntryRefused { name, why } => write!(
-                f,
-                "entry '{}' refused: {why}",
-                String::from_utf8_lossy(name).escape_debug()
-            ),
+            // The name is the caller's to show (see the reader's errors).
+            WriteError::EntryRefused { why, .. } => write!(f, "entry refused: {why}"),
             WriteError::Corrupt { reason } => write!(f, "corrupt image: {reason}"),
         }
     }

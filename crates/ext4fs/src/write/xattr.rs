@@ -29,10 +29,19 @@ pub(crate) fn to_stored(x: &Xattr) -> Result<Stored, String> {
     }) {
         (index, rest)
     } else {
-        return Err(format!(
-            "extended attribute '{}' has a name prefix the writer does not store",
-            String::from_utf8_lossy(n).escape_debug()
-        ));
+        // Names are the caller's to show; a namespace of plain letters and digits is no name.
+        let namespace = n.split(|&b| b == b'.').next().unwrap_or_default();
+        let plain = !namespace.is_empty()
+            && namespace.len() <= 16
+            && namespace.iter().all(u8::is_ascii_alphanumeric);
+        return Err(if plain {
+            format!(
+                "an extended attribute in namespace {}, which the writer does not store",
+                String::from_utf8_lossy(namespace)
+            )
+        } else {
+            "an extended attribute in a namespace the writer does not store".into()
+        });
     };
     let acl = crate::xattr::is_acl(index);
     if name.is_empty() && !acl || name.len() > 255 {
