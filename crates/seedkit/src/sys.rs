@@ -354,6 +354,38 @@ pub fn open_files_limit() -> usize {
     }
 }
 
+/// Open an image: only a regular file or a block device is one. The open itself cannot
+/// block (`O_NONBLOCK`: a fifo without a writer, or a device that waits for a carrier,
+/// would hold `open` forever, and a signal handler installed with `SA_RESTART` cannot end
+/// it) nor give the tool a controlling terminal (`O_NOCTTY`); the descriptor is checked
+/// with `fstat` before anything is read from it, and then `O_NONBLOCK` is cleared. A
+/// symlink to an image is followed, as any tool follows its argument.
+pub fn open_image(path: &Path, write: bool) -> io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(write)
+        .custom_flags((OFlag::O_NONBLOCK | OFlag::O_NOCTTY).bits())
+        .open(path)?;
+    let kind = EntryKind::from_mode(stat(&file)?.st_mode);
+    if !matches!(kind, Some(EntryKind::File | EntryKind::BlockDevice)) {
+        let what = match kind {
+            Some(EntryKind::Directory) => "a directory",
+            Some(EntryKind::Fifo) => "a fifo",
+            Some(EntryKind::Socket) => "a socket",
+            Some(EntryKind::CharDevice) => "a character device",
+            _ => "of an unknown type",
+        };
+        return Err(io::Error::other(format!(
+            "not an image: {what}, not a regular file or a block device"
+        )));
+    }
+    let flags = nix::fcntl::fcntl(&file, nix::fcntl::FcntlArg::F_GETFL)?;
+    let flags = OFlag::from_bits_truncate(flags) - OFlag::O_NONBLOCK;
+    nix::fcntl::fcntl(&file, nix::fcntl::FcntlArg::F_SETFL(flags))?;
+    Ok(file)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -365,6 +397,25 @@ mod tests {
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir(&d).unwrap();
         d
+    }
+
+    #[test]
+    fn only_files_and_block_devices_open_as_images() {
+        let d = temp_dir("image");
+        std::fs::write(d.join("file"), b"x").unwrap();
+        nix::unistd::mkfifo(&d.join("fifo"), Mode::from_bits_truncate(0o600)).unwrap();
+        let file = open_image(&d.join("file"), false).unwrap();
+        let flags = nix::fcntl::fcntl(&file, nix::fcntl::FcntlArg::F_GETFL).unwrap();
+        assert!(!OFlag::from_bits_truncate(flags).contains(OFlag::O_NONBLOCK));
+        // A fifo without a writer: refused at once, not waited on.
+        let e = open_image(&d.join("fifo"), false).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "not an image: a fifo, not a regular file or a block device"
+        );
+        assert!(open_image(&d, false).is_err());
+        assert!(open_image(Path::new("/dev/null"), false).is_err());
+        std::fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]

@@ -221,6 +221,73 @@ pub fn run(cmd: &mut Command) -> Output {
     run_with_stdin(cmd, b"")
 }
 
+/// Make a fifo at `path` (mode 0600): as an image, a fifo without a writer blocks `open`.
+pub fn mkfifo(path: &Path) {
+    nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o600)).expect("mkfifo");
+}
+
+/// Everything `pipe` gives until its end, read by a thread.
+fn read_in_background<R: std::io::Read + Send + 'static>(
+    pipe: Option<R>,
+) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(mut p) = pipe {
+            let _ = p.read_to_end(&mut buf);
+        }
+        buf
+    })
+}
+
+/// Run a command (empty stdin, everything captured) in a process group of its own, and wait
+/// at most `limit` for it. Past that, the group gets SIGTERM and, two seconds later,
+/// SIGKILL, and the test fails saying which ended it: a tool that blocks, and one that
+/// does not answer SIGTERM, each fail visibly instead of hanging the test run.
+pub fn run_within(cmd: &mut Command, limit: std::time::Duration) -> Output {
+    use nix::sys::signal::{killpg, Signal};
+    use std::time::{Duration, Instant};
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let mut child = spawn(cmd);
+    let group = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
+    let wait_until = |child: &mut std::process::Child, deadline: Instant| loop {
+        if child.try_wait().expect("try_wait").is_some() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    // The pipes are read while waiting, so that a chatty child cannot block on them.
+    let out_reader = read_in_background(child.stdout.take());
+    let err_reader = read_in_background(child.stderr.take());
+    if !wait_until(&mut child, Instant::now() + limit) {
+        let _ = killpg(group, Signal::SIGTERM);
+        let answered = wait_until(&mut child, Instant::now() + Duration::from_secs(2));
+        let _ = killpg(group, Signal::SIGKILL);
+        let _ = child.wait();
+        panic!(
+            "{cmd:?} still running after {limit:?}; {}",
+            if answered {
+                "SIGTERM ended it"
+            } else {
+                "it did not answer SIGTERM (killed)"
+            }
+        );
+    }
+    // Whatever the child left running in its group must not outlive the test.
+    let _ = killpg(group, Signal::SIGKILL);
+    let status = child.wait().expect("wait");
+    Output {
+        status,
+        stdout: out_reader.join().unwrap_or_default(),
+        stderr: err_reader.join().unwrap_or_default(),
+    }
+}
+
 /// The exit code, or a panic naming the signal that killed the process.
 pub fn code(out: &Output) -> i32 {
     out.status

@@ -33,7 +33,7 @@ pub mod write;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ffi::OsString;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -249,13 +249,12 @@ fn refuse_self_source(config: &Config, image: &File) -> Result<()> {
 /// not a regular file holding an ext2/3/4 file system.
 fn lock(path: &Path) -> Result<(Flock<File>, ext4fs::Superblock)> {
     let what = || format!("opening the image {}", quote(path));
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(path)
-        .with_context(what)?;
+    let file = seedkit::sys::open_image(path, true).with_context(what)?;
     if !file.metadata().with_context(what)?.is_file() {
-        bail!("opening the image {}: not a regular file", quote(path));
+        bail!(
+            "opening the image {}: a block device, not a regular file",
+            quote(path)
+        );
     }
     let file = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
         Ok(l) => l,

@@ -41,7 +41,7 @@ pub(crate) struct Expected<'a> {
 
 pub(crate) fn verify(image: &Path, x: &Expected<'_>, config: &Config) -> Result<()> {
     let what = || format!("verifying {}", quote(image));
-    let file = File::open(image).with_context(what)?;
+    let file = seedkit::sys::open_image(image, false).with_context(what)?;
     let fs = Fs::open(file).map_err(|e| anyhow::anyhow!("{}: {e}", what()))?;
     let plan = Plan::new(&fs, x);
     let mut check = Check {

@@ -301,3 +301,26 @@ fn a_chain_of_ten_thousand_directories_is_written_and_verified_with_few_descript
     );
     assert!(cat.stdout.ends_with(b"cat f\nbottom"), "{}", stderr(&cat));
 }
+
+/// Finding 9 of issue 15: a fifo as the image blocked `open` forever; it is refused at
+/// once, by type, before any read or write.
+#[test]
+fn a_fifo_as_the_image_is_refused_at_once() {
+    let t = TempDir::new();
+    let tree = t.join("tree");
+    fs::create_dir(&tree).unwrap();
+    fs::write(tree.join("f"), b"x").unwrap();
+    let fifo = t.join("seed.img");
+    testkit::mkfifo(&fifo);
+    let out = testkit::run_within(
+        Command::new(BIN).arg(&fifo).arg(&tree),
+        Duration::from_secs(10),
+    );
+    let err = stderr(&out);
+    assert_eq!(code(&out), 2, "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("not an image: a fifo, not a regular file or a block device"),
+        "{err}"
+    );
+}

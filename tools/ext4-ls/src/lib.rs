@@ -21,7 +21,6 @@ mod walk;
 
 use std::collections::HashMap;
 use std::ffi::OsString;
-use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -123,7 +122,8 @@ pub struct Source {
 impl Source {
     /// Open `image` and find `dir` in it (following symlinks, as `ls DIR/` does).
     pub fn open(image: &Path, dir: &[u8], want_dir: bool) -> Result<Source> {
-        let file = File::open(image).with_context(|| format!("opening {}", quote(image)))?;
+        let file = seedkit::sys::open_image(image, false)
+            .with_context(|| format!("opening {}", quote(image)))?;
         let len = file.metadata().map_or(0, |m| m.len());
         let fs = Fs::open(file).with_context(|| format!("reading {}", quote(image)))?;
         let shown = quote_bytes(dir);

@@ -243,3 +243,35 @@ fn bidi_and_zero_width_names_are_escaped_in_every_text_form() {
         assert!(json.contains(&format!("\"path\":\"{name}\"")), "{json}");
     }
 }
+
+/// Finding 9 of issue 15: a fifo as the image (or as the image `--diff` compares with)
+/// blocked `open` forever; it is refused at once, by type, before any read.
+#[test]
+fn a_fifo_as_either_image_is_refused_at_once() {
+    let t = TempDir::new();
+    let image = t.join("image.ext4");
+    testkit::mkfs_from_tree(&image, "8M", None, &["-t", "ext4"]);
+    let fifo = t.join("fifo");
+    testkit::mkfifo(&fifo);
+    let runs: [&[&std::ffi::OsStr]; 3] = [
+        &[fifo.as_os_str()],
+        &["--diff".as_ref(), fifo.as_os_str(), image.as_os_str()],
+        &["--diff".as_ref(), image.as_os_str(), fifo.as_os_str()],
+    ];
+    for args in runs {
+        let out = testkit::run_within(
+            Command::new(BIN).args(args),
+            std::time::Duration::from_secs(10),
+        );
+        let err = stderr(&out);
+        assert_eq!(code(&out), 2, "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(
+            err.starts_with("ext4-ls: opening '")
+                && err.ends_with(
+                    "fifo': not an image: a fifo, not a regular file or a block device\n"
+                ),
+            "{args:?}: {err}"
+        );
+    }
+}

@@ -310,12 +310,11 @@ fn empty_dir(top: &OwnedFd) {
     }
 }
 
-/// The image's size in bytes (a block device's too); 0 when it cannot be told.
-fn image_size(image: &Path) -> u64 {
+/// The image's size in bytes (a block device's too); 0 when it cannot be told. The reader
+/// uses positioned reads, so the descriptor's offset is free to move.
+fn image_size(mut image: &fs::File) -> u64 {
     use std::io::Seek;
-    fs::File::open(image)
-        .and_then(|mut f| f.seek(io::SeekFrom::End(0)))
-        .unwrap_or(0)
+    image.seek(io::SeekFrom::End(0)).unwrap_or(0)
 }
 
 /// An absolute path without trailing slashes or `.` components, so that
@@ -349,7 +348,9 @@ fn write_archive(
 
 pub fn run(args: &Args) -> Result<Status> {
     let image = &std::path::absolute(&args.image).unwrap_or_else(|_| args.image.clone());
-    let file = fs::File::open(image).with_context(|| format!("opening {}", quote(image)))?;
+    let file =
+        sys::open_image(image, false).with_context(|| format!("opening {}", quote(image)))?;
+    let image_bytes = image_size(&file);
     let fs = Fs::open(file).with_context(|| format!("reading {}", quote(image)))?;
     let dir = args.dir.as_bytes();
     let show_dir = seedkit::quote::quote_bytes(dir);
@@ -387,7 +388,7 @@ pub fn run(args: &Args) -> Result<Status> {
 
     let budget = match args.budget {
         Some(b) => b,
-        None => default_budget(image_size(image)),
+        None => default_budget(image_bytes),
     };
     if args.tar {
         return write_archive(&fs, source.as_ref(), budget, args.verbose);

@@ -209,3 +209,27 @@ fn missing_ok_makes_an_empty_tree_and_says_so() {
     let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(summary["missing"], false);
 }
+
+/// Finding 9 of issue 15: a fifo as the image blocked `open` forever, and SIGTERM, whose
+/// handler restarts the call, could not end it. Only a regular file or a block device is an
+/// image: refused at once, by type, before any read.
+#[test]
+fn a_fifo_as_the_image_is_refused_at_once() {
+    let t = TempDir::new();
+    let fifo = t.join("image");
+    testkit::mkfifo(&fifo);
+    let tmp = t.join("tmp");
+    fs::create_dir(&tmp).unwrap();
+    let out = testkit::run_within(
+        Command::new(common::BIN)
+            .env("TMPDIR", &tmp)
+            .arg(&fifo)
+            .arg("/root"),
+        std::time::Duration::from_secs(10),
+    );
+    assert_fatal(
+        &out,
+        "not an image: a fifo, not a regular file or a block device",
+    );
+    assert!(empty(&tmp));
+}

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use testkit::{code, stderr, stdout, TempDir};
 
-use crate::common::work_seed;
+use crate::common::{self, work_seed};
 
 /// A rootfs whose /root holds a file, a directory, a file with an xattr and one to remove.
 fn rootfs(t: &TempDir, name: &str, change: bool) -> PathBuf {
@@ -123,4 +123,24 @@ fn check_escapes_bidi_and_zero_width_names() {
          missing 'b\\u{200b}'\n\
          changed 'invoice\\u{202e}fdp.sh' (content)\n"
     );
+}
+
+/// Finding 9 of issue 15: `work-seed --check` on a fifo (as the rootfs or as the seed)
+/// never returned; it is an error at once.
+#[test]
+fn check_of_a_fifo_is_an_error_at_once() {
+    let t = TempDir::new();
+    let first = rootfs(&t, "first", false);
+    let fifo = t.join("fifo");
+    testkit::mkfifo(&fifo);
+    for args in [[&fifo, &first], [&first, &fifo]] {
+        let out = testkit::run_within(
+            common::work_seed_command().arg("--check").args(args),
+            std::time::Duration::from_secs(20),
+        );
+        let err = stderr(&out);
+        assert_eq!(code(&out), 2, "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains("not an image: a fifo"), "{args:?}: {err}");
+    }
 }
