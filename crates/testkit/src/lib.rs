@@ -221,6 +221,43 @@ pub fn run(cmd: &mut Command) -> Output {
     run_with_stdin(cmd, b"")
 }
 
+/// The content digest ext4-ls `--hash` defines, of the bytes the kernel reads from `path`,
+/// computed apart from the tool: the stream is built here by the definition (4 KiB pieces,
+/// each maximal run of n all-zero pieces as one zero piece and n in 8 big-endian bytes)
+/// and hashed by coreutils' sha256sum. For test files of a few MiB.
+pub fn content_digest(path: &Path) -> String {
+    const PIECE: usize = 4096;
+    let data = fs::read(path).expect("read");
+    let mut stream = Vec::with_capacity(data.len());
+    let mut run = 0u64;
+    let end_run = |stream: &mut Vec<u8>, run: &mut u64| {
+        if *run > 0 {
+            stream.extend_from_slice(&[0; PIECE]);
+            stream.extend_from_slice(&run.to_be_bytes());
+            *run = 0;
+        }
+    };
+    for piece in data.chunks(PIECE) {
+        if piece.len() == PIECE && piece.iter().all(|&b| b == 0) {
+            run += 1;
+        } else {
+            end_run(&mut stream, &mut run);
+            stream.extend_from_slice(piece);
+        }
+    }
+    end_run(&mut stream, &mut run);
+    let out = run_with_stdin(&mut Command::new("sha256sum"), &stream);
+    String::from_utf8_lossy(&out.stdout)[..64].to_string()
+}
+
+/// Whether the file at `path` holds an all-zero 4 KiB piece (at a multiple of 4 KiB).
+pub fn has_zero_piece(path: &Path) -> bool {
+    fs::read(path)
+        .expect("read")
+        .chunks_exact(4096)
+        .any(|p| p.iter().all(|&b| b == 0))
+}
+
 /// Make a fifo at `path` (mode 0600): as an image, a fifo without a writer blocks `open`.
 pub fn mkfifo(path: &Path) {
     nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o600)).expect("mkfifo");

@@ -188,8 +188,8 @@ pub fn run(args: &Args, other: &Path) -> Result<Status> {
                     && y.record.kind == EntryKind::File
                     && x.record.size == y.record.size;
                 if same_file {
-                    let hx = hasher_a.sha256(&first.fs, &x.inode);
-                    let hy = hasher_b.sha256(&second.fs, &y.inode);
+                    let hx = hasher_a.digest(&first.fs, &x.inode);
+                    let hy = hasher_b.digest(&second.fs, &y.inode);
                     match (hx, hy) {
                         (Ok(hx), Ok(hy)) => {
                             if hx != hy {

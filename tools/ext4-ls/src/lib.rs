@@ -14,12 +14,12 @@
 
 #![forbid(unsafe_code)]
 
+mod content;
 mod diff;
-mod sha256;
+pub mod digest;
 pub mod show;
 mod walk;
 
-use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::{self, BufWriter, Write};
 use std::os::unix::ffi::OsStrExt;
@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use ext4fs::{Fs, Ino, Inode, Time};
+use ext4fs::{Fs, Inode, Time};
 use seedkit::fields::Fields;
 use seedkit::json::Bytes;
 use seedkit::quote::quote_bytes;
@@ -35,12 +35,8 @@ use seedkit::records::emit;
 use seedkit::records::{EntryKind, LsEntry, Rdev, Timestamp};
 use seedkit::{quote, Status};
 
-pub use sha256::{hex, Sha256};
+pub use content::Hasher;
 use walk::{Event, Walk};
-
-/// Hole bytes hashed as zeros in one file at most: a hostile image can give a file an
-/// apparent size of many terabytes with no block behind it.
-const MAX_HASHED_HOLE_BYTES: u64 = 16 << 30;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -85,7 +81,9 @@ pub struct Args {
     #[arg(long, value_name = "FIELDS", conflicts_with = "json")]
     pub format: Option<Fields>,
 
-    /// Add the SHA-256 of each regular file's content to the records (`sha256`).
+    /// Add each regular file's content digest to the records (`digest`): its SHA-256, as
+    /// sha256sum prints it, except that each run of all-zero 4 KiB pieces counts as a short
+    /// record (so holes cost nothing).
     #[arg(long)]
     pub hash: bool,
 
@@ -159,91 +157,6 @@ fn timestamp(t: Time) -> Timestamp {
     }
 }
 
-/// The content hashes of one image: each inode hashed once (every name of a hard-linked
-/// file shares it), within a budget of data read.
-pub struct Hasher {
-    data_left: u64,
-    done: HashMap<Ino, std::result::Result<[u8; 32], String>>,
-}
-
-impl Hasher {
-    /// Data hashed in one run at most: twice what the image file holds and 1 GiB (the
-    /// superblock's size for a device). A sound image stores each block once and each inode
-    /// is hashed once; a hostile one can point every inode at the same blocks.
-    pub fn for_image(source: &Source) -> Hasher {
-        let image_bytes = if source.len > 0 {
-            source.len
-        } else {
-            source
-                .fs
-                .superblock()
-                .blocks_count
-                .saturating_mul(u64::from(source.fs.block_size()))
-        };
-        Hasher {
-            data_left: image_bytes.saturating_mul(2).saturating_add(1 << 30),
-            done: HashMap::new(),
-        }
-    }
-
-    /// The SHA-256 of a regular file's content, holes as zeros.
-    pub fn sha256(&mut self, fs: &Fs, inode: &Inode) -> std::result::Result<[u8; 32], String> {
-        if let Some(known) = self.done.get(&inode.ino) {
-            return known.clone();
-        }
-        let result = content_sha256(fs, inode, &mut self.data_left);
-        self.done.insert(inode.ino, result.clone());
-        result
-    }
-}
-
-/// The SHA-256 of a regular file's content, holes as zeros.
-fn content_sha256(
-    fs: &Fs,
-    inode: &Inode,
-    data_left: &mut u64,
-) -> std::result::Result<[u8; 32], String> {
-    let mut h = Sha256::new();
-    let mut pos = 0u64;
-    let mut holes = 0u64;
-    let mut problem = None;
-    fs.for_each_chunk(inode, &mut |offset, bytes| {
-        if offset < pos {
-            problem = Some(format!("content out of order at byte {offset}"));
-            return false;
-        }
-        holes += offset - pos;
-        if holes > MAX_HASHED_HOLE_BYTES {
-            problem = Some(format!(
-                "more than {MAX_HASHED_HOLE_BYTES} bytes of holes: not hashed"
-            ));
-            return false;
-        }
-        let len = bytes.len() as u64;
-        if len > *data_left {
-            problem = Some("the image's files name more data than it holds: not hashed".into());
-            return false;
-        }
-        *data_left -= len;
-        h.update_zeros(offset - pos);
-        h.update(bytes);
-        pos = offset + len;
-        true
-    })
-    .map_err(|e| format!("reading the content: {e}"))?;
-    if let Some(p) = problem {
-        return Err(p);
-    }
-    let tail = inode.size.saturating_sub(pos);
-    if holes + tail > MAX_HASHED_HOLE_BYTES {
-        return Err(format!(
-            "more than {MAX_HASHED_HOLE_BYTES} bytes of holes: not hashed"
-        ));
-    }
-    h.update_zeros(tail);
-    Ok(h.finish())
-}
-
 /// The record of one entry; problems reading parts of it (target, xattrs, content) are
 /// pushed to `problems`, and the rest is kept.
 pub fn entry_record(
@@ -276,9 +189,9 @@ pub fn entry_record(
     if let Some(e) = error {
         problems.push(format!("reading extended attributes: {e}"));
     }
-    let sha256 = match hash {
-        Some(hasher) if kind == EntryKind::File => match hasher.sha256(fs, inode) {
-            Ok(d) => Some(hex(&d)),
+    let digest = match hash {
+        Some(hasher) if kind == EntryKind::File => match hasher.digest(fs, inode) {
+            Ok(d) => Some(digest::hex(&d)),
             Err(e) => {
                 problems.push(e);
                 None
@@ -302,7 +215,7 @@ pub fn entry_record(
         target,
         rdev,
         xattrs: xattrs.iter().map(|x| Bytes(x.name.clone())).collect(),
-        sha256,
+        digest,
     };
     Some((record, xattrs))
 }

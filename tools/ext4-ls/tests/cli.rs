@@ -51,7 +51,7 @@ fn format_prints_chosen_fields_and_directory_lists_dir_itself() {
         fs::write(tree.join("d/f"), b"abc").unwrap();
     });
     let out = run(Command::new(BIN)
-        .args(["-R", "--hash", "--format", "path,kind,size,sha256"])
+        .args(["-R", "--hash", "--format", "path,kind,size,digest"])
         .arg(&image)
         .arg("/d"));
     assert_eq!(

@@ -319,7 +319,7 @@ fn each_schema_declares_exactly_its_record_types_fields() {
             target: Some(raw.clone()),
             rdev: Some(Rdev { major: 1, minor: 3 }),
             xattrs: vec![raw.clone()],
-            sha256: Some("00".into()),
+            digest: Some("00".into()),
         }),
     );
     assert_schema_is_the_type(

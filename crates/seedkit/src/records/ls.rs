@@ -38,9 +38,12 @@ pub struct LsEntry {
     /// Names of the extended attributes, sorted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub xattrs: Vec<Bytes>,
-    /// Lower-case hex SHA-256 of a regular file's content (`--hash`), holes read as zeros.
+    /// The content digest of a regular file (`--hash`), lower-case hex: the SHA-256 of its
+    /// bytes taken in 4 KiB pieces, each maximal run of n all-zero pieces fed as one zero
+    /// piece and n (8 bytes, big-endian). It is `sha256sum`'s for a file without an all-zero
+    /// 4 KiB piece. (Version 1 had `sha256`, the plain SHA-256 with holes read as zeros.)
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sha256: Option<String>,
+    pub digest: Option<String>,
 }
 
 /// How an entry differs between the two sides of `ext4-ls --diff`.
@@ -68,7 +71,8 @@ pub struct LsDiff {
 
 impl Record for LsEntry {
     const FORMAT: &'static str = "ext4-ls";
-    const VERSION: u32 = 1;
+    /// 2: `sha256` became `digest` (holes cost nothing to hash).
+    const VERSION: u32 = 2;
 }
 
 impl Record for LsDiff {
