@@ -105,6 +105,15 @@ impl Fs {
     /// Every entry of a directory, `.` and `..` included (synthesised for inline
     /// directories), in on-disk order. Fails on the first corrupt block.
     pub fn read_dir(&self, dir: &Inode) -> Result<Vec<DirEntry>> {
+        let mut out = Vec::new();
+        self.for_each_dir_entry(dir, &mut |e| out.push(e))?;
+        Ok(out)
+    }
+
+    /// The entries [`Fs::read_dir`] gives, handed to `sink` one block at a time instead of
+    /// held together: a caller that keeps them more compactly needs no more memory than
+    /// that. The entries of a corrupt block are not given, and the error ends the read.
+    pub fn for_each_dir_entry(&self, dir: &Inode, sink: &mut dyn FnMut(DirEntry)) -> Result<()> {
         let ino = dir.ino;
         if dir.kind() != Some(EntryKind::Directory) {
             return Err(Error::BadInode {
@@ -128,7 +137,8 @@ impl Fs {
             parse_entries(&dir.block[4..], bs, filetype, &mut out).map_err(bad)?;
             let tail = self.inline_data_tail(dir)?;
             parse_entries(&tail, bs, filetype, &mut out).map_err(bad)?;
-            return Ok(out);
+            out.into_iter().for_each(sink);
+            return Ok(());
         }
         let mut buf = vec![0u8; bs];
         // Physical ranges read so far (start -> end): a hostile map that names the same
@@ -162,9 +172,10 @@ impl Fs {
                         reason: format!("directory: {reason}"),
                     }
                 })?;
+                out.drain(..).for_each(&mut *sink);
             }
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Verify a directory block's checksum (a dirent tail on leaves, a dx tail on the

@@ -95,6 +95,91 @@ pub fn limited(exe: impl AsRef<OsStr>, files: u32, stack: u32) -> Command {
     cmd
 }
 
+/// `exe` run with at most `bytes` of data memory (`prlimit --data`: heap, anonymous
+/// mappings and thread stacks): a tool that holds what it reads fails under it.
+pub fn memory_limited(exe: impl AsRef<OsStr>, bytes: u64) -> Command {
+    let mut cmd = Command::new("prlimit");
+    cmd.arg(format!("--data={bytes}")).arg("--").arg(exe);
+    cmd
+}
+
+/// An image of `size` (4 KiB blocks) whose directory `/many/blob` holds one name for every
+/// 16 bytes of `blocks` blocks, `n0000000`, `n0000001`..., each a name of the one file
+/// `/target`, which has a user xattr of `xattr_len` bytes (none when 0) and a link count of
+/// `links`. Built as no tool would: mkfs.ext4 -d makes `/many/blob`, a file of `blocks`
+/// blocks, whose blocks are then filled with directory entries and which is made a
+/// directory (`debugfs sif`), without metadata_csum, dir_index or a journal so nothing else has to
+/// agree. Only a reader believes it; e2fsck would not.
+pub fn names_of_one_file(image: &Path, size: &str, blocks: usize, xattr_len: usize, links: u16) {
+    use std::os::unix::fs::FileExt;
+    let tree = image.with_extension("tree");
+    fs::create_dir_all(tree.join("many")).expect("mkdir");
+    fs::write(tree.join("target"), b"one file, many names\n").expect("write");
+    if xattr_len > 0 {
+        assert!(set_xattr(
+            &tree.join("target"),
+            "user.big",
+            &vec![b'x'; xattr_len]
+        ));
+    }
+    // Data mkfs stores as it is (no zeros it could leave out).
+    let blob: Vec<u8> = (0..blocks * 4096).map(|i| (i % 251) as u8 | 1).collect();
+    fs::write(tree.join("many/blob"), blob).expect("write");
+    mkfs_from_tree(
+        image,
+        size,
+        Some(&tree),
+        &[
+            "-t",
+            "ext4",
+            "-b",
+            "4096",
+            "-N",
+            "64",
+            "-O",
+            "^metadata_csum,^dir_index,^has_journal",
+        ],
+    );
+    fs::remove_dir_all(&tree).expect("rm");
+    let stat = debugfs(image, "stat /target");
+    let ino: u32 = stat
+        .split_whitespace()
+        .nth(1)
+        .and_then(|w| w.parse().ok())
+        .unwrap_or_else(|| panic!("debugfs stat: {stat}"));
+    let listed = debugfs(image, "blocks /many/blob");
+    let numbers: Vec<u64> = listed
+        .split_whitespace()
+        .map(|w| w.parse().expect("block number"))
+        .collect();
+    assert_eq!(numbers.len(), blocks, "{listed}");
+    let file = fs::OpenOptions::new()
+        .write(true)
+        .open(image)
+        .expect("open");
+    let mut n = 0u32;
+    for block in numbers {
+        let mut raw = Vec::with_capacity(4096);
+        // 256 entries of 16 bytes fill the block: inode, record length, name length and
+        // type (a regular file), the name.
+        for _ in 0..256 {
+            raw.extend_from_slice(&ino.to_le_bytes());
+            raw.extend_from_slice(&16u16.to_le_bytes());
+            raw.extend_from_slice(&[8, 1]);
+            raw.extend_from_slice(format!("n{n:07}").as_bytes());
+            n += 1;
+        }
+        file.write_all_at(&raw, block * 4096).expect("write");
+    }
+    for request in [
+        "sif /many/blob mode 040755".to_string(),
+        format!("sif /target links_count {links}"),
+    ] {
+        let out = run(tool("debugfs").arg("-w").arg("-R").arg(&request).arg(image));
+        assert!(out.status.success(), "debugfs {request}: {}", stderr(&out));
+    }
+}
+
 /// A chain of `levels` directories named `d` under `top` (which exists), built through
 /// descriptors since its path is far longer than PATH_MAX, with a file `f` holding
 /// `bottom` at its end.

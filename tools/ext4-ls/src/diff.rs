@@ -1,76 +1,134 @@
-//! `--diff`: the two directories walked whole, entries matched by path, and each
-//! difference printed in path order. Contents are compared by SHA-256, and only for files
-//! whose other fields agree on the size.
+//! `--diff`: the two directories walked side by side, in walk order (a directory, then its
+//! entries, names in byte order), matched by path as they come, and each difference printed
+//! at once. Nothing is collected: what is held is the two walks (the listings of the
+//! directories they are inside, see [`crate::walk`]), the entry of each side being compared,
+//! a digest of each hard-linked inode's xattrs, and the pieces of the two files whose
+//! contents are being compared ([`crate::compare`]), whatever the size of the images.
 
-use std::collections::BTreeMap;
-use std::ffi::OsStr;
+use std::cmp::Ordering;
+use std::collections::HashMap;
 use std::io::{self, BufWriter, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+use std::sync::atomic::AtomicBool;
 
 use anyhow::{bail, Context, Result};
-use ext4fs::{Inode, Xattr};
+use ext4fs::{Ino, Inode};
 use seedkit::json::Bytes;
 use seedkit::records::emit;
 use seedkit::records::{Change, EntryKind, LsDiff, LsEntry};
 use seedkit::Status;
+use sha2::{Digest as _, Sha256};
 
-use crate::walk::{Event, Walk};
-use crate::{entry_record, report, show, Args, Hasher, Source};
+use crate::compare::{Comparer, Failed};
+use crate::content::data_budget;
+use crate::walk::{walk_order, Event, Walk};
+use crate::{base_record, report, show, Args, Source};
 
-struct Side {
+/// Hard-linked inodes whose xattr digest is kept, at most (32 bytes and a key each): past
+/// it, a further name's xattrs are read again rather than remembered.
+const XATTR_DIGESTS_KEPT: usize = 1 << 18;
+
+/// What one side knows of an entry that is on both sides.
+struct Entry {
     record: LsEntry,
-    xattrs: Vec<Xattr>,
+    xattrs: [u8; 32],
     inode: Inode,
 }
 
-/// Every entry of a source's directory, itself as `.`, keyed by path; `Err` after reporting
-/// each entry that could not be read.
-fn collect(source: &Source, exclude: &[Vec<u8>]) -> (BTreeMap<Vec<u8>, Side>, u64) {
-    let excluded = |path: &[u8]| {
-        exclude.iter().any(|ex| {
-            path.strip_prefix(ex.as_slice())
-                .is_some_and(|rest| rest.is_empty() || rest[0] == b'/')
-        })
-    };
-    let mut map = BTreeMap::new();
-    let mut failures = 0;
-    for event in Walk::new(&source.fs, source.inode.clone(), true, true) {
-        match event {
-            Event::Failure(path, message) => {
-                if !excluded(&path) {
-                    failures += 1;
-                    report(&source.image, &path, &message);
-                }
-            }
-            Event::Entry(path, inode) => {
-                if excluded(&path) {
-                    continue;
-                }
-                let mut problems = Vec::new();
-                let record = entry_record(&source.fs, &path, &inode, None, &mut problems);
-                for p in &problems {
-                    failures += 1;
-                    report(&source.image, &path, p);
-                }
-                if let Some((record, xattrs)) = record {
-                    map.insert(
-                        path,
-                        Side {
-                            record,
-                            xattrs,
-                            inode,
-                        },
-                    );
-                }
-            }
-        }
+/// One directory being compared: its walk, and what it has reported.
+struct Side<'a> {
+    source: &'a Source,
+    walk: Walk<'a>,
+    excluded: &'a dyn Fn(&[u8]) -> bool,
+    /// The next entry of the walk, looked at but not yet taken.
+    head: Option<(Vec<u8>, Inode)>,
+    xattr_digests: HashMap<Ino, [u8; 32]>,
+    failures: u64,
+}
+
+impl<'a> Side<'a> {
+    fn new(source: &'a Source, excluded: &'a dyn Fn(&[u8]) -> bool) -> Side<'a> {
+        let walk = Walk::new(&source.fs, source.inode.clone(), true, true).pruning(excluded);
+        let mut side = Side {
+            source,
+            walk,
+            excluded,
+            head: None,
+            xattr_digests: HashMap::new(),
+            failures: 0,
+        };
+        side.advance();
+        side
     }
-    (map, failures)
+
+    /// Look at the next entry that is not left out, reporting what cannot be read.
+    fn advance(&mut self) {
+        self.head = loop {
+            match self.walk.next() {
+                None => break None,
+                Some(Event::Failure(path, message)) => {
+                    if !(self.excluded)(&path) {
+                        self.fail(&path, &message);
+                    }
+                }
+                Some(Event::Entry(path, inode)) => {
+                    if !(self.excluded)(&path) {
+                        break Some((path, inode));
+                    }
+                }
+            }
+        };
+    }
+
+    fn fail(&mut self, path: &[u8], message: &str) {
+        self.failures += 1;
+        report(&self.source.image, path, message);
+    }
+
+    /// Take the entry looked at, with its record.
+    fn take(&mut self) -> Option<Entry> {
+        let (path, inode) = self.head.take()?;
+        self.advance();
+        let mut problems = Vec::new();
+        let record = base_record(&self.source.fs, &path, &inode, &mut problems);
+        let xattrs = self.xattr_digest(&inode, &mut problems);
+        for p in &problems {
+            self.fail(&path, p);
+        }
+        Some(Entry {
+            record: record?,
+            xattrs,
+            inode,
+        })
+    }
+
+    /// A digest of an inode's xattrs, names and values, read once per hard-linked inode.
+    fn xattr_digest(&mut self, inode: &Inode, problems: &mut Vec<String>) -> [u8; 32] {
+        if let Some(d) = self.xattr_digests.get(&inode.ino) {
+            return *d;
+        }
+        let (list, error) = self.source.fs.xattrs_lenient(inode);
+        if let Some(e) = error {
+            problems.push(format!("reading extended attributes: {e}"));
+        }
+        let mut sha = Sha256::new();
+        for x in &list {
+            sha.update((x.name.len() as u64).to_be_bytes());
+            sha.update(&x.name);
+            sha.update((x.value.len() as u64).to_be_bytes());
+            sha.update(&x.value);
+        }
+        let digest = sha.finalize().into();
+        if inode.links_count > 1 && self.xattr_digests.len() < XATTR_DIGESTS_KEPT {
+            self.xattr_digests.insert(inode.ino, digest);
+        }
+        digest
+    }
 }
 
 /// The fields that differ, each with a note for the text form.
-fn compare(left: &Side, right: &Side, owners: bool) -> Vec<(&'static str, String)> {
+fn compare(left: &Entry, right: &Entry, owners: bool) -> Vec<(&'static str, String)> {
     let (x, y) = (&left.record, &right.record);
     let mut out = Vec::new();
     if x.kind != y.kind {
@@ -92,14 +150,8 @@ fn compare(left: &Side, right: &Side, owners: bool) -> Vec<(&'static str, String
         out.push(("size", format!("{} -> {}", x.size, y.size)));
     }
     if x.mtime != y.mtime {
-        out.push((
-            "mtime",
-            format!(
-                "{} -> {}",
-                show::time_string(x.mtime, true),
-                show::time_string(y.mtime, true)
-            ),
-        ));
+        let t = |e: &LsEntry| show::time_string(e.mtime, true);
+        out.push(("mtime", format!("{} -> {}", t(x), t(y))));
     }
     if x.target != y.target {
         let t = |t: &Option<Bytes>| {
@@ -117,43 +169,32 @@ fn compare(left: &Side, right: &Side, owners: bool) -> Vec<(&'static str, String
     out
 }
 
-pub fn run(args: &Args, other: &Path) -> Result<Status> {
-    let first = Source::open(&args.image, args.dir.as_bytes(), true)?;
-    let other_dir = args.diff_dir.as_deref().unwrap_or(&args.dir);
-    let second = Source::open(other, other_dir.as_bytes(), true)?;
-    let exclude: Vec<Vec<u8>> = args
-        .exclude
-        .iter()
-        .map(|p| {
-            let p = p.as_bytes();
-            p.strip_prefix(b"./").unwrap_or(p).to_vec()
-        })
-        .collect();
-    let (left, failures_a) = collect(&first, &exclude);
-    let (right, failures_b) = collect(&second, &exclude);
-    let mut hasher_a = Hasher::for_image(&first);
-    let mut hasher_b = Hasher::for_image(&second);
-    let stdout = io::stdout();
-    let mut out = BufWriter::new(stdout.lock());
-    let mut found = 0u64;
-    let mut failures = failures_a + failures_b;
-    let mut print = |path: &[u8], change: Change, fields: Vec<(&str, String)>| -> Result<()> {
-        found += 1;
+/// Where the differences go: lines, records or chosen fields on stdout.
+struct Printer<'a> {
+    args: &'a Args,
+    out: BufWriter<io::StdoutLock<'static>>,
+    found: u64,
+}
+
+impl Printer<'_> {
+    fn print(&mut self, path: &[u8], change: Change, fields: &[(&str, String)]) -> Result<()> {
+        self.found += 1;
         let record = LsDiff {
             path: Bytes(path.to_vec()),
             change,
             fields: fields.iter().map(|(f, _)| (*f).to_string()).collect(),
         };
-        if args.json {
-            emit(&mut out, &record)
-        } else if let Some(f) = &args.format {
-            f.write(&mut out, &record)
+        if self.args.json {
+            emit(&mut self.out, &record)
+        } else if let Some(f) = &self.args.format {
+            f.write(&mut self.out, &record)
         } else {
             let word = match change {
                 Change::Missing => "missing",
                 Change::Extra => "extra",
                 Change::Changed => "changed",
             };
+            let mut line = format!("{word} {}", seedkit::quote::name(path));
             let details: Vec<String> = fields
                 .iter()
                 .map(|(f, note)| {
@@ -164,67 +205,109 @@ pub fn run(args: &Args, other: &Path) -> Result<Status> {
                     }
                 })
                 .collect();
-            let mut line = format!("{word} {}", seedkit::quote::name(path));
             if !details.is_empty() {
-                line.push_str(" (");
-                line.push_str(&details.join(", "));
-                line.push(')');
+                line = format!("{line} ({})", details.join(", "));
             }
-            line.push('\n');
-            out.write_all(line.as_bytes())
+            writeln!(self.out, "{line}")
         }
         .context("writing output")
+    }
+}
+
+/// Compare the entry both sides have at the same path, and print what differs.
+fn pair(
+    first: &mut Side,
+    second: &mut Side,
+    comparer: &mut Comparer,
+    out: &mut Printer,
+) -> Result<()> {
+    let (Some(left), Some(right)) = (first.take(), second.take()) else {
+        return Ok(());
     };
-    let mut paths: Vec<&Vec<u8>> = left.keys().chain(right.keys()).collect();
-    paths.sort();
-    paths.dedup();
-    for path in paths {
-        match (left.get(path), right.get(path)) {
-            (Some(_), None) => print(path, Change::Missing, Vec::new())?,
-            (None, Some(_)) => print(path, Change::Extra, Vec::new())?,
-            (Some(x), Some(y)) => {
-                let mut fields = compare(x, y, !args.no_owner);
-                let same_file = x.record.kind == EntryKind::File
-                    && y.record.kind == EntryKind::File
-                    && x.record.size == y.record.size;
-                if same_file {
-                    let hx = hasher_a.digest(&first.fs, &x.inode);
-                    let hy = hasher_b.digest(&second.fs, &y.inode);
-                    match (hx, hy) {
-                        (Ok(hx), Ok(hy)) => {
-                            if hx != hy {
-                                fields.push(("content", String::new()));
-                            }
-                        }
-                        (Err(e), _) => {
-                            failures += 1;
-                            report(&first.image, path, &e);
-                        }
-                        (_, Err(e)) => {
-                            failures += 1;
-                            report(&second.image, path, &e);
-                        }
-                    }
-                }
-                if !fields.is_empty() {
-                    print(path, Change::Changed, fields)?;
-                }
-            }
-            (None, None) => {}
+    let path = &left.record.path.0;
+    let mut fields = compare(&left, &right, !out.args.no_owner);
+    let (x, y) = (&left.record, &right.record);
+    if x.kind == EntryKind::File && y.kind == EntryKind::File && x.size == y.size {
+        match comparer.same(&left.inode, &right.inode, x.size) {
+            Ok(true) => {}
+            Ok(false) => fields.push(("content", String::new())),
+            Err(Failed::First(e)) => first.fail(path, &e),
+            Err(Failed::Second(e)) => second.fail(path, &e),
         }
     }
-    out.flush().context("writing output")?;
-    drop(out);
+    if fields.is_empty() {
+        Ok(())
+    } else {
+        out.print(path, Change::Changed, &fields)
+    }
+}
+
+/// Walk both sides together, printing each difference as it is found.
+fn merge(a: &mut Side, b: &mut Side, comparer: &mut Comparer, out: &mut Printer) -> Result<()> {
+    loop {
+        let order = match (&a.head, &b.head) {
+            (None, None) => return Ok(()),
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (Some((x, _)), Some((y, _))) => walk_order(x, y),
+        };
+        match order {
+            Ordering::Less => {
+                if let Some((path, _)) = a.head.take() {
+                    a.advance();
+                    out.print(&path, Change::Missing, &[])?;
+                }
+            }
+            Ordering::Greater => {
+                if let Some((path, _)) = b.head.take() {
+                    b.advance();
+                    out.print(&path, Change::Extra, &[])?;
+                }
+            }
+            Ordering::Equal => pair(a, b, comparer, out)?,
+        }
+    }
+}
+
+pub fn run(args: &Args, other: &Path) -> Result<Status> {
+    let first = Source::open(&args.image, args.dir.as_bytes(), true)?;
+    let other_dir = args.diff_dir.as_deref().unwrap_or(&args.dir);
+    let second = Source::open(other, other_dir.as_bytes(), true)?;
+    let exclude: Vec<&[u8]> = args
+        .exclude
+        .iter()
+        .map(|p| {
+            let p = p.as_bytes();
+            p.strip_prefix(b"./").unwrap_or(p)
+        })
+        .collect();
+    let excluded = |path: &[u8]| {
+        exclude.iter().any(|ex| {
+            path.strip_prefix(*ex)
+                .is_some_and(|rest| rest.is_empty() || rest[0] == b'/')
+        })
+    };
+    let cancel = AtomicBool::new(false);
+    let mut out = Printer {
+        args,
+        out: BufWriter::new(io::stdout().lock()),
+        found: 0,
+    };
+    let failures = std::thread::scope(|scope| -> Result<u64> {
+        let budgets = (data_budget(&first), data_budget(&second));
+        let mut comparer = Comparer::start(scope, (&first.fs, &second.fs), budgets, &cancel);
+        let mut a = Side::new(&first, &excluded);
+        let mut b = Side::new(&second, &excluded);
+        merge(&mut a, &mut b, &mut comparer, &mut out)?;
+        Ok(a.failures + b.failures)
+    })?;
+    out.out.flush().context("writing output")?;
     if failures > 0 {
         bail!(
             "comparing {} with {}: {failures} entries could not be read",
             seedkit::quote(&first.image),
-            seedkit::quote(Path::new(OsStr::from_bytes(other.as_os_str().as_bytes())))
+            seedkit::quote(other)
         );
     }
-    Ok(if found == 0 {
-        Status::Success
-    } else {
-        Status::Partial
-    })
+    Ok(Status::from_failures(out.found))
 }

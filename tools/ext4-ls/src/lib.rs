@@ -14,6 +14,7 @@
 
 #![forbid(unsafe_code)]
 
+mod compare;
 mod content;
 mod diff;
 pub mod digest;
@@ -157,15 +158,14 @@ fn timestamp(t: Time) -> Timestamp {
     }
 }
 
-/// The record of one entry; problems reading parts of it (target, xattrs, content) are
-/// pushed to `problems`, and the rest is kept.
-pub fn entry_record(
+/// The record of one entry without its xattr names and digest; problems reading parts of
+/// it (the target) are pushed to `problems`, and the rest is kept.
+pub fn base_record(
     fs: &Fs,
     path: &[u8],
     inode: &Inode,
-    hash: Option<&mut Hasher>,
     problems: &mut Vec<String>,
-) -> Option<(LsEntry, Vec<ext4fs::Xattr>)> {
+) -> Option<LsEntry> {
     let Some(kind) = EntryKind::from_mode(u32::from(inode.mode)) else {
         problems.push(format!("unknown file type in mode {:o}", inode.mode));
         return None;
@@ -185,21 +185,7 @@ pub fn entry_record(
         let (major, minor) = inode.rdev();
         Rdev { major, minor }
     });
-    let (xattrs, error) = fs.xattrs_lenient(inode);
-    if let Some(e) = error {
-        problems.push(format!("reading extended attributes: {e}"));
-    }
-    let digest = match hash {
-        Some(hasher) if kind == EntryKind::File => match hasher.digest(fs, inode) {
-            Ok(d) => Some(digest::hex(&d)),
-            Err(e) => {
-                problems.push(e);
-                None
-            }
-        },
-        _ => None,
-    };
-    let record = LsEntry {
+    Some(LsEntry {
         path: Bytes(path.to_vec()),
         kind,
         mode: inode.permissions(),
@@ -214,10 +200,34 @@ pub fn entry_record(
         crtime: inode.crtime.map(timestamp),
         target,
         rdev,
-        xattrs: xattrs.iter().map(|x| Bytes(x.name.clone())).collect(),
-        digest,
-    };
-    Some((record, xattrs))
+        xattrs: Vec::new(),
+        digest: None,
+    })
+}
+
+/// The record of one entry as listed: [`base_record`], the names of its xattrs and with
+/// `hash` its content digest; problems reading parts of it are pushed to `problems`, and
+/// the rest is kept.
+pub fn entry_record(
+    fs: &Fs,
+    path: &[u8],
+    inode: &Inode,
+    hash: Option<&mut Hasher>,
+    problems: &mut Vec<String>,
+) -> Option<LsEntry> {
+    let mut record = base_record(fs, path, inode, problems)?;
+    let (xattrs, error) = fs.xattrs_lenient(inode);
+    if let Some(e) = error {
+        problems.push(format!("reading extended attributes: {e}"));
+    }
+    record.xattrs = xattrs.into_iter().map(|x| Bytes(x.name)).collect();
+    if let Some(hasher) = hash.filter(|_| record.kind == EntryKind::File) {
+        match hasher.digest(fs, inode) {
+            Ok(d) => record.digest = Some(digest::hex(&d)),
+            Err(e) => problems.push(e),
+        }
+    }
+    Some(record)
 }
 
 pub fn run(args: &Args) -> Result<Status> {
@@ -262,7 +272,7 @@ pub fn run(args: &Args) -> Result<Status> {
             failures += 1;
             report(&source.image, &path, p);
         }
-        let Some((record, _)) = record else { continue };
+        let Some(record) = record else { continue };
         if args.json {
             emit(&mut out, &record)
         } else if let Some(fields) = &args.format {

@@ -184,3 +184,85 @@ fn a_name_that_is_not_utf8_keeps_its_bytes() {
         .arg(&image)));
     assert!(plain.lines().any(|l| l == "caf\\xe9"), "{plain}");
 }
+
+/// Overwrite blocks `from..to` of the file `path` inside `image` with `byte`, in place: the
+/// blocks stay allocated (a hole stays a hole; stored zeros are stored).
+fn poke_blocks(image: &std::path::Path, path: &str, blocks: std::ops::Range<usize>, byte: u8) {
+    use std::os::unix::fs::FileExt;
+    let listed = testkit::debugfs(image, format!("blocks {path}"));
+    let numbers: Vec<u64> = listed
+        .split_whitespace()
+        .map(|w| w.parse().unwrap())
+        .collect();
+    let file = fs::OpenOptions::new().write(true).open(image).unwrap();
+    for &block in &numbers[blocks] {
+        file.write_all_at(&[byte; 4096], block * 4096).unwrap();
+    }
+}
+
+/// `--diff` compares contents byte for byte, reading both files side by side (files past
+/// 1 MiB through its reading thread, smaller ones at once): a difference in the last byte
+/// is found, a hole equals stored zeros, and a hole does not equal stored data.
+#[test]
+fn diff_compares_contents_side_by_side() {
+    let t = TempDir::new();
+    let data: Vec<u8> = (0..3u32 << 20).map(|i| (i % 253) as u8 | 1).collect();
+    let fill = |tree: &std::path::Path, last: u8| {
+        let mut big = data.clone();
+        *big.last_mut().unwrap() = last;
+        fs::write(tree.join("big"), &big).unwrap();
+        fs::write(tree.join("small"), &big[big.len() - 5000..]).unwrap();
+        // 3 MiB with its middle MiB a hole on this side.
+        fs::write(tree.join("holes"), &data).unwrap();
+        let f = fs::OpenOptions::new()
+            .write(true)
+            .open(tree.join("holes"))
+            .unwrap();
+        nix::fcntl::fallocate(
+            &f,
+            nix::fcntl::FallocateFlags::FALLOC_FL_PUNCH_HOLE
+                | nix::fcntl::FallocateFlags::FALLOC_FL_KEEP_SIZE,
+            1 << 20,
+            1 << 20,
+        )
+        .unwrap();
+        for p in ["big", "small", "holes", "."] {
+            testkit::set_times(&tree.join(p), (1, 0), (1_600_000_000, 5));
+        }
+    };
+    let opts = ["-t", "ext4", "-b", "4096"];
+    let image = |name: &str, last: u8| {
+        let tree = t.join(name);
+        fs::create_dir(&tree).unwrap();
+        fill(&tree, last);
+        let image = t.join(format!("{name}.ext4"));
+        testkit::mkfs_from_tree(&image, "32M", Some(&tree), &opts);
+        image
+    };
+    let a = image("a", 1);
+    let b = image("b", 2);
+    let diff = |x: &std::path::Path, y: &std::path::Path| {
+        let out = run(Command::new(BIN).arg("--diff").arg(y).arg(x));
+        (code(&out), stdout(&out), stderr(&out))
+    };
+    let (c, out, err) = diff(&a, &a);
+    assert_eq!((c, out.as_str()), (0, ""), "{err}");
+    assert_eq!(
+        diff(&a, &b).1,
+        "changed big (content)\nchanged small (content)\n"
+    );
+
+    // The other side stores the middle MiB as zeros: the same content. Rewritten as data
+    // (a hole against stored bytes), it differs.
+    let c2 = image("c", 1);
+    let tree = t.join("c");
+    fs::write(tree.join("holes"), &data).unwrap();
+    testkit::set_times(&tree.join("holes"), (1, 0), (1_600_000_000, 5));
+    testkit::mkfs_from_tree(&c2, "32M", Some(&tree), &opts);
+    poke_blocks(&c2, "/holes", 256..512, 0);
+    let (c, out, err) = diff(&a, &c2);
+    assert_eq!((c, out.as_str()), (0, ""), "{err}");
+    poke_blocks(&c2, "/holes", 300..301, 7);
+    assert_eq!(diff(&a, &c2).1, "changed holes (content)\n");
+    assert_eq!(diff(&c2, &a).1, "changed holes (content)\n");
+}
