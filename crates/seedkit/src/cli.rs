@@ -57,13 +57,18 @@ pub fn tool_name() -> &'static str {
     TOOL.get().copied().unwrap_or("seedkit")
 }
 
-/// Print one diagnostic line, `<tool>: <message>`, on stderr.
+/// Print one diagnostic line, `<tool>: <message>`, on stderr, within the bounds of
+/// [`crate::diag`]: one line whatever the message carries (names come quoted by
+/// [`crate::quote`], anything else that got in is escaped by the same rule), folded with
+/// its kind past ten, and not at all past 64 KiB of them.
 pub fn warn(message: impl Display) {
-    // A diagnostic must stay one line, in order, whatever the message carries: names come
-    // quoted (crate::quote), and anything else that got in is escaped by the same rule.
-    let text = message.to_string();
-    let text = crate::quote::sanitize(&text);
-    let _ = writeln!(io::stderr().lock(), "{}: {text}", tool_name());
+    crate::diag::warn(tool_name(), &message.to_string());
+}
+
+/// Print a line the user asked for on stderr (`-v`), `<tool>: <message>`, escaped as
+/// [`warn`]'s, never folded nor counted.
+pub fn inform(message: impl Display) {
+    crate::diag::always(tool_name(), &message.to_string());
 }
 
 /// Whether an error (anywhere in its chain) is a broken pipe.
@@ -112,11 +117,13 @@ where
         io::stdout().flush()?;
         Ok(status)
     });
+    // What was folded or left out is counted before the last line.
+    crate::diag::finish(tool);
     let code = match result {
         Ok(status) => status.code(),
         Err(err) if is_broken_pipe(&err) => EXIT_SUCCESS,
         Err(err) => {
-            warn(error_line(&err));
+            crate::diag::always(tool, &error_line(&err));
             // A run stopped by a signal says so in its status, whatever error it ended with.
             crate::interrupt::received().map_or(EXIT_FATAL, crate::interrupt::exit_status)
         }

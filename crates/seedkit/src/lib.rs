@@ -13,7 +13,9 @@
 //!   non-UTF-8 paths.
 //! - [`records`]: the record types, defined once so producers and consumers cannot drift.
 //! - [`progress`]: progress lines on stderr, only when stderr is a terminal.
-//! - [`quote`]: how paths appear in diagnostics.
+//! - [`quote`]: how names appear as text (diagnostics, listings, fields): one rule.
+//! - [`diag`]: the bounds on diagnostics: long paths shortened, repeated warnings folded,
+//!   their total and the errors a record keeps capped.
 //! - [`sys`]: the descriptor-based system calls (no symlink followed), and the one
 //!   `unsafe` block of the product (installing a signal handler). The workspace denies
 //!   `unsafe_code` and only `sys` allows it, so a new `unsafe` anywhere else fails the build.
@@ -21,6 +23,7 @@
 
 pub mod base64;
 pub mod cli;
+pub mod diag;
 pub mod fields;
 pub mod holes;
 pub mod input;
@@ -32,5 +35,5 @@ pub mod records;
 pub mod sys;
 pub mod walk;
 
-pub use cli::{run, warn, Status};
+pub use cli::{inform, run, warn, Status};
 pub use quote::quote;

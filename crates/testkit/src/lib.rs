@@ -95,6 +95,47 @@ pub fn limited(exe: impl AsRef<OsStr>, files: u32, stack: u32) -> Command {
     cmd
 }
 
+/// A rootfs image (mkfs.ext4 -d, 64 MiB) built to make a reader report much: in `/root`,
+/// `target`, a file, and a chain of `levels` directories with names of 255 bytes, the last
+/// holding `names` further names of `target` (`n0000`, ...), whose link count is then set
+/// to 1. A reader that stages an inode once reports each name past the link count, each
+/// with a path of `levels` x 256 bytes.
+pub fn names_past_the_link_count(image: &Path, levels: usize, names: usize) {
+    use seedkit::sys;
+    let tree = image.with_extension("tree");
+    let root = tree.join("root");
+    fs::create_dir_all(&root).expect("mkdir");
+    fs::write(root.join("target"), b"one file\n").expect("write");
+    let top = sys::open_dir(&root).expect("open the tree");
+    let name = "x".repeat(255);
+    let mut dir = sys::open_dir(&root).expect("open the tree");
+    for _ in 0..levels {
+        nix::sys::stat::mkdirat(
+            &dir,
+            name.as_str(),
+            nix::sys::stat::Mode::from_bits_truncate(0o755),
+        )
+        .expect("mkdir");
+        dir = sys::open_dir_at(&dir, name.as_bytes()).expect("open");
+    }
+    for i in 0..names {
+        let link = format!("n{i:04}");
+        nix::unistd::linkat(
+            &top,
+            "target",
+            &dir,
+            link.as_str(),
+            nix::fcntl::AtFlags::empty(),
+        )
+        .expect("link");
+    }
+    mkfs_from_tree(image, "64M", Some(&tree), &["-t", "ext4"]);
+    let out = run(tool("debugfs")
+        .args(["-w", "-R", "sif /root/target links_count 1"])
+        .arg(image));
+    assert!(out.status.success(), "debugfs: {}", stderr(&out));
+}
+
 /// `exe` run with at most `bytes` of data memory (`prlimit --data`: heap, anonymous
 /// mappings and thread stacks): a tool that holds what it reads fails under it.
 pub fn memory_limited(exe: impl AsRef<OsStr>, bytes: u64) -> Command {

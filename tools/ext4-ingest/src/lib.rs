@@ -400,7 +400,7 @@ impl Ingest<'_> {
     pub(crate) fn written(&mut self, key: &tree::Key, e: tree::Entry) {
         self.written += 1;
         if self.verbose && !key.is_root() {
-            warn(format_args!("wrote {}", quote(&display_key(key))));
+            seedkit::inform(format_args!("wrote {}", quote(&display_key(key))));
         }
         let written = self.written;
         self.progress

@@ -33,8 +33,6 @@ use seedkit::sys;
 use crate::claims::Claims;
 use crate::Args;
 
-/// Failures kept for `--json` (all are counted and printed).
-const ERRORS_KEPT: usize = 1000;
 /// Directories of the walk that keep a descriptor open (the innermost ones).
 pub const FD_WINDOW: usize = 32;
 /// What one entry made on the host costs beyond its data (an inode and a name), for the
@@ -110,6 +108,8 @@ pub struct Extraction<'a> {
     progress: Progress,
     entries: u64,
     owner_warned: bool,
+    /// Bytes of the errors kept in the summary.
+    kept_bytes: usize,
 }
 
 impl<'a> Extraction<'a> {
@@ -162,6 +162,7 @@ impl<'a> Extraction<'a> {
             progress: Progress::new(),
             entries: 0,
             owner_warned: false,
+            kept_bytes: 0,
         })
     }
 
@@ -217,12 +218,13 @@ impl<'a> Extraction<'a> {
         self.progress.finish();
         seedkit::warn(format_args!("extracting {}: {message}", quote_bytes(shown)));
         self.summary.failures += 1;
-        if self.summary.errors.len() < ERRORS_KEPT {
-            self.summary.errors.push(RdumpError {
-                path: Bytes(shown.to_vec()),
-                message,
-            });
-        }
+        // Kept for --json within seedkit::diag's bounds (all are counted).
+        let size = shown.len() + message.len();
+        let error = RdumpError {
+            path: Bytes(shown.to_vec()),
+            message,
+        };
+        seedkit::diag::keep(&mut self.summary.errors, &mut self.kept_bytes, error, size);
     }
 
     fn record_line(&mut self, line: &ManifestLine) -> Result<()> {

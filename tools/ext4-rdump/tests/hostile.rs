@@ -239,3 +239,47 @@ fn hard_links_deeper_than_path_max_stay_hard_links() {
     assert!(first.staged && second.staged);
     assert_eq!(first.link_group, second.link_group);
 }
+
+/// Finding 4 of issue 15: diagnostics were unbounded. 2,000 names past a file's link
+/// count at the end of 200 directories of 255-byte names made a warning of 51 KB each on
+/// stderr (100 MB) and a `--json` record keeping 1,000 of them (51 MB). Now the paths are
+/// shortened to their ends, the warnings fold into a count after ten, and the record keeps
+/// errors within 64 KiB: every failure is still counted.
+#[test]
+fn many_failures_with_long_paths_give_bounded_diagnostics() {
+    let t = TempDir::new();
+    let image = t.join("image.ext4");
+    testkit::names_past_the_link_count(&image, 200, 2000);
+    let out = testkit::run_within(
+        std::process::Command::new(common::BIN)
+            .arg("--json")
+            .arg("-o")
+            .arg(t.join("out"))
+            .arg(&image)
+            .arg("/root"),
+        std::time::Duration::from_secs(300),
+    );
+    assert_eq!(code(&out), 1);
+    let err = stderr(&out);
+    assert!(
+        out.stderr.len() < 80 << 10,
+        "{} bytes on stderr",
+        out.stderr.len()
+    );
+    assert!(
+        out.stdout.len() < 80 << 10,
+        "a record of {} bytes",
+        out.stdout.len()
+    );
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 11, "{err}");
+    assert!(lines[0].contains("'...'") && lines[0].contains("/n0000': inode "));
+    assert!(lines[0].ends_with(" reached by more names than its link count (1); skipped"));
+    assert_eq!(
+        lines[10],
+        "ext4-rdump: ... and 1,990 more like this: extracting '...': inode N reached by more \
+         names than its link count (N); skipped"
+    );
+    let record: seedkit::records::RdumpSummary = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(record.failures, 2000);
+}

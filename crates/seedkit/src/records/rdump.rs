@@ -31,7 +31,9 @@ pub struct RdumpSummary {
     pub needs_recovery: bool,
     /// Entries that could not be reproduced or fully recorded; one per diagnostic line.
     pub failures: u64,
-    /// The first failures (at most 1000), each with the entry's path and the reason.
+    /// The first failures, each with the entry's path and the reason: at most
+    /// `seedkit::diag::MAX_KEPT` (100), holding at most `MAX_KEPT_BYTES` (64 KiB) of paths
+    /// and messages (a failure that does not fit is counted, not kept).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<RdumpError>,
 }
