@@ -11,15 +11,19 @@
 //!
 //! Each side's stored bytes read in one run are bounded by [`crate::content::data_budget`].
 
+use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::thread::Scope;
 
-use ext4fs::{Fs, Inode};
+use ext4fs::{Fs, Ino, Inode};
 
 /// Files up to this size are compared in memory.
 const SMALL: u64 = 1 << 20;
+/// Pairs of files whose verdict is kept, so that further names of the same two inodes are
+/// not read again (8 bytes and a verdict each); past it, they are.
+const VERDICTS_KEPT: usize = 1 << 18;
 
 /// What the helper thread hands over: a stored piece (offset, bytes), then the end.
 enum Piece {
@@ -42,6 +46,7 @@ pub struct Comparer<'a> {
     requests: Sender<Inode>,
     incoming: Incoming,
     cancel: &'a AtomicBool,
+    verdicts: HashMap<(Ino, Ino), bool>,
 }
 
 impl<'a> Comparer<'a> {
@@ -65,11 +70,24 @@ impl<'a> Comparer<'a> {
             requests,
             incoming: Incoming::new(rx, recycle),
             cancel,
+            verdicts: HashMap::new(),
         }
     }
 
-    /// Whether two files of `size` bytes hold the same bytes.
+    /// Whether two files of `size` bytes hold the same bytes; a pair of inodes is read
+    /// once, however many names reach them (whatever their link counts say).
     pub fn same(&mut self, a: &Inode, b: &Inode, size: u64) -> Result<bool, Failed> {
+        if let Some(&known) = self.verdicts.get(&(a.ino, b.ino)) {
+            return Ok(known);
+        }
+        let same = self.read_both(a, b, size)?;
+        if self.verdicts.len() < VERDICTS_KEPT {
+            self.verdicts.insert((a.ino, b.ino), same);
+        }
+        Ok(same)
+    }
+
+    fn read_both(&mut self, a: &Inode, b: &Inode, size: u64) -> Result<bool, Failed> {
         if size <= SMALL {
             let x = read_small(self.first, a, size, &mut self.first_left).map_err(Failed::First)?;
             let y =

@@ -2,8 +2,9 @@
 //! entries, names in byte order), matched by path as they come, and each difference printed
 //! at once. Nothing is collected: what is held is the two walks (the listings of the
 //! directories they are inside, see [`crate::walk`]), the entry of each side being compared,
-//! a digest of each hard-linked inode's xattrs, and the pieces of the two files whose
-//! contents are being compared ([`crate::compare`]), whatever the size of the images.
+//! a digest of each inode's xattrs and a verdict on each pair of files (each for at most
+//! 262,144 of them), and the pieces of the two files whose contents are being compared
+//! ([`crate::compare`]), whatever the size of the images.
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -25,8 +26,8 @@ use crate::content::data_budget;
 use crate::walk::{walk_order, Event, Walk};
 use crate::{base_record, report, show, Args, Source};
 
-/// Hard-linked inodes whose xattr digest is kept, at most (32 bytes and a key each): past
-/// it, a further name's xattrs are read again rather than remembered.
+/// Inodes whose xattr digest is kept, at most (32 bytes and a key each): past it, a further
+/// name's xattrs are read again rather than remembered.
 const XATTR_DIGESTS_KEPT: usize = 1 << 18;
 
 /// What one side knows of an entry that is on both sides.
@@ -103,7 +104,8 @@ impl<'a> Side<'a> {
         })
     }
 
-    /// A digest of an inode's xattrs, names and values, read once per hard-linked inode.
+    /// A digest of an inode's xattrs, names and values, read once per inode however many
+    /// names reach it.
     fn xattr_digest(&mut self, inode: &Inode, problems: &mut Vec<String>) -> [u8; 32] {
         if let Some(d) = self.xattr_digests.get(&inode.ino) {
             return *d;
@@ -120,7 +122,7 @@ impl<'a> Side<'a> {
             sha.update(&x.value);
         }
         let digest = sha.finalize().into();
-        if inode.links_count > 1 && self.xattr_digests.len() < XATTR_DIGESTS_KEPT {
+        if self.xattr_digests.len() < XATTR_DIGESTS_KEPT {
             self.xattr_digests.insert(inode.ino, digest);
         }
         digest
