@@ -61,7 +61,8 @@ impl ImageDir {
     /// Open `image` and find `dir` in it; `dir` itself is not followed when it is a
     /// symlink (it must be a directory).
     pub fn open(image: &Path, dir: &[u8]) -> Result<ImageDir> {
-        let file = File::open(image).with_context(|| format!("opening {}", quote(image)))?;
+        let file = seedkit::sys::open_image(image, false)
+            .with_context(|| format!("opening {}", quote(image)))?;
         let fs = Fs::open(
             file.try_clone()
                 .with_context(|| format!("opening {}", quote(image)))?,

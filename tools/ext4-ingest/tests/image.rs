@@ -270,3 +270,27 @@ fn file_data_is_shared_with_the_source_on_xfs() {
         "{spent} bytes of new blocks for 128 MiB of shared data"
     );
 }
+
+/// Finding 9 of issue 15, for the source added since: a fifo as `--from-image` blocked
+/// `open` forever; only a regular file or a block device is an image, refused at once
+/// otherwise, before the image written is touched.
+#[test]
+fn a_fifo_as_the_source_image_is_refused_at_once() {
+    let t = TempDir::new();
+    let seed = t.join("seed.img");
+    testkit::mkfs_from_tree(&seed, "8M", None, &["-t", "ext4"]);
+    let fifo = t.join("fifo");
+    testkit::mkfifo(&fifo);
+    let out = testkit::run_within(
+        Command::new(BIN).arg("--from-image").arg(&fifo).arg(&seed),
+        std::time::Duration::from_secs(10),
+    );
+    let err = stderr(&out);
+    assert_eq!(code(&out), 2, "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("not an image: a fifo, not a regular file or a block device"),
+        "{err}"
+    );
+    e2fsck_clean(&seed).unwrap();
+}

@@ -24,7 +24,8 @@ const MAX_RECORD: u64 = 1 << 20;
 /// followed when it is a symlink. An entry that cannot be read is reported and counted as
 /// a failure (exit 1): the figure is then a floor.
 pub fn measure_image(image: &Path, dir: &[u8]) -> Result<(Census, Status)> {
-    let file = std::fs::File::open(image).with_context(|| format!("opening {}", quote(image)))?;
+    let file = seedkit::sys::open_image(image, false)
+        .with_context(|| format!("opening {}", quote(image)))?;
     let fs = Fs::open(file).with_context(|| format!("reading {}", quote(image)))?;
     let shown = quote_bytes(dir);
     let ino = fs

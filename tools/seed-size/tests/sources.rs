@@ -127,3 +127,23 @@ fn ext4_ls_records_measure_as_the_tree() {
         stderr(&out)
     );
 }
+
+/// Finding 9 of issue 15, for the source added since: a fifo as the image blocked `open`
+/// forever; only a regular file or a block device is an image, refused at once otherwise.
+#[test]
+fn a_fifo_as_the_image_is_refused_at_once() {
+    let t = TempDir::new();
+    let fifo = t.join("fifo");
+    testkit::mkfifo(&fifo);
+    let out = testkit::run_within(
+        Command::new(BIN).arg("--from-image").arg(&fifo),
+        std::time::Duration::from_secs(10),
+    );
+    let err = stderr(&out);
+    assert_eq!(code(&out), 2, "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("not an image: a fifo, not a regular file or a block device"),
+        "{err}"
+    );
+}
