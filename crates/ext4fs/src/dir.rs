@@ -1,13 +1,16 @@
-//! Directories, read linearly block by block whether or not they are hash-indexed: the
+//! Directories, listed linearly block by block whether or not they are hash-indexed: the
 //! htree's interior blocks hold one empty entry spanning the block, and its root hides its
 //! index inside the `..` entry, so a linear read sees every name once (kernel
-//! `ext4_readdir` on a non-htree walk does the same).
+//! `ext4_readdir` on a non-htree walk does the same). Looking one name up goes through the
+//! index instead, as the kernel's `ext4_find_entry` does: a few blocks, whatever the size
+//! of the directory.
 
 use std::collections::BTreeMap;
 
+use crate::budget::ENTRY_COST;
 use crate::csum;
 use crate::error::{Checksummed, Error, Result};
-use crate::format::{dirent, dx, Incompat, InodeFlags};
+use crate::format::{dirent, dx, hash_version, Compat, Incompat, InodeFlags};
 use crate::le::{u16_at, u32_at, u8_at};
 use crate::map::Backing;
 use crate::{EntryKind, Fs, Ino, Inode};
@@ -30,6 +33,63 @@ impl DirEntry {
             ino,
             kind: Some(kind),
         }
+    }
+}
+
+/// What a walk of a directory's hash index found.
+enum Dx {
+    Found(DirEntry),
+    /// Not in the leaf the index leads to: the name is not there.
+    Absent,
+    /// The index cannot be used (not one the kernel would walk): scan instead.
+    Unusable,
+}
+
+/// One block of a hash index being walked: its (hash, block) pairs and the one taken.
+struct DxFrame {
+    block: Vec<u8>,
+    /// Where the pairs start; the first pair's hash is the limit and the count.
+    start: usize,
+    count: usize,
+    at: usize,
+}
+
+impl DxFrame {
+    /// The frame of `block`, whose pairs start at `start`, positioned at the last pair
+    /// whose hash is at most `target`; `None` when its count or limit is impossible.
+    fn new(block: Vec<u8>, start: usize, target: u32) -> Option<DxFrame> {
+        let limit = usize::from(u16_at(&block, start + dx::LIMIT));
+        let count = usize::from(u16_at(&block, start + dx::COUNT));
+        if count == 0 || count > limit || start + limit * dx::ENTRY_SIZE > block.len() {
+            return None;
+        }
+        let mut frame = DxFrame {
+            block,
+            start,
+            count,
+            at: 0,
+        };
+        // Pairs are sorted by hash; the first one covers everything below the second.
+        let (mut lo, mut hi) = (1, count);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if frame.hash(mid) <= target {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        frame.at = lo - 1;
+        Some(frame)
+    }
+
+    fn hash(&self, i: usize) -> u32 {
+        u32_at(&self.block, self.start + i * dx::ENTRY_SIZE)
+    }
+
+    /// The logical block the pair taken leads to (the top nibble is not part of it).
+    fn child(&self) -> u64 {
+        u64::from(u32_at(&self.block, self.start + self.at * dx::ENTRY_SIZE + 4) & 0x0fff_ffff)
     }
 }
 
@@ -58,15 +118,17 @@ pub(crate) fn rec_len_to_disk(len: usize, block_size: usize) -> u16 {
 }
 
 /// Parse the entries of one region (a block without its checksum tail, or part of an inline
-/// directory), appending the live ones.
+/// directory), appending the live ones; returns how many records it holds (empty ones too).
 pub(crate) fn parse_entries(
     region: &[u8],
     block_size: usize,
     filetype: bool,
     out: &mut Vec<DirEntry>,
-) -> Result<(), String> {
+) -> Result<usize, String> {
     let mut off = 0;
+    let mut records = 0;
     while off < region.len() {
+        records += 1;
         if off + dirent::HEADER > region.len() {
             return Err(format!("entry header at offset {off} truncated"));
         }
@@ -98,7 +160,7 @@ pub(crate) fn parse_entries(
         }
         off += len;
     }
-    Ok(())
+    Ok(records)
 }
 
 impl Fs {
@@ -114,6 +176,21 @@ impl Fs {
     /// held together: a caller that keeps them more compactly needs no more memory than
     /// that. The entries of a corrupt block are not given, and the error ends the read.
     pub fn for_each_dir_entry(&self, dir: &Inode, sink: &mut dyn FnMut(DirEntry)) -> Result<()> {
+        self.entries_of(dir, u64::MAX, &mut |e| {
+            sink(e);
+            true
+        })
+    }
+
+    /// The entries of the first `max_blocks` blocks of `dir` (all of an inline one), to
+    /// `sink` until it returns false (a lookup stops at its match). Each block is claimed
+    /// for `dir`, and charged with its entries.
+    fn entries_of(
+        &self,
+        dir: &Inode,
+        max_blocks: u64,
+        sink: &mut dyn FnMut(DirEntry) -> bool,
+    ) -> Result<()> {
         let ino = dir.ino;
         if dir.kind() != Some(EntryKind::Directory) {
             return Err(Error::BadInode {
@@ -123,27 +200,36 @@ impl Fs {
         }
         let filetype = self.sb.has_incompat(Incompat::FILETYPE);
         let bs = self.sb.block_size as usize;
-        let mut out = Vec::new();
+        let mut entries = Vec::new();
         if dir.has_flag(InodeFlags::INLINE_DATA) {
             let bad = |reason: String| Error::BadInode {
                 ino,
                 reason: format!("inline directory: {reason}"),
             };
-            out.push(DirEntry::new(b".", ino, EntryKind::Directory));
+            entries.push(DirEntry::new(b".", ino, EntryKind::Directory));
             // A parent of 0 names no inode: no `..` is listed, as no entry of inode 0 is.
             if let Some(parent) = Ino::new(u32_at(&dir.block, 0)) {
-                out.push(DirEntry::new(b"..", parent, EntryKind::Directory));
+                entries.push(DirEntry::new(b"..", parent, EntryKind::Directory));
             }
-            parse_entries(&dir.block[4..], bs, filetype, &mut out).map_err(bad)?;
+            let mut records = parse_entries(&dir.block[4..], bs, filetype, &mut entries);
             let tail = self.inline_data_tail(dir)?;
-            parse_entries(&tail, bs, filetype, &mut out).map_err(bad)?;
-            out.into_iter().for_each(sink);
+            if let Ok(n) = &records {
+                records = parse_entries(&tail, bs, filetype, &mut entries).map(|m| m + n);
+            }
+            self.charge(records.as_ref().map_or(0, |n| *n as u64) * ENTRY_COST)?;
+            records.map_err(bad)?;
+            for e in entries {
+                if !sink(e) {
+                    break;
+                }
+            }
             return Ok(());
         }
         let mut buf = vec![0u8; bs];
         // Physical ranges read so far (start -> end): a hostile map that names the same
         // blocks again and again would make entries without bound from a few real blocks.
         let mut read: BTreeMap<u64, u64> = BTreeMap::new();
+        let mut blocks_left = max_blocks;
         for run in self.data_map(dir)? {
             let Backing::Data { physical } = run.backing else {
                 continue;
@@ -161,23 +247,175 @@ impl Fs {
                 });
             }
             read.insert(physical, end);
+            self.claim(ino, physical, run.len)?;
             for i in 0..run.len {
+                if blocks_left == 0 {
+                    return Ok(());
+                }
+                blocks_left -= 1;
                 let block = physical + i;
-                self.read_block(block, &mut buf)?;
-                let limit = self.dir_block_limit(dir, run.logical + i, block, &buf)?;
-                parse_entries(&buf[..limit], bs, filetype, &mut out).map_err(|reason| {
-                    Error::BadBlock {
-                        ino,
-                        block,
-                        reason: format!("directory: {reason}"),
-                    }
+                let limit = self.dir_block(dir, run.logical + i, block, &mut buf)?;
+                entries.clear();
+                let records = parse_entries(&buf[..limit], bs, filetype, &mut entries);
+                self.charge(records.as_ref().map_or(0, |n| *n as u64) * ENTRY_COST)?;
+                records.map_err(|reason| Error::BadBlock {
+                    ino,
+                    block,
+                    reason: format!("directory: {reason}"),
                 })?;
-                out.drain(..).for_each(&mut *sink);
+                for e in entries.drain(..) {
+                    if !sink(e) {
+                        return Ok(());
+                    }
+                }
             }
         }
         Ok(())
     }
 
+    /// Read block `logical` (at `physical`) of directory `dir` into `buf` and verify it;
+    /// returns where its entries end. The caller has claimed it.
+    fn dir_block(&self, dir: &Inode, logical: u64, physical: u64, buf: &mut [u8]) -> Result<usize> {
+        self.read_block(physical, buf)?;
+        self.dir_block_limit(dir, logical, physical, buf)
+    }
+
+    /// The entry named `name` in directory `dir`, if there is one. A hash-indexed
+    /// directory is searched through its index (the root, at most two interior nodes and
+    /// the leaf the name's hash leads to, as the kernel does); any other, or one whose
+    /// index cannot be used, is scanned up to the match. `.` and `..` are in its first
+    /// block.
+    pub(crate) fn find_entry(&self, dir: &Inode, name: &[u8]) -> Result<Option<DirEntry>> {
+        let dots = name == b"." || name == b"..";
+        let indexed = self.sb.has_compat(Compat::DIR_INDEX)
+            && dir.has_flag(InodeFlags::INDEX)
+            && !dir.has_flag(InodeFlags::INLINE_DATA)
+            && !dir.has_flag(InodeFlags::CASEFOLD);
+        if indexed && !dots && dir.kind() == Some(EntryKind::Directory) {
+            match self.dx_find(dir, name)? {
+                Dx::Found(e) => return Ok(Some(e)),
+                Dx::Absent => return Ok(None),
+                Dx::Unusable => {}
+            }
+        }
+        let mut found = None;
+        let max_blocks = if dots { 1 } else { u64::MAX };
+        self.entries_of(dir, max_blocks, &mut |e| {
+            if e.name == name {
+                found = Some(e);
+                return false;
+            }
+            true
+        })?;
+        Ok(found)
+    }
+
+    /// Claim, read and verify block `logical` of `dir` for the index walk; `None` when it
+    /// is a hole (an index pointing there cannot be used).
+    fn dx_block(&self, dir: &Inode, logical: u64, buf: &mut [u8]) -> Result<Option<usize>> {
+        let Some(physical) = self.map_block(dir, logical)? else {
+            return Ok(None);
+        };
+        self.claim(dir.ino, physical, 1)?;
+        self.dir_block(dir, logical, physical, buf).map(Some)
+    }
+
+    /// Look `name` up through the hash index of `dir`.
+    fn dx_find(&self, dir: &Inode, name: &[u8]) -> Result<Dx> {
+        let bs = self.sb.block_size as usize;
+        let mut root = vec![0u8; bs];
+        if self.dx_block(dir, 0, &mut root)?.is_none() {
+            return Ok(Dx::Unusable);
+        }
+        let info_len = usize::from(u8_at(&root, dx::ROOT_INFO_LENGTH));
+        let levels = usize::from(u8_at(&root, dx::ROOT_INFO_LEVELS));
+        let max_levels = if self.sb.has_incompat(Incompat::LARGEDIR) {
+            3
+        } else {
+            2
+        };
+        let stored = u8_at(&root, dx::ROOT_INFO_HASH_VERSION);
+        let version = crate::dirhash::effective_version(stored, self.sb.flags);
+        let hash = (stored <= hash_version::TEA)
+            .then(|| crate::dirhash::dirhash(version, &self.sb.hash_seed, name))
+            .flatten();
+        // Flags the kernel does not implement, more levels than it walks: it reads such a
+        // directory linearly, and so does this.
+        let (Some(hash), true, true) = (
+            hash,
+            levels < max_levels && info_len >= 8,
+            u8_at(&root, dx::ROOT_INFO + 7) & 1 == 0,
+        ) else {
+            return Ok(Dx::Unusable);
+        };
+        let target = hash.major;
+        let Some(root_frame) = DxFrame::new(root, dx::ROOT_INFO + info_len, target) else {
+            return Ok(Dx::Unusable);
+        };
+        let mut frames = vec![root_frame];
+        while frames.len() <= levels {
+            let Some(frame) = self.dx_node(dir, frames.last().map(DxFrame::child), target)? else {
+                return Ok(Dx::Unusable);
+            };
+            frames.push(frame);
+        }
+        let filetype = self.sb.has_incompat(Incompat::FILETYPE);
+        let mut leaf = vec![0u8; bs];
+        let mut entries = Vec::new();
+        loop {
+            let logical = frames.last().map_or(0, DxFrame::child);
+            let Some(limit) = self.dx_block(dir, logical, &mut leaf)? else {
+                return Ok(Dx::Unusable);
+            };
+            entries.clear();
+            let records = parse_entries(&leaf[..limit], bs, filetype, &mut entries);
+            self.charge(records.as_ref().map_or(0, |n| *n as u64) * ENTRY_COST)?;
+            if records.is_err() {
+                return Ok(Dx::Unusable);
+            }
+            if let Some(e) = entries.drain(..).find(|e| e.name == name) {
+                return Ok(Dx::Found(e));
+            }
+            // A run of names of one hash may go on in the next leaf, whose key then has
+            // the continuation bit (kernel `ext4_htree_next_block`).
+            let Some(level) = frames.iter().rposition(|f| f.at + 1 < f.count) else {
+                return Ok(Dx::Absent);
+            };
+            frames.truncate(level + 1);
+            let frame = &mut frames[level];
+            frame.at += 1;
+            if frame.hash(frame.at) & !1 != target {
+                return Ok(Dx::Absent);
+            }
+            while frames.len() <= levels {
+                // Leftmost down from here: any entry's hash is below the target's next.
+                let Some(mut frame) = self.dx_node(dir, frames.last().map(DxFrame::child), 0)?
+                else {
+                    return Ok(Dx::Unusable);
+                };
+                frame.at = 0;
+                frames.push(frame);
+            }
+        }
+    }
+
+    /// Read an interior node of the index at logical block `logical` and find the entry
+    /// for `target` in it; `None` when it is no node.
+    fn dx_node(&self, dir: &Inode, logical: Option<u64>, target: u32) -> Result<Option<DxFrame>> {
+        let Some(logical) = logical else {
+            return Ok(None);
+        };
+        let bs = self.sb.block_size as usize;
+        let mut node = vec![0u8; bs];
+        if self.dx_block(dir, logical, &mut node)?.is_none() {
+            return Ok(None);
+        }
+        // A node hides its index behind one empty entry spanning the block.
+        if u32_at(&node, dirent::INODE) != 0 || rec_len(u16_at(&node, dirent::REC_LEN), bs) != bs {
+            return Ok(None);
+        }
+        Ok(DxFrame::new(node, dx::NODE_ENTRIES, target))
+    }
     /// Verify a directory block's checksum (a dirent tail on leaves, a dx tail on the
     /// htree's root and interior blocks); returns where the entries end.
     fn dir_block_limit(&self, dir: &Inode, logical: u64, block: u64, buf: &[u8]) -> Result<usize> {

@@ -70,6 +70,12 @@ pub enum Error {
     NotADirectory { path: Vec<u8> },
     /// Too many symbolic links while resolving a path.
     SymlinkLoop { path: Vec<u8> },
+    /// A metadata block of an inode's map or directory already belongs to another inode
+    /// (no two inodes share one in a sound file system): this inode is not read.
+    Claimed { ino: Ino, block: u64, owner: Ino },
+    /// The work budget of the image is spent: nothing more is read (every later call
+    /// fails the same way).
+    OverBudget { limit: u64 },
 }
 
 impl fmt::Display for Error {
@@ -103,6 +109,15 @@ impl fmt::Display for Error {
             Error::SymlinkLoop { .. } => {
                 write!(f, "too many levels of symbolic links in the image")
             }
+            Error::Claimed { ino, block, owner } => write!(
+                f,
+                "corrupt block {block} of inode {ino}: it belongs to inode {owner} already"
+            ),
+            Error::OverBudget { limit } => write!(
+                f,
+                "the image needs more work than its budget of {limit} bytes of reading \
+                 (a damaged or hostile image?)"
+            ),
         }
     }
 }

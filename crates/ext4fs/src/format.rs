@@ -468,6 +468,8 @@ bitflags! {
         const EA_INODE = 0x20_0000;
         /// The data is in `i_block` and the `system.data` attribute.
         const INLINE_DATA = 0x1000_0000;
+        /// A directory whose names are looked up without regard to case (`casefold`).
+        const CASEFOLD = 0x4000_0000;
     }
 }
 

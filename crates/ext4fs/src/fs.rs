@@ -4,12 +4,12 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io;
-use std::os::unix::fs::FileExt;
+use std::io::{self, Seek};
+use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt};
 use std::sync::Mutex;
 
+use crate::budget::{default_budget, Claims, Meter};
 use crate::csum;
-use crate::dir::DirEntry;
 use crate::error::{Checksummed, Error, Result};
 use crate::format::{
     gd, BgFlags, Incompat, InodeFlags, RoCompat, SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE,
@@ -23,12 +23,10 @@ use crate::{EntryKind, Ino, Inode};
 pub const SYMLINK_MAX: u64 = 4095;
 /// Symbolic links followed in one [`Fs::lookup`] (Linux `MAXSYMLINKS`).
 const MAX_SYMLINKS: u32 = 40;
-/// Components walked in one [`Fs::lookup`]: 40 targets of 4095 bytes could make 80,000,
-/// each a linear read of a directory that a hostile image makes large.
+/// Components walked in one [`Fs::lookup`]: 40 targets of 4095 bytes could make 80,000.
+/// Each step reads a few blocks of an indexed directory, or scans a linear one up to the
+/// name, and is charged to the budget.
 const MAX_LOOKUP_STEPS: u32 = 4096;
-/// Directory entries one [`Fs::lookup`] keeps, so that `../../..` does not read the same
-/// directory again for each component.
-const LOOKUP_CACHE_ENTRIES: usize = 1 << 18;
 
 /// The largest piece [`Fs::for_each_chunk`] hands out.
 const CHUNK_BYTES: u64 = 1 << 20;
@@ -46,14 +44,18 @@ enum Source {
     Memory(Vec<u8>),
 }
 
-/// An open image.
+/// An open image, with its work budget (see [`default_budget`]).
 #[derive(Debug)]
 pub struct Fs {
     file: Source,
     pub(crate) sb: Superblock,
     /// Blocks the image file really holds (or the superblock's count for a device).
     pub(crate) image_blocks: u64,
+    /// Bytes the image holds: see [`Fs::allocated_bytes`].
+    allocated: u64,
     groups: Mutex<HashMap<u32, Group>>,
+    meter: Meter,
+    claims: Mutex<Claims>,
 }
 
 /// The contents of a regular file.
@@ -67,19 +69,30 @@ pub enum Content {
 }
 
 impl Fs {
-    /// Open an image: read and validate its superblock.
+    /// Open an image: read and validate its superblock. The work budget is
+    /// [`default_budget`] of [`Fs::allocated_bytes`].
     pub fn open(file: File) -> Result<Fs> {
-        let len = file.metadata()?.len();
-        Fs::from_source(Source::File(file), len)
+        let meta = file.metadata()?;
+        let (len, held) = if meta.file_type().is_block_device() {
+            // A device's metadata says 0 bytes; its end says how large it is, all of it
+            // there to be read.
+            let size = (&file).seek(io::SeekFrom::End(0))?;
+            (size, size)
+        } else {
+            (meta.len(), meta.blocks().saturating_mul(512))
+        };
+        Fs::from_source(Source::File(file), len, held)
     }
 
     /// Open an image held in memory (tests, fuzzing).
     pub fn from_bytes(image: Vec<u8>) -> Result<Fs> {
         let len = image.len() as u64;
-        Fs::from_source(Source::Memory(image), len)
+        Fs::from_source(Source::Memory(image), len, len)
     }
 
-    fn from_source(file: Source, len: u64) -> Result<Fs> {
+    /// `len`: the image's length (0 for a device that cannot tell); `held`: the bytes
+    /// its storage holds (a sparse file's allocated blocks).
+    fn from_source(file: Source, len: u64, held: u64) -> Result<Fs> {
         let mut raw = vec![0u8; SUPERBLOCK_SIZE];
         match read_source(&file, &mut raw, SUPERBLOCK_OFFSET) {
             Ok(()) => {}
@@ -96,12 +109,68 @@ impl Fs {
         } else {
             (len / u64::from(sb.block_size)).min(sb.blocks_count)
         };
+        let bs = u64::from(sb.block_size);
+        let used = sb.blocks_count.saturating_sub(sb.free_blocks_count);
+        let allocated = used.saturating_mul(bs).min(held);
         Ok(Fs {
             file,
             sb,
             image_blocks,
+            allocated,
             groups: Mutex::new(HashMap::new()),
+            meter: Meter::new(default_budget(allocated)),
+            claims: Mutex::new(Claims::default()),
         })
+    }
+
+    /// The image's allocated size, what the work budget derives from: the smaller of
+    /// what its storage holds (a file's allocated blocks, `st_blocks`, or a block
+    /// device's size) and the blocks its superblock says are in use. A sparse file of any
+    /// apparent length counts only what it holds; a superblock claiming every block is
+    /// used counts no more than the file holds.
+    pub fn allocated_bytes(&self) -> u64 {
+        self.allocated
+    }
+
+    /// The work budget in bytes: see [`default_budget`].
+    pub fn budget(&self) -> u64 {
+        self.meter.limit()
+    }
+
+    /// Replace the work budget (a tool's `--budget`).
+    pub fn set_budget(&mut self, bytes: u64) {
+        self.meter.set_limit(bytes);
+    }
+
+    /// The work done so far, in the budget's bytes.
+    pub fn work_done(&self) -> u64 {
+        self.meter.used()
+    }
+
+    /// Whether the budget is spent (every read fails from then on).
+    pub fn over_budget(&self) -> bool {
+        self.meter.used() > self.meter.limit()
+    }
+
+    /// Count `units` of work against the budget.
+    pub(crate) fn charge(&self, units: u64) -> Result<()> {
+        self.meter.charge(units)
+    }
+
+    /// Claim metadata blocks `start .. start + len` for inode `owner`: `Err` when one of
+    /// them belongs to another inode already.
+    pub(crate) fn claim(&self, owner: Ino, start: u64, len: u64) -> Result<()> {
+        let mut claims = self
+            .claims
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        claims
+            .claim(owner, start, len)
+            .map_err(|(block, other)| Error::Claimed {
+                ino: owner,
+                block,
+                owner: other,
+            })
     }
 
     pub fn superblock(&self) -> &Superblock {
@@ -131,15 +200,16 @@ impl Fs {
 
     /// Read one metadata block (`buf` is one block long): every extent, indirect,
     /// directory and xattr block the reader uses comes through here, and nothing else does
-    /// (file data comes through [`Fs::read_blocks`]); the place to count or bound the
-    /// metadata a walk reads.
+    /// (file data comes through [`Fs::read_blocks`]). Charged its size; the caller claims
+    /// it first when it belongs to one inode.
     pub(crate) fn read_block(&self, block: u64, buf: &mut [u8]) -> Result<()> {
         self.read_blocks(block, buf)
     }
 
     /// Read `buf.len()` bytes starting at physical block `first`; every block touched must
-    /// lie inside the file system.
+    /// lie inside the file system. Charged one unit per byte.
     pub fn read_blocks(&self, first: u64, buf: &mut [u8]) -> Result<()> {
+        self.charge(buf.len() as u64)?;
         let bs = u64::from(self.sb.block_size);
         let blocks = (buf.len() as u64).div_ceil(bs);
         if first
@@ -168,6 +238,7 @@ impl Fs {
             )));
         }
         let mut raw = vec![0u8; self.sb.desc_size as usize];
+        self.charge(raw.len() as u64)?;
         self.read_at(
             &mut raw,
             block * u64::from(self.sb.block_size) + u64::from(offset),
@@ -218,6 +289,7 @@ impl Fs {
             });
         }
         let mut raw = vec![0u8; self.sb.inode_size as usize];
+        self.charge(raw.len() as u64)?;
         let offset = g.inode_table * u64::from(self.sb.block_size)
             + u64::from(index) * u64::from(self.sb.inode_size);
         self.read_at(&mut raw, offset)?;
@@ -377,8 +449,6 @@ impl Fs {
         let mut walked = Vec::new();
         let mut links = 0;
         let mut steps = 0;
-        let mut listings: HashMap<Ino, Vec<DirEntry>> = HashMap::new();
-        let mut cached = 0;
         while let Some(name) = todo.pop() {
             steps += 1;
             if steps > MAX_LOOKUP_STEPS {
@@ -390,17 +460,7 @@ impl Fs {
             }
             walked.push(b'/');
             walked.extend_from_slice(&name);
-            let found = if let Some(list) = listings.get(&current) {
-                list.iter().find(|e| e.name == name).cloned()
-            } else {
-                let list = self.read_dir(&dir)?;
-                let found = list.iter().find(|e| e.name == name).cloned();
-                if cached + list.len() <= LOOKUP_CACHE_ENTRIES {
-                    cached += list.len();
-                    listings.insert(current, list);
-                }
-                found
-            };
+            let found = self.find_entry(&dir, &name)?;
             let Some(entry) = found else {
                 return Err(Error::NotFound { path: walked });
             };

@@ -19,14 +19,20 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! Every open image has a work budget ([`default_budget`] of its allocated size): reading
+//! costs what it reads, no metadata block serves two inodes, and past the budget every call
+//! fails with [`Error::OverBudget`], so no image makes the reader work, or hold memory, much
+//! beyond its size. Path lookups go through a directory's hash index where it has one.
+//!
 //! What the reader does not do: replay the journal ([`Fs::needs_recovery`] says when one should
-//! be), use the htree index (directories are read linearly, which sees every name once), or
-//! read encrypted or compressed file systems (refused by feature name).
+//! be), or read encrypted or compressed file systems (refused by feature name).
 //!
 //! # What is public
 //!
 //! - Reading: [`Fs`] (open an image, [`Fs::inode`], [`Fs::read_dir`], [`Fs::lookup`],
-//!   [`Fs::content`], [`Fs::for_each_chunk`], [`Fs::xattrs`], ...) and the values it gives:
+//!   [`Fs::content`], [`Fs::for_each_chunk`], [`Fs::xattrs`], ...; its budget:
+//!   [`Fs::allocated_bytes`], [`Fs::budget`], [`Fs::set_budget`], [`Fs::work_done`],
+//!   [`default_budget`]) and the values it gives:
 //!   [`Superblock`], [`Inode`], [`DirEntry`], [`Run`] and [`Backing`], [`Content`],
 //!   [`Xattr`], [`Time`], and the flag types their fields use ([`Compat`], [`Incompat`],
 //!   [`RoCompat`], [`State`], [`SbFlags`], [`InodeFlags`]).
@@ -46,6 +52,7 @@
 
 #![forbid(unsafe_code)]
 
+mod budget;
 mod crc;
 mod csum;
 mod dir;
@@ -64,6 +71,7 @@ mod superblock;
 pub mod write;
 mod xattr;
 
+pub use budget::{default_budget, BUDGET_FLOOR, BUDGET_MULTIPLE};
 pub use dir::DirEntry;
 pub use error::{Checksummed, Error, Result};
 pub use format::{Compat, Incompat, InodeFlags, RoCompat, SbFlags, State};

@@ -4,6 +4,7 @@
 
 use std::collections::HashSet;
 
+use crate::budget::ENTRY_COST;
 use crate::csum;
 use crate::error::{Checksummed, Error, Result};
 use crate::format::{blockmap, extent, InodeFlags};
@@ -209,33 +210,8 @@ impl Fs {
         runs: &mut Runs<'_>,
     ) -> Result<()> {
         let ino = inode.ino;
-        let bad = |reason: String| match parent {
-            None => Error::BadInode {
-                ino,
-                reason: format!("extent tree root: {reason}"),
-            },
-            Some((_, block)) => Error::BadBlock {
-                ino,
-                block,
-                reason: format!("extent block: {reason}"),
-            },
-        };
-        if u16_at(node, extent::HEADER_MAGIC) != extent::MAGIC {
-            return Err(bad("bad extent header magic".into()));
-        }
-        let entries = usize::from(u16_at(node, extent::HEADER_ENTRIES));
-        let max = usize::from(u16_at(node, extent::HEADER_MAX));
-        let depth = u16_at(node, extent::HEADER_DEPTH);
-        if entries > max || extent::HEADER_SIZE + max * extent::ENTRY_SIZE > node.len() {
-            return Err(bad(format!("{entries} of {max} entries")));
-        }
-        match parent {
-            None if depth > extent::MAX_DEPTH => return Err(bad(format!("depth {depth}"))),
-            Some((parent_depth, _)) if depth + 1 != parent_depth => {
-                return Err(bad(format!("depth {depth} under depth {parent_depth}")))
-            }
-            _ => {}
-        }
+        let bad = |reason: String| extent_error(ino, parent, &reason);
+        let (entries, depth) = self.extent_node(ino, node, parent)?;
         let fs_blocks = self.sb.blocks_count;
         for i in 0..entries {
             let at = extent::HEADER_SIZE + i * extent::ENTRY_SIZE;
@@ -263,6 +239,7 @@ impl Fs {
                 if !visited.insert(child) {
                     return Err(bad(format!("extent block {child} used twice")));
                 }
+                self.claim(ino, child, 1)?;
                 let buf = self.extent_block(inode, child)?;
                 self.walk_extents(inode, &buf, Some((depth, child)), visited, runs)?;
                 if runs.stopped {
@@ -271,6 +248,135 @@ impl Fs {
             }
         }
         Ok(())
+    }
+
+    /// Check an extent tree node's header (under `parent`: its depth and block, `None` for
+    /// the root in the inode) and charge its entries; returns (entries, depth).
+    fn extent_node(
+        &self,
+        ino: crate::Ino,
+        node: &[u8],
+        parent: Option<(u16, u64)>,
+    ) -> Result<(usize, u16)> {
+        let bad = |reason: String| extent_error(ino, parent, &reason);
+        if u16_at(node, extent::HEADER_MAGIC) != extent::MAGIC {
+            return Err(bad("bad extent header magic".into()));
+        }
+        let entries = usize::from(u16_at(node, extent::HEADER_ENTRIES));
+        let max = usize::from(u16_at(node, extent::HEADER_MAX));
+        let depth = u16_at(node, extent::HEADER_DEPTH);
+        if entries > max || extent::HEADER_SIZE + max * extent::ENTRY_SIZE > node.len() {
+            return Err(bad(format!("{entries} of {max} entries")));
+        }
+        match parent {
+            None if depth > extent::MAX_DEPTH => return Err(bad(format!("depth {depth}"))),
+            Some((parent_depth, _)) if depth + 1 != parent_depth => {
+                return Err(bad(format!("depth {depth} under depth {parent_depth}")))
+            }
+            _ => {}
+        }
+        // Every entry counts, unwritten ones too: they cost the walk as much as the others.
+        self.charge(entries as u64 * ENTRY_COST)?;
+        Ok((entries, depth))
+    }
+
+    /// The physical block behind logical block `logical` of `inode`, reading only the
+    /// path of its map that leads there (as the kernel maps one block); `None` for a hole,
+    /// an unwritten block or a block past the size.
+    pub(crate) fn map_block(&self, inode: &crate::Inode, logical: u64) -> Result<Option<u64>> {
+        let bs = u64::from(self.sb.block_size);
+        if logical >= inode.size.div_ceil(bs) {
+            return Ok(None);
+        }
+        if inode.has_flag(InodeFlags::EXTENTS) {
+            self.map_extent_block(inode, logical)
+        } else {
+            self.map_indirect_block(inode, logical)
+        }
+    }
+
+    fn map_extent_block(&self, inode: &crate::Inode, logical: u64) -> Result<Option<u64>> {
+        let ino = inode.ino;
+        let fs_blocks = self.sb.blocks_count;
+        let mut node = inode.block.to_vec();
+        let mut parent = None;
+        // Each level is one shallower than its parent, so this ends within MAX_DEPTH steps.
+        loop {
+            let (entries, depth) = self.extent_node(ino, &node, parent)?;
+            let bad = |reason: String| extent_error(ino, parent, &reason);
+            let entry = |i: usize| &node[extent::HEADER_SIZE + i * extent::ENTRY_SIZE..];
+            // The last entry starting at or before `logical`.
+            let Some(i) = (0..entries)
+                .rev()
+                .find(|&i| u64::from(u32_at(entry(i), extent::FIRST_BLOCK)) <= logical)
+            else {
+                return Ok(None);
+            };
+            let e = entry(i);
+            let first = u64::from(u32_at(e, extent::FIRST_BLOCK));
+            if depth == 0 {
+                let (len, backing) = leaf_extent(e, fs_blocks).map_err(bad)?;
+                return Ok(match backing {
+                    Backing::Data { physical } if logical < first + len => {
+                        Some(physical + (logical - first))
+                    }
+                    _ => None,
+                });
+            }
+            let child = u48_at(e, extent::INDEX_LEAF_LO, extent::INDEX_LEAF_HI);
+            if child == 0 || child >= fs_blocks {
+                return Err(bad(format!("index points at block {child}")));
+            }
+            self.claim(ino, child, 1)?;
+            node = self.extent_block(inode, child)?;
+            parent = Some((depth, child));
+        }
+    }
+
+    fn map_indirect_block(&self, inode: &crate::Inode, logical: u64) -> Result<Option<u64>> {
+        let per_block = u64::from(self.sb.block_size) / blockmap::POINTER_SIZE as u64;
+        let direct = blockmap::DIRECT as u64;
+        // Which pointer of `i_block`, how many levels of indirect blocks below it, and the
+        // index among the blocks it maps.
+        let (slot, levels, mut index) = if logical < direct {
+            (logical as usize, 0, 0)
+        } else if logical - direct < per_block {
+            (blockmap::SINGLE, 1, logical - direct)
+        } else if logical - direct - per_block < per_block * per_block {
+            (blockmap::DOUBLE, 2, logical - direct - per_block)
+        } else {
+            let index = logical - direct - per_block - per_block * per_block;
+            if index >= per_block.pow(3) {
+                return Ok(None);
+            }
+            (blockmap::TRIPLE, 3, index)
+        };
+        let mut ptr = u64::from(u32_at(&inode.block, slot * blockmap::POINTER_SIZE));
+        let mut buf = vec![0u8; self.sb.block_size as usize];
+        for level in (0..levels).rev() {
+            if ptr == 0 {
+                return Ok(None);
+            }
+            if ptr >= self.sb.blocks_count {
+                return Err(Error::BadInode {
+                    ino: inode.ino,
+                    reason: format!("block pointer {ptr} outside the file system"),
+                });
+            }
+            self.claim(inode.ino, ptr, 1)?;
+            self.read_block(ptr, &mut buf)?;
+            let span = per_block.pow(level);
+            let at = (index / span) as usize * blockmap::POINTER_SIZE;
+            index %= span;
+            ptr = u64::from(u32_at(&buf, at));
+        }
+        if ptr >= self.sb.blocks_count {
+            return Err(Error::BadInode {
+                ino: inode.ino,
+                reason: format!("block pointer {ptr} outside the file system"),
+            });
+        }
+        Ok((ptr != 0).then_some(ptr))
     }
 
     /// Read an extent tree block and verify its checksum.
@@ -316,6 +422,7 @@ impl Fs {
         if !visited.insert(ptr) {
             return Err(bad(format!("indirect block {ptr} used twice")));
         }
+        self.claim(inode.ino, ptr, 1)?;
         let mut buf = vec![0u8; self.sb.block_size as usize];
         self.read_block(ptr, &mut buf)?;
         let per_block = u64::from(self.sb.block_size) / blockmap::POINTER_SIZE as u64;
@@ -332,6 +439,21 @@ impl Fs {
             }
         }
         Ok(())
+    }
+}
+
+/// An error in an extent tree node: the root (in the inode) or the block under `parent`.
+fn extent_error(ino: crate::Ino, parent: Option<(u16, u64)>, reason: &str) -> Error {
+    match parent {
+        None => Error::BadInode {
+            ino,
+            reason: format!("extent tree root: {reason}"),
+        },
+        Some((_, block)) => Error::BadBlock {
+            ino,
+            block,
+            reason: format!("extent block: {reason}"),
+        },
     }
 }
 

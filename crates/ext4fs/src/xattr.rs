@@ -2,6 +2,7 @@
 //! (e2fsprogs lib/ext2fs/ext2_ext_attr.h). POSIX ACLs are stored in ext4's compact form and
 //! are converted back to the `system.posix_acl_*` xattr form every tool expects.
 
+use crate::budget::ENTRY_COST;
 use crate::csum;
 use crate::error::{Checksummed, Error, Result};
 use crate::format::{acl, xattr as x, InodeFlags};
@@ -193,6 +194,14 @@ impl Fs {
         f: &mut dyn FnMut(&[u8], &[u8]),
     ) -> Result<()> {
         let ino = inode.ino;
+        // Shared blocks are read again for every inode using them: each entry costs its
+        // name and value (a value in its own inode is charged as it is read).
+        let copied = if e.value_inum == 0 {
+            (e.value_size as usize).min(values.len())
+        } else {
+            0
+        };
+        self.charge(ENTRY_COST + (e.name.len() + copied) as u64)?;
         let bad = |reason: String| match block {
             Some(block) => Error::BadBlock {
                 ino,

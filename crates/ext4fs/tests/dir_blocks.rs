@@ -211,6 +211,7 @@ fn roundtrip(test: &str, mkfs: &[&str], names: &[Vec<u8>]) -> Option<DirBlocks> 
     want.insert(b".".to_vec());
     want.insert(b"..".to_vec());
     assert!(read == want, "{test}: names read back differ");
+    lookup_finds_every_name(test, &image, &entries);
     kernel_finds_every_name(test, &tmp, &image, &entries);
     Some(built)
 }
@@ -368,5 +369,45 @@ fn a_tree_of_one_leaf() {
     names.push(vec![b'z'; 16]);
     if let Some(b) = roundtrip("a_tree_of_one_leaf", &["-b", "1024"], &names) {
         assert_eq!((b.blocks.len(), levels(&b)), (2, 0));
+    }
+}
+
+/// This crate's lookup finds each name (a sample of a large directory) with its inode, and
+/// none that is not there; through an index it reads a few blocks per lookup, not the
+/// directory.
+fn lookup_finds_every_name(test: &str, image: &Path, entries: &[DirEntry]) {
+    let (mut fs, _) = open(image);
+    // Thousands of lookups, each a scan of a large linear directory, are more work than
+    // one run of a tool may do.
+    fs.set_budget(u64::MAX);
+    let d = fs.inode(fs.lookup(b"/d").unwrap()).unwrap();
+    let bs = u64::from(fs.block_size());
+    let step = (entries.len() / 2000).max(1);
+    let mut most = 0;
+    for e in entries.iter().step_by(step) {
+        let mut path = b"/d/".to_vec();
+        path.extend_from_slice(&e.name);
+        let before = fs.work_done();
+        let found = fs.lookup(&path);
+        most = most.max(fs.work_done() - before);
+        assert_eq!(found.unwrap(), e.ino, "{test}: lookup of {:?}", e.name);
+    }
+    for absent in [&b"absent name"[..], b"\xff\xfe", &[b'z'; 255]] {
+        if entries.iter().any(|e| e.name == absent) {
+            continue;
+        }
+        let mut path = b"/d/".to_vec();
+        path.extend_from_slice(absent);
+        let err = fs.lookup(&path).unwrap_err();
+        assert!(
+            matches!(err, ext4fs::Error::NotFound { .. }),
+            "{test}: {err}"
+        );
+    }
+    if d.has_flag(ext4fs::InodeFlags::INDEX) {
+        // The root directory, two inodes, then the index: root, up to two interior levels
+        // and a leaf (with its entries), maybe a next leaf for a run of equal hashes.
+        let bound = 12 * bs + 16 * 1024;
+        assert!(most <= bound, "{test}: a lookup cost {most} > {bound}");
     }
 }

@@ -1,5 +1,6 @@
 //! The integration tests of ext4fs, linked as one binary (one module per subject).
 
+mod budget;
 mod corpus;
 mod dir_blocks;
 mod dirhash;

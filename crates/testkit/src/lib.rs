@@ -3,6 +3,8 @@
 //! Everything here is real: temp directories on the host file system, the built binaries,
 //! `mkfs.ext4`, `debugfs` and `e2fsck` from e2fsprogs, and a real unprivileged uid.
 
+pub mod bounded;
+pub mod craft;
 pub mod mkfs;
 pub mod schema;
 pub mod tree;

@@ -247,6 +247,9 @@ fn pair(
 /// Walk both sides together, printing each difference as it is found.
 fn merge(a: &mut Side, b: &mut Side, comparer: &mut Comparer, out: &mut Printer) -> Result<()> {
     loop {
+        // Past either image's budget its reads all fail: nothing could be concluded.
+        a.source.check_budget()?;
+        b.source.check_budget()?;
         let order = match (&a.head, &b.head) {
             (None, None) => return Ok(()),
             (Some(_), None) => Ordering::Less,

@@ -151,6 +151,22 @@ impl Source {
     }
 }
 
+impl Source {
+    /// `Err` (fatal) once reading the image has passed its work budget: every read fails
+    /// from then on, and what is listed or compared would be incomplete.
+    pub fn check_budget(&self) -> Result<()> {
+        if self.fs.over_budget() {
+            bail!(
+                "reading {}: it takes more work than its budget of {} bytes \
+                 (8 times its allocated size plus 256 MiB)",
+                quote(&self.image),
+                self.fs.budget()
+            );
+        }
+        Ok(())
+    }
+}
+
 fn timestamp(t: Time) -> Timestamp {
     Timestamp {
         sec: t.sec,
@@ -257,6 +273,7 @@ pub fn run(args: &Args) -> Result<Status> {
         Box::new(std::iter::once(Event::Entry(name, source.inode.clone())))
     };
     for event in events {
+        source.check_budget()?;
         let (path, inode) = match event {
             Event::Entry(path, inode) => (path, inode),
             Event::Failure(path, message) => {
@@ -268,6 +285,7 @@ pub fn run(args: &Args) -> Result<Status> {
         let mut problems = Vec::new();
         let hash = args.hash.then_some(&mut hasher);
         let record = entry_record(&source.fs, &path, &inode, hash, &mut problems);
+        source.check_budget()?;
         for p in &problems {
             failures += 1;
             report(&source.image, &path, p);

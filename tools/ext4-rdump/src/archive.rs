@@ -111,6 +111,15 @@ impl<'a, W: Write> Archive<'a, W> {
         }];
         let mut path: Vec<u8> = Vec::new();
         while let Some(top) = stack.last_mut() {
+            if self.fs.over_budget() {
+                self.cut_short();
+                bail!(
+                    "archiving {}: the work of reading the image would pass the budget of {} \
+                     bytes (--budget raises it); the archive is cut short",
+                    quote_bytes(&path),
+                    self.fs.budget()
+                );
+            }
             let Some(e) = top.entries.next() else {
                 stack.pop();
                 continue;
@@ -156,6 +165,10 @@ impl<'a, W: Write> Archive<'a, W> {
     }
 
     fn fail(&mut self, path: &[u8], cause: impl std::fmt::Display) {
+        // Past the reader's budget every read fails alike: the walk stops at its next step.
+        if self.fs.over_budget() {
+            return;
+        }
         self.progress.finish();
         seedkit::warn(format_args!("archiving {}: {cause}", quote_bytes(path)));
         self.outcome.failures += 1;
@@ -405,6 +418,17 @@ impl<'a, W: Write> Archive<'a, W> {
         if need <= self.budget {
             return Ok(());
         }
+        self.cut_short();
+        bail!(
+            "archiving {}: the archive would pass the budget of {} bytes (--budget raises it); the archive is cut short",
+            quote_bytes(path),
+            self.budget
+        )
+    }
+
+    /// End the stream inside an entry (a header whose data never comes), so that every
+    /// reader fails on it.
+    fn cut_short(&mut self) {
         let mut cut = Header::new_ustar();
         set_name(&mut cut, b"ext4-rdump-stopped-here");
         cut.set_mode(0o600);
@@ -414,11 +438,6 @@ impl<'a, W: Write> Archive<'a, W> {
         let _ = self
             .put(cut.as_bytes())
             .and_then(|()| self.out.flush().context("writing the archive"));
-        bail!(
-            "archiving {}: the archive would pass the budget of {} bytes (--budget raises it); the archive is cut short",
-            quote_bytes(path),
-            self.budget
-        )
     }
 
     /// The pax header and ustar header of an entry (a file's data follows).

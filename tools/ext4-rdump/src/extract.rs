@@ -213,6 +213,12 @@ impl<'a> Extraction<'a> {
     }
 
     fn fail(&mut self, rel: &[u8], cause: impl std::fmt::Display) {
+        // Past the reader's budget every read fails alike: the walk stops at its next
+        // step (fatal), without a message per entry left.
+        if self.fs.over_budget() {
+            self.over_budget = true;
+            return;
+        }
         let shown = if rel.is_empty() { &b"."[..] } else { rel };
         let message = cause.to_string();
         self.progress.finish();
@@ -234,8 +240,18 @@ impl<'a> Extraction<'a> {
         self.check_budget()
     }
 
-    /// `Err` (fatal) once the staged bytes and the manifest pass the budget.
+    /// `Err` (fatal) once the staged bytes and the manifest, or the reader's work, pass
+    /// the budget.
     fn check_budget(&mut self) -> Result<()> {
+        if self.fs.over_budget() {
+            self.over_budget = true;
+            bail!(
+                "extracting {}: the work of reading it would pass the budget of {} bytes \
+                 (--budget raises it)",
+                quote_b(&self.summary.image.0),
+                self.fs.budget()
+            );
+        }
         let used = self.staged.saturating_add(self.manifest.written);
         if used > self.budget || self.over_budget {
             self.over_budget = true;
@@ -361,6 +377,9 @@ impl<'a> Extraction<'a> {
         }];
         let mut path: Vec<u8> = Vec::new();
         while let Some(top) = stack.last_mut() {
+            if self.over_budget {
+                self.check_budget()?;
+            }
             let Some(e) = top.entries.next() else {
                 let done = stack.pop().expect("a frame");
                 let fd = done.fd.expect("the innermost directory is open");

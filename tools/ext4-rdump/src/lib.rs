@@ -10,8 +10,9 @@
 //! replaced or written outside the tree. The tree holds content only: no set-ID or sticky
 //! bit, no device node, its top 0700; directories are kept u+rwx and files u+rw on the host
 //! so the tree stays readable and removable; the manifest holds the true modes. An inode is
-//! staged once whatever the names reaching it, and the tree plus the manifest are bounded by
-//! a budget (`--budget`, default 8 times the image's size plus 256 MiB).
+//! staged once whatever the names reaching it, and the tree plus the manifest, and the work
+//! of reading the image, are bounded by a budget (`--budget`, default 8 times the image's
+//! allocated size plus 256 MiB: [`ext4fs::default_budget`]).
 //!
 //! Exit status: 0 every entry reproduced or fully recorded; 1 some entries could not be
 //! (each reported on stderr and in `--json`); 2 fatal error (not an ext4 image, DIR missing
@@ -96,16 +97,10 @@ pub struct Args {
     pub verbose: bool,
 
     /// Stop (exit 2, nothing left behind) once the staged files and the manifest, or the
-    /// tar stream, pass BYTES (suffixes K, M, G, T: powers of 1024); default: 8 times
-    /// the image's size plus 256 MiB.
+    /// tar stream, or the work of reading the image, pass BYTES (suffixes K, M, G, T:
+    /// powers of 1024); default: 8 times the image's allocated size plus 256 MiB.
     #[arg(long, value_name = "BYTES", value_parser = parse_size)]
     pub budget: Option<u64>,
-}
-
-/// The default budget: what a sound image can need, with room (hard links and shared
-/// xattr blocks are recorded once per name; a deep directory chain's paths grow with depth).
-pub fn default_budget(image_bytes: u64) -> u64 {
-    image_bytes.saturating_mul(8).saturating_add(256 << 20)
 }
 
 /// `1234`, `64K`, `300M`, `2G`, `1T` (powers of 1024).
@@ -310,13 +305,6 @@ fn empty_dir(top: &OwnedFd) {
     }
 }
 
-/// The image's size in bytes (a block device's too); 0 when it cannot be told. The reader
-/// uses positioned reads, so the descriptor's offset is free to move.
-fn image_size(mut image: &fs::File) -> u64 {
-    use std::io::Seek;
-    image.seek(io::SeekFrom::End(0)).unwrap_or(0)
-}
-
 /// An absolute path without trailing slashes or `.` components, so that
 /// `manifest_path(tree)` lands beside the tree, never inside it.
 fn normalize(p: &Path) -> PathBuf {
@@ -350,8 +338,14 @@ pub fn run(args: &Args) -> Result<Status> {
     let image = &std::path::absolute(&args.image).unwrap_or_else(|_| args.image.clone());
     let file =
         sys::open_image(image, false).with_context(|| format!("opening {}", quote(image)))?;
-    let image_bytes = image_size(&file);
-    let fs = Fs::open(file).with_context(|| format!("reading {}", quote(image)))?;
+    let mut fs = Fs::open(file).with_context(|| format!("reading {}", quote(image)))?;
+    // One budget for the run: the reader's work, and what is written to the host. By
+    // default it derives from what the image holds, never from its apparent length (a
+    // sparse file of any size, a superblock that says every block is in use).
+    let budget = args
+        .budget
+        .unwrap_or_else(|| ext4fs::default_budget(fs.allocated_bytes()));
+    fs.set_budget(budget);
     let dir = args.dir.as_bytes();
     let show_dir = seedkit::quote::quote_bytes(dir);
     let found = if args.no_dereference {
@@ -386,10 +380,6 @@ pub fn run(args: &Args) -> Result<Status> {
         ));
     }
 
-    let budget = match args.budget {
-        Some(b) => b,
-        None => default_budget(image_bytes),
-    };
     if args.tar {
         return write_archive(&fs, source.as_ref(), budget, args.verbose);
     }

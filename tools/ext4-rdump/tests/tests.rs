@@ -2,6 +2,7 @@
 
 mod archive;
 mod bad_input;
+mod budget;
 mod common;
 mod corpus;
 mod details;
