@@ -48,6 +48,15 @@ pub fn measure_image(image: &Path, dir: &[u8]) -> Result<(Census, Status)> {
     m.census.counts.add(EntryKind::Directory, 0);
     let mut stack = vec![m.listing(b".", &root)];
     while let Some(top) = stack.last_mut() {
+        // Past the reader's budget every read fails: the figure would be no floor.
+        if fs.over_budget() {
+            bail!(
+                "measuring {shown} in {}: reading it takes more work than its budget of {} \
+                 bytes (8 times its allocated size plus 256 MiB)",
+                quote(image),
+                fs.budget()
+            );
+        }
         let Some(e) = top.next() else {
             stack.pop();
             continue;
@@ -74,6 +83,9 @@ struct ImageCount<'a> {
 
 impl ImageCount<'_> {
     fn fail(&mut self, name: &[u8], why: impl std::fmt::Display) {
+        if self.fs.over_budget() {
+            return; // fatal at the walk's next step
+        }
         self.progress.finish();
         warn(format_args!("measuring {}: {why}", quote_bytes(name)));
         self.failures += 1;
@@ -128,19 +140,19 @@ impl ImageCount<'_> {
             self.census.counts.extra_hard_links += 1;
             return None;
         }
-        let size = match kind {
-            EntryKind::File | EntryKind::Symlink => inode.size,
-            _ => 0,
+        if kind == EntryKind::File {
+            let stored = self.stored_bytes(&inode);
+            self.census.add_file(inode.size, stored, Some(stored));
+            return None;
+        }
+        let size = if kind == EntryKind::Symlink {
+            inode.size
+        } else {
+            0
         };
         self.census.counts.add(kind, size);
-        match kind {
-            EntryKind::File => {
-                let stored = self.stored_bytes(&inode);
-                self.census.allocated_bytes = self.census.allocated_bytes.saturating_add(stored);
-                self.census.data_blocks += stored.div_ceil(BLOCK);
-            }
-            EntryKind::Symlink if size >= 60 => self.census.long_symlinks += 1,
-            _ => {}
+        if kind == EntryKind::Symlink && size >= 60 {
+            self.census.long_symlinks += 1;
         }
         None
     }
@@ -212,15 +224,14 @@ pub fn measure_ls_json(input: impl Read) -> Result<(Census, Status)> {
             census.counts.extra_hard_links += 1;
             continue;
         }
+        if e.kind == EntryKind::File {
+            // No record says where the holes are: all of it counts.
+            census.add_file(e.size, e.size.next_multiple_of(BLOCK), Some(e.size));
+            continue;
+        }
         census.counts.add(e.kind, e.size);
-        match e.kind {
-            EntryKind::File => {
-                let blocks = e.size.div_ceil(BLOCK);
-                census.allocated_bytes = census.allocated_bytes.saturating_add(blocks * BLOCK);
-                census.data_blocks += blocks;
-            }
-            EntryKind::Symlink if e.size >= 60 => census.long_symlinks += 1,
-            _ => {}
+        if e.kind == EntryKind::Symlink && e.size >= 60 {
+            census.long_symlinks += 1;
         }
     }
     for bytes in dirs.into_values() {
