@@ -11,6 +11,8 @@
 //!   shell scripts.
 //! - [`json`]: how records are printed (one object per line) and the one rule for
 //!   non-UTF-8 paths.
+//! - [`output`]: where outputs are made: a checked directory, a private locked temporary,
+//!   one durable rename.
 //! - [`records`]: the record types, defined once so producers and consumers cannot drift.
 //! - [`progress`]: progress lines on stderr, only when stderr is a terminal.
 //! - [`quote`]: how names appear as text (diagnostics, listings, fields): one rule.
@@ -29,6 +31,7 @@ pub mod holes;
 pub mod input;
 pub mod interrupt;
 pub mod json;
+pub mod output;
 pub mod progress;
 pub mod quote;
 pub mod records;

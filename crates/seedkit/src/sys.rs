@@ -386,6 +386,81 @@ pub fn open_image(path: &Path, write: bool) -> io::Result<std::fs::File> {
     Ok(file)
 }
 
+/// `mkdirat(dir, name, mode)`: a new directory `name` in `dir` (never through a symlink at
+/// `name`: an existing entry of any kind is `EEXIST`).
+pub fn mkdir_at(dir: impl AsFd, name: &[u8], mode: u32) -> io::Result<()> {
+    nix::sys::stat::mkdirat(
+        dir,
+        OsStr::from_bytes(name),
+        Mode::from_bits_truncate(mode as nix::libc::mode_t),
+    )?;
+    Ok(())
+}
+
+/// `unlinkat(dir, name, flags)`: remove the entry `name` of `dir`, a directory (which must
+/// be empty) when `directory` is set; a symlink is removed, never followed.
+pub fn unlink_at(dir: impl AsFd, name: &[u8], directory: bool) -> io::Result<()> {
+    let flags = if directory {
+        nix::unistd::UnlinkatFlags::RemoveDir
+    } else {
+        nix::unistd::UnlinkatFlags::NoRemoveDir
+    };
+    nix::unistd::unlinkat(dir, OsStr::from_bytes(name), flags)?;
+    Ok(())
+}
+
+/// Rename `from` in `from_dir` to `to` in `to_dir`, names relative to the two open
+/// directories (a symlink at either is the link itself). With `replace`, whatever is at
+/// `to` (not a directory) is replaced atomically; without, an existing `to` fails with
+/// `EEXIST` (`RENAME_NOREPLACE`; a file system without it gets a hard link and an unlink,
+/// which is as exclusive).
+pub fn rename_at(
+    from_dir: impl AsFd,
+    from: &[u8],
+    to_dir: impl AsFd,
+    to: &[u8],
+    replace: bool,
+) -> io::Result<()> {
+    let (fd_from, fd_to) = (from_dir.as_fd(), to_dir.as_fd());
+    let (from, to) = (OsStr::from_bytes(from), OsStr::from_bytes(to));
+    if replace {
+        nix::fcntl::renameat(fd_from, from, fd_to, to)?;
+        return Ok(());
+    }
+    match nix::fcntl::renameat2(
+        fd_from,
+        from,
+        fd_to,
+        to,
+        nix::fcntl::RenameFlags::RENAME_NOREPLACE,
+    ) {
+        Err(Errno::EINVAL) => {
+            nix::unistd::linkat(fd_from, from, fd_to, to, nix::fcntl::AtFlags::empty())?;
+            nix::unistd::unlinkat(fd_from, from, nix::unistd::UnlinkatFlags::NoRemoveDir)?;
+            Ok(())
+        }
+        r => Ok(r?),
+    }
+}
+
+/// `fsync(fd)`: the file's data and metadata (a directory's entries) on stable storage.
+pub fn fsync(fd: impl AsFd) -> io::Result<()> {
+    nix::unistd::fsync(fd)?;
+    Ok(())
+}
+
+/// Try to take an exclusive `flock` on the open file description behind `fd` (a
+/// descriptor duplicated from another one, a shell's included, shares it): the lock holds
+/// until it is dropped or until every descriptor of that description is closed. `None`
+/// when someone else holds it.
+pub fn try_lock(fd: OwnedFd) -> io::Result<Option<nix::fcntl::Flock<OwnedFd>>> {
+    match nix::fcntl::Flock::lock(fd, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+        Ok(lock) => Ok(Some(lock)),
+        Err((_, Errno::EWOULDBLOCK)) => Ok(None),
+        Err((_, e)) => Err(e.into()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,10 +4,16 @@
 //!
 //! Reads SRC, a regular file (symbolic links followed; directories, fifos, sockets and
 //! devices refused without being opened for reading); SRC `-` reads SRC's path from stdin,
-//! as a line or a JSON record with a `path` field (seedkit's input protocol). Writes DST, created exclusively
-//! (`-f`: a temporary file in DST's directory renamed over DST), with SRC's 12 permission
-//! bits as far as the caller may set them (`-p`: and its access and modification times),
-//! flushed (file, then directory) before success. Nothing is left at DST on failure.
+//! as a line or a JSON record with a `path` field (seedkit's input protocol). Writes DST by
+//! the toolkit's output rule ([`seedkit::output`]): DST's directory is opened once and
+//! checked (the caller's or root's, writable by no one else unless sticky), the copy is
+//! made in a private temporary directory of clonecp's own in it (`.clonecp.<hex>`, locked
+//! while the run lasts, reclaimed by a later run if this one is killed), flushed, and
+//! renamed onto DST (only if DST does not exist, unless `-f`), then the directory is
+//! flushed: when clonecp exits 0, DST is durable. The copy gets SRC's 12 permission bits
+//! as far as the caller may set them, except set-user-ID and set-group-ID when the copy's
+//! owner differs from SRC's, as cp(1) drops them (`--keep-setid` keeps them); `-p` also
+//! keeps SRC's access and modification times. Nothing is left at DST on failure.
 //! Order of attempts: FICLONE, `copy_file_range` over SRC's data regions, read/write over
 //! them; `--reflink` chooses as in cp. `-v` says on stderr what happened; `--json` prints
 //! one [`seedkit::records::Clonecp`] record on stdout.
@@ -32,6 +38,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, ValueEnum};
 use nix::fcntl::OFlag;
 use seedkit::json::Bytes;
+use seedkit::output::OutputDir;
 use seedkit::records::Clonecp;
 use seedkit::{quote, warn, Status};
 
@@ -58,8 +65,11 @@ pub enum Reflink {
         btrfs, bcachefs) the copy is a clone that shares every block; elsewhere it is a real \
         copy (copy_file_range, else read/write) of the source's data regions only, so holes \
         stay holes. DST must not exist unless --force, which replaces it atomically. The \
-        permission bits are copied; data is flushed before success; on failure nothing is \
-        left at DST.",
+        permission bits are copied, except set-user-ID and set-group-ID when the copy's \
+        owner differs from SRC's (as cp drops them); DST's directory must be writable by \
+        no one but its owner (the caller or root) unless it is sticky; the copy is made in \
+        a private directory there and renamed onto DST; the copy and the directory are \
+        flushed before success; on failure nothing is left at DST.",
     after_help = "Exit status: 0 copied, 2 failure or usage error, 128+N after signal N.\n\n\
         Example: clonecp --reflink=always seed.img vm1.img"
 )]
@@ -92,6 +102,11 @@ pub struct Args {
     /// Also keep SRC's access and modification times (to the nanosecond).
     #[arg(short, long)]
     pub preserve: bool,
+
+    /// Keep SRC's set-user-ID and set-group-ID bits even when the copy's owner or group
+    /// is not SRC's (by default they are dropped then, as cp drops them).
+    #[arg(long)]
+    pub keep_setid: bool,
 
     /// Say on stderr how the file was copied: method, sizes, holes, time.
     #[arg(short, long)]
@@ -184,18 +199,11 @@ pub fn run(args: &Args) -> Result<Status> {
 fn copy_file(config: &Config) -> Result<Clonecp> {
     let args = config.args;
     let (src, src_meta) = open_source(&config.src)?;
-    let replaced = check_destination(config, &src_meta)?;
-
-    let dir = OpenOptions::new()
-        .read(true)
-        .custom_flags((OFlag::O_DIRECTORY | OFlag::O_CLOEXEC).bits())
-        .open(&config.dst_dir)
+    // DST's directory, resolved once: every later step is relative to this descriptor.
+    let dir = OutputDir::open(&config.dst_dir)
         .with_context(|| format!("creating {}", quote(&args.dst)))?;
-    let out = if args.force {
-        Output::create_replacement(&dir, &config.dst_name, &args.dst)?
-    } else {
-        Output::create(&dir, &config.dst_name, &args.dst)?
-    };
+    let replaced = check_destination(config, &dir, &src_meta)?;
+    let out = Output::create(&dir, &args.dst)?;
 
     let size = src_meta.len();
     let ends = Ends {
@@ -214,10 +222,7 @@ fn copy_file(config: &Config) -> Result<Clonecp> {
             .with_context(|| format!("setting the size of {}", quote(&args.dst)))?;
     }
     set_attributes(&out.file, &src_meta, args)?;
-    out.file
-        .sync_all()
-        .with_context(|| format!("flushing {}", quote(&args.dst)))?;
-    out.commit(&args.dst)?;
+    out.commit(&config.dst_name, args.force, &args.dst)?;
 
     Ok(Clonecp {
         src: Bytes::from(config.src.as_path()),
@@ -272,11 +277,19 @@ fn refuse_non_regular(path: &Path, meta: &Metadata) -> Result<()> {
 }
 
 /// Refuse a DST that is SRC itself (through any name) or a directory, and one that exists
-/// without --force. Returns whether an existing DST will be replaced.
-fn check_destination(config: &Config, src: &Metadata) -> Result<bool> {
+/// without --force; looked up relative to DST's open directory. Returns whether an existing
+/// DST will be replaced (the final rename decides: a DST made meanwhile is not replaced
+/// without --force).
+fn check_destination(config: &Config, dir: &OutputDir, src: &Metadata) -> Result<bool> {
     let dst = &config.args.dst;
-    if let Ok(meta) = std::fs::metadata(dst) {
-        if meta.dev() == src.dev() && meta.ino() == src.ino() {
+    let name = config.dst_name.as_bytes();
+    let followed = nix::sys::stat::fstatat(
+        dir.fd(),
+        config.dst_name.as_os_str(),
+        nix::fcntl::AtFlags::empty(),
+    );
+    if let Ok(st) = followed {
+        if st.st_dev == src.dev() && st.st_ino == src.ino() {
             bail!(
                 "copying {} to {}: they are the same file",
                 quote(&config.src),
@@ -284,11 +297,16 @@ fn check_destination(config: &Config, src: &Metadata) -> Result<bool> {
             );
         }
     }
-    match std::fs::symlink_metadata(dst) {
-        Ok(meta) if meta.is_dir() => bail!(
-            "creating {}: it is a directory; DST must name a file",
-            quote(dst)
-        ),
+    match seedkit::sys::stat_at(dir.fd(), name) {
+        Ok(st)
+            if seedkit::records::EntryKind::from_mode(st.st_mode)
+                == Some(seedkit::records::EntryKind::Directory) =>
+        {
+            bail!(
+                "creating {}: it is a directory; DST must name a file",
+                quote(dst)
+            )
+        }
         Ok(_) if !config.args.force => {
             bail!("creating {}: it exists (--force replaces it)", quote(dst))
         }
@@ -298,11 +316,22 @@ fn check_destination(config: &Config, src: &Metadata) -> Result<bool> {
 }
 
 /// SRC's 12 permission bits (the kernel drops set-group-ID when the caller is not in the
-/// file's group: said, not fatal) and, with -p, its times. Done after the data, since a
+/// file's group: said, not fatal) and, with -p, its times. Set-user-ID and set-group-ID
+/// are dropped when the copy's owner is not SRC's, and set-group-ID when only its group
+/// differs, as cp(1) does: otherwise anyone's program copied by root would become a
+/// set-user-ID root program (`--keep-setid` keeps them). Done after the data, since a
 /// write clears set-user-ID and set-group-ID.
 fn set_attributes(dst: &File, src: &Metadata, args: &Args) -> Result<()> {
     let what = || format!("setting the mode of {}", quote(&args.dst));
-    let wanted = src.mode() & 0o7777;
+    let mut wanted = src.mode() & 0o7777;
+    if !args.keep_setid {
+        let made = dst.metadata().with_context(what)?;
+        if made.uid() != src.uid() {
+            wanted &= !0o6000;
+        } else if made.gid() != src.gid() {
+            wanted &= !0o2000;
+        }
+    }
     dst.set_permissions(std::fs::Permissions::from_mode(wanted))
         .with_context(what)?;
     let got = dst.metadata().with_context(what)?.mode() & 0o7777;

@@ -433,15 +433,19 @@ fn a_set_group_id_bit_the_caller_may_not_set_is_dropped_with_a_warning() {
     }
     let t = TempDir::new();
     let exe = testkit::copy_binary(common::EXE, t.path());
+    // SRC is nobody's, of group root: the copy nobody makes has the same owner and group,
+    // so its set-group-ID bit is not dropped by clonecp's own rule.
     let src = t.join("a");
     fs::write(&src, b"x").unwrap();
+    std::os::unix::fs::chown(&src, Some(testkit::NOBODY), Some(0)).unwrap();
     fs::set_permissions(&src, fs::Permissions::from_mode(0o2755)).unwrap();
     // New files in a set-group-ID directory of group root get group root, which nobody is
     // not in: the kernel then clears S_ISGID on chmod (chmod(2)).
     let dir = t.join("shared");
     fs::create_dir(&dir).unwrap();
+    std::os::unix::fs::chown(&dir, Some(testkit::NOBODY), Some(0)).unwrap();
     fs::set_permissions(t.path(), fs::Permissions::from_mode(0o755)).unwrap();
-    fs::set_permissions(&dir, fs::Permissions::from_mode(0o2777)).unwrap();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o2755)).unwrap();
     let dst = dir.join("b");
     let mut cmd = Command::new(&exe);
     cmd.arg(&src).arg(&dst);

@@ -21,10 +21,14 @@ fn big_source(path: &Path) -> u64 {
     256 << 20
 }
 
-/// Whether a file other than `keep` in `dir` holds some data, but not all `size` bytes.
+/// Whether a file other than `keep` in `dir`, or in clonecp's temporary directory there,
+/// holds some data, but not all `size` bytes.
 fn partly_written(dir: &Path, keep: &[&str], size: u64) -> bool {
     fs::read_dir(dir).unwrap().flatten().any(|e| {
         let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with(".clonecp.") {
+            return partly_written(&e.path(), &[], size);
+        }
         let len = e.metadata().map_or(0, |m| m.len());
         !keep.contains(&name.as_str()) && len > 0 && len < size
     })
