@@ -16,7 +16,7 @@ pub fn strace(cmd: &Command, syscalls: &str) -> Option<(Output, Vec<String>)> {
     let log = dir.join("trace");
     let mut traced = Command::new("strace");
     traced
-        .args(["-f", "-qq", "-y", "-s", "256", "-e"])
+        .args(["-f", "-qq", "-y", "-s", "64", "-e"])
         .arg(format!("trace={syscalls}"))
         .arg("-o")
         .arg(&log)
@@ -94,10 +94,10 @@ fn first_fd_path(line: &str) -> Option<&str> {
 }
 
 fn is_call(line: &str, names: &[&str]) -> bool {
-    // `PID name(` when following children.
+    // `PID name(` when following children, the PID padded with spaces to a common width.
     let call = line.split_once(' ').map_or(line, |(first, rest)| {
         if first.bytes().all(|b| b.is_ascii_digit()) {
-            rest
+            rest.trim_start()
         } else {
             line
         }
@@ -140,6 +140,32 @@ pub fn assert_published_durably(trace: &[String], temp: &str, file: &str, dir: &
     assert!(synced, "no fsync of {dir} after the rename:\n{}", shown());
 }
 
+/// Check that `trace` flushes `file` (`fsync` or `fdatasync` of a descriptor whose path is
+/// `file`) after the last write to it; `false` when it never flushes it at all. Panics with
+/// the trace when a write follows the last flush.
+pub fn flushed_after_writes(trace: &[String], file: &Path) -> bool {
+    let file = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
+    let file = file.to_string_lossy();
+    let on_file = |l: &String| first_fd_path(l) == Some(&*file);
+    let Some(flush) = trace
+        .iter()
+        .rposition(|l| on_file(l) && is_call(l, &["fsync", "fdatasync"]))
+    else {
+        return false;
+    };
+    let later = trace[flush..].iter().find(|l| {
+        on_file(l)
+            && ["write(", "pwrite64(", "pwritev(", "writev("]
+                .iter()
+                .any(|c| l.contains(c))
+    });
+    assert!(
+        later.is_none(),
+        "{file} written after its last flush: {later:?}"
+    );
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,7 +173,7 @@ mod tests {
     #[test]
     fn trace_lines_are_read_as_strace_prints_them() {
         let trace: Vec<String> = [
-            "12 fsync(3</t/.x.ab/copy>) = 0",
+            "12  fsync(3</t/.x.ab/copy>) = 0",
             "12 renameat2(4</t/.x.ab>, \"copy\", 5</t>, \"out\", RENAME_NOREPLACE) = 0",
             "12 fsync(5</t>) = 0",
         ]
@@ -158,6 +184,7 @@ mod tests {
         let split = "12 fsync(3</t/.x.ab/copy> <unfinished ...>\n13 exit(0) = ?\n\
             12 <... fsync resumed>) = 0\n";
         assert_eq!(joined(split)[1], "12 fsync(3</t/.x.ab/copy>) = 0");
+        assert!(is_call(&joined(split)[1], &["fsync"]));
     }
 
     #[test]

@@ -4,16 +4,20 @@
 //! directory descriptors, never following symlinks nor opening fifos or devices, in
 //! bytewise-sorted order, at any depth; each regular file is opened once by the walk and
 //! checked to be the file it saw, and its bytes are copied through that descriptor straight
-//! into the image's blocks; when `TREE.manifest.jsonl` (written by `ext4-rdump`) is there,
-//! takes from it what the host tree cannot hold (true modes, devices, xattrs, recorded
-//! times, entries not staged). With `--from-tar`, reads a tar stream instead ([`tarball`]
-//! reads it, `from_tar` places its members in the stream's order).
+//! into the image's blocks; when `TREE.manifest.jsonl` (written by `ext4-rdump`) is there
+//! and is the caller's own (owned by the caller or root, writable by no one else, not a
+//! symlink: [`seedkit::records::manifest::ManifestReader::beside`]; another is refused),
+//! or `--manifest` names one, takes from it what the host tree cannot hold (true modes,
+//! devices, xattrs, recorded times, entries not staged). With `--from-tar`, reads a tar
+//! stream instead ([`tarball`] reads it, `from_tar` places its members in the stream's
+//! order).
 //!
 //! Writes IMAGE (made by `mkfs.ext4`, `mkfs.ext3` or `mkfs.ext2`) with the workspace's own
 //! ext4 writer ([`ext4fs::write`], driven by [`write`]): walk and manifest merge, then
 //! each entry written as it comes, each directory's blocks (hash-indexed beyond one block)
-//! when the walk leaves it. The image is locked (`flock`) during the run. Stdout: the
-//! `--json` summary only.
+//! when the walk leaves it. The image is locked (`flock`) during the run, and flushed
+//! (`fsync`) before success is reported, unless `--no-sync`. Stdout: the `--json` summary
+//! only.
 //!
 //! Exit status: 0 every entry written (and verified with `--verify`); 1 the image was
 //! written but some entries were reported and left out (invalid names); 2 usage or fatal
@@ -44,7 +48,7 @@ use clap::Parser;
 use nix::fcntl::{Flock, FlockArg};
 use seedkit::json::Bytes;
 use seedkit::progress::Progress;
-use seedkit::records::manifest::manifest_path;
+use seedkit::records::manifest::ManifestReader;
 use seedkit::records::EntryKind;
 use seedkit::{quote, warn, Status};
 
@@ -101,7 +105,8 @@ pub struct Args {
     #[arg(long)]
     pub preserve_owner: bool,
 
-    /// Read this manifest instead of TREE.manifest.jsonl.
+    /// Read this manifest instead of TREE.manifest.jsonl (which is read only when it is
+    /// yours, or root's, and no one else may write it).
     #[arg(long, value_name = "FILE", conflicts_with = "no_manifest")]
     pub manifest: Option<PathBuf>,
 
@@ -112,6 +117,11 @@ pub struct Args {
     /// Read the image back and compare every entry with the source, then run e2fsck -fn.
     #[arg(long)]
     pub verify: bool,
+
+    /// Do not flush the image to stable storage before reporting success (for a caller
+    /// that flushes it itself, as work-seed does before it publishes the seed).
+    #[arg(long)]
+    pub no_sync: bool,
 
     /// Print a JSON summary record on stdout.
     #[arg(long)]
@@ -132,8 +142,9 @@ struct Config {
     source: Box<dyn EntrySource>,
     /// The path the record names: the tree, the tar file or `-`.
     tree: PathBuf,
+    /// Whether the source is a host tree (the only one a manifest goes with).
+    host_tree: bool,
     owner: Owner,
-    manifest: Option<PathBuf>,
 }
 
 fn parse_owner(text: &str) -> Result<(u32, u32)> {
@@ -160,8 +171,8 @@ impl Config {
                 image: args.image.clone(),
                 tree: PathBuf::from(tar),
                 source: Box::new(from_tar::TarFile { file }),
+                host_tree: false,
                 owner,
-                manifest: None,
             });
         }
         if let Some(image) = &args.from_image {
@@ -173,37 +184,32 @@ impl Config {
                     image: image.clone(),
                     dir: dir.to_vec(),
                 }),
+                host_tree: false,
                 owner,
-                manifest: None,
             });
         }
         let tree = seedkit::input::resolve(args.tree.as_deref())?;
-        let manifest = if args.no_manifest {
-            None
-        } else if let Some(m) = &args.manifest {
-            Some(m.clone())
-        } else {
-            let m = manifest_path(strip_slashes(&tree));
-            m.is_file().then_some(m)
-        };
         Ok(Config {
             image: args.image.clone(),
             source: Box::new(HostTree { root: tree.clone() }),
             tree,
+            host_tree: true,
             owner,
-            manifest,
         })
     }
-}
 
-/// `tree/` and `tree` have one manifest, `tree.manifest.jsonl`.
-fn strip_slashes(p: &Path) -> &Path {
-    let b = p.as_os_str().as_bytes();
-    let mut end = b.len();
-    while end > 1 && b[end - 1] == b'/' {
-        end -= 1;
+    /// The manifest's entries: `--manifest`'s, or those beside the tree when it is the
+    /// caller's own (refused otherwise); none with `--no-manifest`.
+    fn manifest(&self, args: &Args) -> Result<Option<Vec<seedkit::records::ManifestEntry>>> {
+        let reader = if args.no_manifest || !self.host_tree {
+            None
+        } else if let Some(m) = &args.manifest {
+            Some(ManifestReader::open(m)?)
+        } else {
+            ManifestReader::beside(&self.tree)?
+        };
+        reader.map(ManifestReader::entries).transpose()
     }
-    Path::new(std::ffi::OsStr::from_bytes(&b[..end]))
 }
 
 /// The fixed time for a ctime or crtime the source does not give (when the mtime cannot
@@ -455,8 +461,8 @@ pub fn run(args: &Args) -> Result<Status> {
     let (locked, sb) = lock(image_path)?;
     refuse_self_source(&config, &locked)?;
     let time = fixed_time(&sb);
-    let manifest = match &config.manifest {
-        Some(m) => Some(tree::Merger::new(tree::read_manifest(m)?)?),
+    let manifest = match config.manifest(args)? {
+        Some(entries) => Some(tree::Merger::new(entries)?),
         None => None,
     };
     let file = locked
@@ -508,6 +514,12 @@ pub fn run(args: &Args) -> Result<Status> {
             return Err(e);
         }
     };
+    if !args.no_sync {
+        // What was written is on stable storage before anyone is told it is there.
+        locked
+            .sync_all()
+            .with_context(|| format!("flushing the image {}", quote(image_path)))?;
+    }
     let mut rejected = walk_rejected;
     rejected.extend(writer_rejected);
     let mut verified = false;
@@ -557,11 +569,5 @@ mod tests {
         assert_eq!(parse_owner("1000:70000").unwrap(), (1000, 70000));
         assert!(parse_owner("root:root").is_err());
         assert!(parse_owner("5").is_err());
-    }
-
-    #[test]
-    fn trailing_slashes_do_not_change_the_manifest() {
-        assert_eq!(strip_slashes(Path::new("/a/t//")), Path::new("/a/t"));
-        assert_eq!(strip_slashes(Path::new("/")), Path::new("/"));
     }
 }

@@ -19,7 +19,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use nix::libc;
 use seedkit::quote;
-use seedkit::records::manifest::ManifestReader;
 use seedkit::records::{EntryKind, ManifestEntry, Rdev, Timestamp, Xattr};
 use seedkit::sys;
 use seedkit::walk::{self, Opened};
@@ -497,11 +496,6 @@ fn collect_xattrs(
     }
     out.sort();
     Ok(out)
-}
-
-/// Read a manifest: its header (format and version checked), then the entries.
-pub fn read_manifest(path: &Path) -> Result<Vec<ManifestEntry>> {
-    ManifestReader::open(path)?.entries()
 }
 
 /// The key of a manifest path (`.` is the root); `Err` names the invalid component.

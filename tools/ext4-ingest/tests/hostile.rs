@@ -324,3 +324,78 @@ fn a_fifo_as_the_image_is_refused_at_once() {
         "{err}"
     );
 }
+
+#[test]
+fn another_users_manifest_beside_a_tree_in_a_shared_directory_is_refused() {
+    // Root ingests a plain tree of its own in a shared sticky directory (as /tmp). Another
+    // user puts TREE.manifest.jsonl beside it: a set-user-ID root program with a
+    // capability, and a device node. Trusting it made all of that, and --verify agreed.
+    const TEST: &str = "another_users_manifest_beside_a_tree_in_a_shared_directory_is_refused";
+    if !testkit::is_root() {
+        testkit::skip(
+            TEST,
+            "needs root, who ingests, and nobody, who plants the manifest",
+        );
+        return;
+    }
+    let t = TempDir::new();
+    let shared = t.join("tmp");
+    fs::create_dir(&shared).unwrap();
+    chmod(&shared, 0o1777);
+    let tree = shared.join("tree");
+    fs::create_dir(&tree).unwrap();
+    fs::write(tree.join("prog"), b"#!/bin/sh\n").unwrap();
+    let mut prog = entry("prog", EntryKind::File, 0o4755, true);
+    prog.xattrs.push(seedkit::records::Xattr {
+        name: Bytes(b"security.capability".to_vec()),
+        value: Bytes(vec![1, 0, 0, 2, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]),
+    });
+    let mut sda = entry("sda", EntryKind::BlockDevice, 0o666, false);
+    sda.rdev = Some(Rdev { major: 8, minor: 0 });
+    write_manifest(
+        &tree,
+        &[entry(".", EntryKind::Directory, 0o755, true), prog, sda],
+    );
+    let planted = seedkit::records::manifest::manifest_path(&tree);
+    std::os::unix::fs::chown(&planted, Some(testkit::NOBODY), Some(testkit::NOBODY)).unwrap();
+    chmod(&planted, 0o644);
+
+    let img = image(&t, "16M", &[]);
+    let out = testkit::run(Command::new(BIN).arg("--verify").arg(&img).arg(&tree));
+    assert_eq!(code(&out), 2, "the planted manifest was used");
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("reading the manifest '{}'", planted.display()))
+            && err.contains("belongs to uid 65534")
+            && err.contains("pass it with --manifest"),
+        "{err}"
+    );
+    let listing = testkit::debugfs(&img, "ls -l /");
+    assert!(
+        !listing.contains("prog") && !listing.contains("sda"),
+        "{listing}"
+    );
+
+    // Root's own, but writable by others: refused as well.
+    std::os::unix::fs::chown(&planted, Some(0), Some(0)).unwrap();
+    chmod(&planted, 0o666);
+    let out = testkit::run(Command::new(BIN).arg(&img).arg(&tree));
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("others may write it (mode 0666)"),
+        "{}",
+        stderr(&out)
+    );
+
+    // Named with --manifest it is the caller's choice, and used.
+    let out = testkit::run(
+        Command::new(BIN)
+            .arg("--manifest")
+            .arg(&planted)
+            .arg(&img)
+            .arg(&tree),
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let stat = testkit::debugfs(&img, "stat /prog");
+    assert!(stat.contains("Mode:  04755"), "{stat}");
+}

@@ -1,6 +1,7 @@
 //! The integration tests of ext4-ingest, linked as one binary (one module per subject).
 
 mod common;
+mod durable;
 mod hostile;
 mod image;
 mod ingest;

@@ -17,7 +17,10 @@
 //! fewer than mkfs would give that size by default (one per 16 KiB).
 //!
 //! When the tree came from `ext4-rdump`, entries that its manifest records but the host tree
-//! could not hold (devices for an unprivileged user) are counted too.
+//! could not hold (devices for an unprivileged user) are counted too. The manifest beside
+//! the tree is read only when it is the caller's own
+//! ([`seedkit::records::manifest::ManifestReader::beside`]); `--manifest FILE` names one,
+//! `--no-manifest` goes without.
 //!
 //! The same census, rule and record come from two other sources ([`sources`]): a directory
 //! of an image (`--from-image IMAGE [DIR]`), read with the workspace's ext4 reader, nothing
@@ -35,13 +38,13 @@ use std::collections::HashSet;
 use std::ffi::OsString;
 use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use clap::Parser;
 use seedkit::json::Bytes;
 use seedkit::progress::Progress;
-use seedkit::records::manifest::{manifest_path, ManifestReader};
+use seedkit::records::manifest::ManifestReader;
 use seedkit::records::{emit, EntryKind, SeedSize, TreeCounts};
 use seedkit::{quote, sys, walk, warn, Status};
 
@@ -86,9 +89,33 @@ pub struct Args {
     /// `size_bytes,inodes`), for shell scripts.
     #[arg(long, value_name = "FIELDS")]
     pub format: Option<seedkit::fields::Fields>,
+
+    /// Read this manifest instead of PATH.manifest.jsonl (which is read only when it is
+    /// yours, or root's, and no one else may write it).
+    #[arg(long, value_name = "FILE", conflicts_with = "no_manifest")]
+    pub manifest: Option<PathBuf>,
+
+    /// Ignore any manifest: count only what the tree holds.
+    #[arg(long)]
+    pub no_manifest: bool,
+}
+
+/// Where the manifest comes from.
+pub enum Manifest<'a> {
+    /// Beside the tree, when it is there and the caller's own.
+    Beside,
+    /// This file, named by the caller.
+    Named(&'a Path),
+    /// None.
+    Without,
 }
 
 pub fn run(args: &Args) -> Result<Status> {
+    let manifest = match (&args.manifest, args.no_manifest) {
+        (_, true) => Manifest::Without,
+        (Some(m), false) => Manifest::Named(m),
+        (None, false) => Manifest::Beside,
+    };
     let (root, (census, status)) = if let Some(image) = &args.from_image {
         let dir = args.path.as_deref().map_or(&b"/"[..], |p| p.as_bytes());
         (image.clone(), sources::measure_image(image, dir)?)
@@ -97,7 +124,7 @@ pub fn run(args: &Args) -> Result<Status> {
         (std::path::PathBuf::from("-"), records)
     } else {
         let root = seedkit::input::resolve(args.path.as_deref())?;
-        let measured = measure(&root)?;
+        let measured = measure(&root, &manifest)?;
         (root, measured)
     };
     let record = census.record(Bytes::from(root.as_path()));
@@ -142,7 +169,7 @@ pub struct Census {
 /// The walk is [`seedkit::walk`]: entries are stat'ed relative to their open directory,
 /// directories are opened without following symlinks, and a chain of any depth is measured
 /// with a bounded number of descriptors.
-pub fn measure(root: &Path) -> Result<(Census, Status)> {
+pub fn measure(root: &Path, manifest: &Manifest) -> Result<(Census, Status)> {
     let mut count = Counter {
         census: Census::default(),
         top_dev: None,
@@ -154,7 +181,7 @@ pub fn measure(root: &Path) -> Result<(Census, Status)> {
     walk::walk(root, walk::Options::default(), &mut count)?;
     count.progress.finish();
     let mut census = count.census;
-    census.add_unstaged(root)?;
+    census.add_unstaged(root, manifest)?;
     Ok((census, Status::from_failures(count.skipped_mounts)))
 }
 
@@ -283,8 +310,13 @@ impl Census {
     }
 
     /// Count what the manifest beside the tree records but the host tree does not hold.
-    fn add_unstaged(&mut self, root: &Path) -> Result<()> {
-        let Some(manifest) = ManifestReader::open_if_present(&manifest_path(root))? else {
+    fn add_unstaged(&mut self, root: &Path, manifest: &Manifest) -> Result<()> {
+        let manifest = match manifest {
+            Manifest::Beside => ManifestReader::beside(root)?,
+            Manifest::Named(path) => Some(ManifestReader::open(path)?),
+            Manifest::Without => None,
+        };
+        let Some(manifest) = manifest else {
             return Ok(());
         };
         let mut groups = HashSet::new();

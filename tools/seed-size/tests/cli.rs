@@ -293,3 +293,65 @@ fn a_chain_of_ten_thousand_directories_is_measured_with_few_descriptors() {
         (10_001, 1, 6)
     );
 }
+
+#[test]
+fn another_users_manifest_beside_the_tree_is_refused_unless_named() {
+    // In a shared sticky directory (as /tmp), anyone may put TREE.manifest.jsonl beside a
+    // tree; its devices would be counted as the tree's.
+    let t = TempDir::new();
+    let shared = t.join("shared");
+    fs::create_dir(&shared).unwrap();
+    fs::set_permissions(&shared, fs::Permissions::from_mode(0o1777)).unwrap();
+    let tree = shared.join("tree");
+    fs::create_dir(&tree).unwrap();
+    let manifest = seedkit::records::manifest::manifest_path(&tree);
+    fs::write(&manifest, format!("{HEADER_V1}\n{NULL_DEVICE}\n")).unwrap();
+    fs::set_permissions(&manifest, fs::Permissions::from_mode(0o644)).unwrap();
+    let me = nix::unistd::geteuid().as_raw();
+    let other = if me == testkit::NOBODY {
+        1
+    } else {
+        testkit::NOBODY
+    };
+    if testkit::is_root() {
+        std::os::unix::fs::chown(&manifest, Some(other), None).unwrap();
+    } else {
+        // Only root can give a file away; the mode half of the rule is tested instead.
+        fs::set_permissions(&manifest, fs::Permissions::from_mode(0o666)).unwrap();
+    }
+    let out = run(seed_size().arg(&tree));
+    assert_eq!(code(&out), 2, "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(
+        err.starts_with(&format!(
+            "seed-size: reading the manifest '{}': ",
+            manifest.display()
+        )) && err.contains("pass it with --manifest if you trust it"),
+        "{err}"
+    );
+    // Named on purpose, it is read; --no-manifest goes without.
+    let out = run(seed_size()
+        .arg("--json")
+        .arg("--manifest")
+        .arg(&manifest)
+        .arg(&tree));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let r: SeedSize = seedkit::records::parse(&out.stdout).unwrap();
+    assert_eq!(r.counts.char_devices, 1);
+    let out = run(seed_size().arg("--json").arg("--no-manifest").arg(&tree));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let r: SeedSize = seedkit::records::parse(&out.stdout).unwrap();
+    assert_eq!(r.counts.char_devices, 0);
+    // A symlink at the name, even to a manifest of the caller's own, is refused.
+    let own = t.join("own.manifest.jsonl");
+    fs::write(&own, format!("{HEADER_V1}\n{NULL_DEVICE}\n")).unwrap();
+    fs::remove_file(&manifest).unwrap();
+    symlink(&own, &manifest).unwrap();
+    let out = run(seed_size().arg(&tree));
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("it is a symbolic link"),
+        "{}",
+        stderr(&out)
+    );
+}

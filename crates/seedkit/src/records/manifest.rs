@@ -5,10 +5,18 @@
 //! [`manifest_path`]). It is JSON Lines: a header line, then one line per entry, parents
 //! before their children. It is read in one place, [`ManifestReader`], which checks the
 //! header's format and version before any entry.
+//!
+//! A manifest decides set-user-ID bits, capabilities and device nodes in the image, so one
+//! found beside a tree is used only when it is the caller's own ([`ManifestReader::beside`]):
+//! a regular file (opened without following a symlink) owned by the caller or by root and
+//! writable by no one else. In a shared directory such as /tmp anyone may put a file of
+//! that name beside a tree; such a manifest is refused with a message saying how to pass
+//! it on purpose (`--manifest`) or go without (`--no-manifest`).
 
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -27,6 +35,17 @@ pub fn manifest_path(tree: &Path) -> PathBuf {
     let mut name = OsString::from(tree.as_os_str());
     name.push(".manifest.jsonl");
     PathBuf::from(name)
+}
+
+/// `tree/` and `tree` have one manifest, `tree.manifest.jsonl`.
+fn without_trailing_slashes(p: &Path) -> &Path {
+    use std::os::unix::ffi::OsStrExt;
+    let b = p.as_os_str().as_bytes();
+    let mut end = b.len();
+    while end > 1 && b[end - 1] == b'/' {
+        end -= 1;
+    }
+    Path::new(std::ffi::OsStr::from_bytes(&b[..end]))
 }
 
 /// Reads a manifest: the header first (its format and version checked), then the entries
@@ -48,13 +67,55 @@ impl ManifestReader {
         Self::from_file(path, file)
     }
 
-    /// As [`open`](Self::open), but `None` when there is no file at `path`.
-    pub fn open_if_present(path: &Path) -> Result<Option<ManifestReader>> {
-        match File::open(path) {
-            Ok(file) => Self::from_file(path, file).map(Some),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e).with_context(|| format!("reading the manifest {}", quote(path))),
+    /// The manifest beside the tree at `tree` (`<tree>.manifest.jsonl`): `None` when there
+    /// is none; the reader when it is the caller's own (see the module's doc); an error,
+    /// saying how to pass it, when it is anyone else's, writable by others, a symlink or
+    /// not a regular file.
+    pub fn beside(tree: &Path) -> Result<Option<ManifestReader>> {
+        let path = manifest_path(without_trailing_slashes(tree));
+        let refuse = |why: String| {
+            anyhow::anyhow!(
+                "reading the manifest {}: {why}; a manifest beside the tree is used only when \
+                 it is a file of yours (or root's) that no one else may write: pass it with \
+                 --manifest if you trust it, or --no-manifest to go without",
+                quote(&path)
+            )
+        };
+        // O_NONBLOCK: a fifo put there cannot hang the open (it is refused below).
+        let opened = File::options()
+            .read(true)
+            .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK | nix::libc::O_CLOEXEC)
+            .open(&path);
+        let file = match opened {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.raw_os_error() == Some(nix::libc::ELOOP) => {
+                return Err(refuse("it is a symbolic link".into()))
+            }
+            Err(e) => {
+                return Err(e).with_context(|| format!("reading the manifest {}", quote(&path)))
+            }
+        };
+        let meta = file
+            .metadata()
+            .with_context(|| format!("reading the manifest {}", quote(&path)))?;
+        let me = nix::unistd::geteuid().as_raw();
+        if !meta.is_file() {
+            return Err(refuse("not a regular file".into()));
         }
+        if meta.uid() != me && meta.uid() != 0 {
+            return Err(refuse(format!(
+                "it belongs to uid {}, neither to this user (uid {me}) nor to root",
+                meta.uid()
+            )));
+        }
+        if meta.mode() & 0o022 != 0 {
+            return Err(refuse(format!(
+                "others may write it (mode {:04o})",
+                meta.mode() & 0o7777
+            )));
+        }
+        Self::from_file(&path, file).map(Some)
     }
 
     fn from_file(path: &Path, file: File) -> Result<ManifestReader> {
@@ -213,6 +274,9 @@ mod tests {
             manifest_path(Path::new("/s/tree")),
             PathBuf::from("/s/tree.manifest.jsonl")
         );
+        let t = without_trailing_slashes(Path::new("/a/t//"));
+        assert_eq!(t, Path::new("/a/t"));
+        assert_eq!(without_trailing_slashes(Path::new("/")), Path::new("/"));
     }
 
     #[test]
@@ -246,9 +310,30 @@ mod tests {
             "{err:#}"
         );
 
-        assert!(ManifestReader::open_if_present(&dir.join("none"))
-            .unwrap()
-            .is_none());
+        assert!(ManifestReader::beside(&dir.join("none")).unwrap().is_none());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_manifest_beside_the_tree_is_used_only_when_it_is_ours() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("seedkit-beside-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let tree = dir.join("tree");
+        let path = manifest_path(&tree);
+        let header = r#"{"record":"header","format":"ext4-rdump-manifest","version":1,"image":"i","source":"/root"}"#;
+        std::fs::write(&path, format!("{header}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(ManifestReader::beside(&tree).unwrap().is_some());
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let err = format!("{:#}", ManifestReader::beside(&tree).err().unwrap());
+        assert!(err.contains("others may write it (mode 0666)"), "{err}");
+        assert!(err.contains("--manifest"), "{err}");
+        std::fs::remove_file(&path).unwrap();
+        std::os::unix::fs::symlink(dir.join("elsewhere"), &path).unwrap();
+        let err = format!("{:#}", ManifestReader::beside(&tree).err().unwrap());
+        assert!(err.contains("it is a symbolic link"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
