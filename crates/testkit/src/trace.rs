@@ -16,7 +16,7 @@ pub fn strace(cmd: &Command, syscalls: &str) -> Option<(Output, Vec<String>)> {
     let log = dir.join("trace");
     let mut traced = Command::new("strace");
     traced
-        .args(["-f", "-qq", "-y", "-s", "64", "-e"])
+        .args(["-f", "-qq", "-y", "-s", "64", "-e", "signal=none", "-e"])
         .arg(format!("trace={syscalls}"))
         .arg("-o")
         .arg(&log)

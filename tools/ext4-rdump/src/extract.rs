@@ -11,7 +11,7 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
@@ -119,17 +119,10 @@ impl<'a> Extraction<'a> {
         args: &'a Args,
         image: &Path,
         (tree, root): (&Path, OwnedFd),
-        manifest: &Path,
+        (manifest, file): (&Path, File),
         budget: u64,
-    ) -> Result<Self> {
-        // Private, as the tree is: it holds every xattr of the image's files.
-        let file = File::options()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(manifest)
-            .with_context(|| format!("creating the manifest {}", seedkit::quote(manifest)))?;
-        Ok(Extraction {
+    ) -> Self {
+        Extraction {
             fs,
             args,
             root,
@@ -163,7 +156,7 @@ impl<'a> Extraction<'a> {
             entries: 0,
             owner_warned: false,
             kept_bytes: 0,
-        })
+        }
     }
 
     /// Extract directory `ino` as the tree's root; the summary on success, `Err` only for a

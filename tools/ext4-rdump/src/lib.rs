@@ -30,13 +30,14 @@ use std::fs;
 use std::io::{self, IsTerminal, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::DirBuilderExt;
 use std::path::{Component, Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use ext4fs::{EntryKind, Fs};
+use nix::fcntl::OFlag;
 use seedkit::json::Bytes;
+use seedkit::output::{self, OutputDir};
 use seedkit::records::manifest::manifest_path;
 use seedkit::{quote, sys, Status};
 
@@ -119,114 +120,203 @@ fn parse_size(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("too large: {s}"))
 }
 
-/// Where the tree goes and how to take it back on a fatal error.
+/// Where the tree goes and how to take it back on a fatal error. Every name is made and
+/// opened relative to an opened directory (DEST's parent, checked by the output rule of
+/// [`seedkit::output`]), never through a path again.
 struct Staging {
     tree: PathBuf,
     /// The tree, open (the extraction works through it, never through the path again).
     fd: OwnedFd,
+    /// The directory holding the tree and its manifest.
+    parent: OwnedFd,
+    tree_name: Vec<u8>,
     manifest: PathBuf,
-    /// Remove this whole directory (ours); `None`: empty `tree`, which was the user's.
-    remove: Option<PathBuf>,
+    manifest_name: Vec<u8>,
+    /// The manifest, created exclusively (0600: it holds every xattr of the image's files),
+    /// until the extraction takes it.
+    manifest_file: Option<fs::File>,
+    /// Whether this run created the manifest (a fatal error removes it).
+    manifest_made: bool,
+    remove: Remove,
+}
+
+/// What a fatal error removes besides the tree's content and the manifest.
+enum Remove {
+    /// Nothing: DEST was the caller's empty directory.
+    Nothing,
+    /// DEST, which this run made.
+    Tree,
+    /// The default stage, which this run made under TMPDIR: the directory `name` of `base`.
+    Stage { base: OwnedFd, name: Vec<u8> },
 }
 
 impl Staging {
     fn prepare(output: Option<&Path>) -> Result<Staging> {
         match output {
-            None => {
-                let base = std::env::var_os("TMPDIR")
-                    .filter(|t| !t.is_empty())
-                    .map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
-                let base = std::path::absolute(&base).unwrap_or(base);
-                let dir = nix::unistd::mkdtemp(&base.join("ext4-rdump.XXXXXX"))
-                    .map_err(io::Error::from)
-                    .with_context(|| format!("creating a staging directory in {}", quote(&base)))?;
-                let tree = dir.join("tree");
-                let made = fs::create_dir(&tree)
-                    .and_then(|()| sys::open_dir(&tree))
-                    .with_context(|| format!("creating {}", quote(&tree)));
-                let fd = match made {
-                    Ok(fd) => fd,
-                    Err(e) => {
-                        let _ = fs::remove_dir(&tree);
-                        let _ = fs::remove_dir(&dir);
-                        return Err(e);
-                    }
-                };
-                Ok(Staging {
-                    manifest: manifest_path(&tree),
-                    tree,
-                    fd,
-                    remove: Some(dir),
-                })
+            None => Self::in_tmpdir(),
+            Some(dest) => Self::at(&normalize(dest)),
+        }
+    }
+
+    /// The default: `$TMPDIR/ext4-rdump.<hex>/tree`, TMPDIR checked by the output rule.
+    fn in_tmpdir() -> Result<Staging> {
+        let base = std::env::var_os("TMPDIR")
+            .filter(|t| !t.is_empty())
+            .map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
+        let base = std::path::absolute(&base).unwrap_or(base);
+        let what = || format!("creating a staging directory in {}", quote(&base));
+        let dir = OutputDir::open(&base).with_context(what)?;
+        let name = output::make_private(dir.fd(), "ext4-rdump").with_context(what)?;
+        let stage = sys::open_dir_at(dir.fd(), &name)
+            .and_then(|fd| output::adopt(dir.fd(), &name, fd.as_fd()).map(|()| fd))
+            .with_context(what);
+        let stage = match stage {
+            Ok(fd) => fd,
+            Err(e) => {
+                let _ = sys::unlink_at(dir.fd(), &name, true);
+                return Err(e);
             }
-            Some(dest) => {
-                let dest = normalize(dest);
-                let manifest = manifest_path(&dest);
-                if manifest.symlink_metadata().is_ok() {
-                    bail!("creating the manifest {}: File exists", quote(&manifest));
+        };
+        let tree = base.join(std::ffi::OsStr::from_bytes(&name)).join("tree");
+        let base = dir
+            .fd()
+            .try_clone_to_owned()
+            .context("duplicating a descriptor");
+        let made = base.and_then(|base| {
+            let fd = sys::mkdir_at(&stage, b"tree", 0o700)
+                .and_then(|()| sys::open_dir_at(&stage, b"tree"))
+                .with_context(|| format!("creating {}", quote(&tree)))?;
+            Ok((base, fd))
+        });
+        let (base, fd) = match made {
+            Ok(made) => made,
+            Err(e) => {
+                let _ = sys::unlink_at(&stage, b"tree", true);
+                let _ = sys::unlink_at(dir.fd(), &name, true);
+                return Err(e);
+            }
+        };
+        Self::with_manifest(&tree, fd, stage, b"tree", Remove::Stage { base, name })
+    }
+
+    /// `-o DEST`: a new directory, or an empty one of the caller's that no one else may
+    /// write; DEST's parent checked by the output rule.
+    fn at(dest: &Path) -> Result<Staging> {
+        let (Some(parent_path), Some(name)) = (dest.parent(), dest.file_name()) else {
+            bail!(
+                "using {} as destination: not a directory to make",
+                quote(dest)
+            );
+        };
+        let parent =
+            OutputDir::open(parent_path).with_context(|| format!("creating {}", quote(dest)))?;
+        let parent = parent
+            .fd()
+            .try_clone_to_owned()
+            .context("duplicating a descriptor")?;
+        let manifest = manifest_path(dest);
+        let manifest_name = manifest
+            .file_name()
+            .map(|n| n.as_bytes().to_vec())
+            .unwrap_or_default();
+        if sys::stat_at(&parent, &manifest_name).is_ok() {
+            bail!("creating the manifest {}: File exists", quote(&manifest));
+        }
+        let name = name.as_bytes();
+        let (fd, remove) = match sys::stat_at(&parent, name) {
+            Err(e) if e.raw_os_error() == Some(nix::libc::ENOENT) => {
+                sys::mkdir_at(&parent, name, 0o700)
+                    .with_context(|| format!("creating {}", quote(dest)))?;
+                // The directory just made, the caller's, 0700: whatever is now at the name
+                // is checked through the descriptor before anything goes into it.
+                let opened = sys::open_dir_at(&parent, name)
+                    .and_then(|fd| output::adopt(parent.as_fd(), name, fd.as_fd()).map(|()| fd));
+                match opened {
+                    Ok(fd) => (fd, Remove::Tree),
+                    Err(e) => {
+                        let _ = sys::unlink_at(&parent, name, true);
+                        return Err(e).with_context(|| format!("opening {}", quote(dest)));
+                    }
                 }
-                match dest.symlink_metadata() {
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                        fs::DirBuilder::new()
-                            .mode(0o700)
-                            .create(&dest)
-                            .with_context(|| format!("creating {}", quote(&dest)))?;
-                        let fd = match sys::open_dir(&dest) {
-                            Ok(fd) => fd,
-                            Err(e) => {
-                                let _ = fs::remove_dir(&dest);
-                                return Err(e).with_context(|| format!("opening {}", quote(&dest)));
-                            }
-                        };
-                        Ok(Staging {
-                            tree: dest.clone(),
-                            fd,
-                            manifest,
-                            remove: Some(dest),
-                        })
-                    }
-                    Err(e) => Err(e).with_context(|| format!("reading {}", quote(&dest))),
-                    Ok(m) if !m.is_dir() => {
-                        bail!("using {} as destination: Not a directory", quote(&dest))
-                    }
-                    Ok(_) => {
-                        let fd = sys::open_dir(&dest)
-                            .with_context(|| format!("opening {}", quote(&dest)))?;
-                        check_owned(&fd, &dest)?;
-                        let mut entries = fs::read_dir(&dest)
-                            .with_context(|| format!("reading {}", quote(&dest)))?;
-                        if entries.next().is_some() {
-                            bail!("using {} as destination: Directory not empty", quote(&dest));
-                        }
-                        // The name still leads to the directory checked.
-                        let again = sys::open_dir(&dest)
-                            .with_context(|| format!("opening {}", quote(&dest)))?;
-                        if sys::Identity::of(&again)? != sys::Identity::of(&fd)? {
-                            bail!(
-                                "using {} as destination: replaced while being checked",
-                                quote(&dest)
-                            );
-                        }
-                        Ok(Staging {
-                            tree: dest,
-                            fd,
-                            manifest,
-                            remove: None,
-                        })
-                    }
+            }
+            Err(e) => return Err(e).with_context(|| format!("reading {}", quote(dest))),
+            Ok(st) if EntryKind::from_mode(st.st_mode) != Some(EntryKind::Directory) => {
+                bail!("using {} as destination: Not a directory", quote(dest))
+            }
+            Ok(_) => {
+                let fd = sys::open_dir_at(&parent, name)
+                    .with_context(|| format!("opening {}", quote(dest)))?;
+                check_owned(&fd, dest)?;
+                let names =
+                    sys::read_names(&fd).with_context(|| format!("reading {}", quote(dest)))?;
+                if !names.is_empty() {
+                    bail!("using {} as destination: Directory not empty", quote(dest));
                 }
+                (fd, Remove::Nothing)
+            }
+        };
+        Self::with_manifest(dest, fd, parent, name, remove)
+    }
+
+    /// The staging of the tree `tree`, open as `fd`, the entry `tree_name` of `parent`;
+    /// its manifest is created beside it (on failure, what was made is removed).
+    fn with_manifest(
+        tree: &Path,
+        fd: OwnedFd,
+        parent: OwnedFd,
+        tree_name: &[u8],
+        remove: Remove,
+    ) -> Result<Staging> {
+        let manifest = manifest_path(tree);
+        let manifest_name = manifest
+            .file_name()
+            .map(|n| n.as_bytes().to_vec())
+            .unwrap_or_default();
+        let mut staging = Staging {
+            tree: tree.to_path_buf(),
+            fd,
+            parent,
+            tree_name: tree_name.to_vec(),
+            manifest,
+            manifest_name,
+            manifest_file: None,
+            manifest_made: false,
+            remove,
+        };
+        match staging.create_manifest() {
+            Ok(()) => Ok(staging),
+            Err(e) => {
+                staging.discard();
+                Err(e)
             }
         }
     }
 
+    /// Create the manifest beside the tree, relative to the parent: exclusively, never
+    /// through a symlink, 0600.
+    fn create_manifest(&mut self) -> Result<()> {
+        let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOCTTY;
+        let file = sys::open_at(&self.parent, &self.manifest_name, flags, 0o600)
+            .with_context(|| format!("creating the manifest {}", quote(&self.manifest)))?;
+        self.manifest_file = Some(fs::File::from(file));
+        self.manifest_made = true;
+        Ok(())
+    }
+
     /// Undo everything written (after a fatal error).
     fn discard(&self) {
-        let _ = fs::remove_file(&self.manifest);
-        empty_dir(&self.fd);
-        if let Some(dir) = &self.remove {
-            let _ = fs::remove_dir(&self.tree);
-            if dir != &self.tree {
-                let _ = fs::remove_dir(dir);
+        if self.manifest_made {
+            let _ = sys::unlink_at(&self.parent, &self.manifest_name, false);
+        }
+        output::empty_dir(self.fd.as_fd());
+        match &self.remove {
+            Remove::Nothing => {}
+            Remove::Tree => {
+                let _ = sys::unlink_at(&self.parent, &self.tree_name, true);
+            }
+            Remove::Stage { base, name } => {
+                let _ = sys::unlink_at(&self.parent, &self.tree_name, true);
+                let _ = sys::unlink_at(base, name, true);
             }
         }
     }
@@ -235,9 +325,7 @@ impl Staging {
 /// An existing DEST must be the caller's and writable by no one else: whoever else can
 /// write in it could swap the names being made for symlinks while they are made.
 fn check_owned(fd: &OwnedFd, dest: &Path) -> Result<()> {
-    let st = nix::sys::stat::fstat(fd)
-        .map_err(io::Error::from)
-        .with_context(|| format!("reading {}", quote(dest)))?;
+    let st = sys::stat(fd).with_context(|| format!("reading {}", quote(dest)))?;
     let me = nix::unistd::geteuid().as_raw();
     if st.st_uid != me {
         bail!(
@@ -256,53 +344,6 @@ fn check_owned(fd: &OwnedFd, dest: &Path) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// Remove everything inside the open directory `top`, at any depth, through descriptors
-/// (never a path, never following a symlink), with two descriptors open at a time: the walk
-/// climbs back through `..`, checked against the directory it left, and stops if that is
-/// not the one.
-fn empty_dir(top: &OwnedFd) {
-    use nix::unistd::{unlinkat, UnlinkatFlags};
-    // For each directory entered below `top`: its name, its identity, the names left in it.
-    let mut stack: Vec<(Vec<u8>, sys::Identity, Vec<Vec<u8>>)> = Vec::new();
-    let Ok(mut cur) = top.try_clone() else { return };
-    let Ok(mut names) = sys::read_names(&cur) else {
-        return;
-    };
-    loop {
-        if let Some(name) = names.pop() {
-            let os = std::ffi::OsStr::from_bytes(&name);
-            match unlinkat(cur.as_fd(), os, UnlinkatFlags::NoRemoveDir) {
-                Err(nix::errno::Errno::EISDIR) => {}
-                _ => continue,
-            }
-            let Ok(child) = sys::open_dir_at(&cur, &name) else {
-                continue;
-            };
-            // Ours, made u+rwx; put it back should something have changed it.
-            let _ = sys::fchmod(&child, 0o700);
-            let (Ok(id), Ok(inner)) = (sys::Identity::of(&cur), sys::read_names(&child)) else {
-                continue;
-            };
-            stack.push((name, id, std::mem::replace(&mut names, inner)));
-            cur = child;
-        } else {
-            let Some((name, id, rest)) = stack.pop() else {
-                return;
-            };
-            let Ok(parent) = sys::open_parent(&cur) else {
-                return;
-            };
-            if id.check(&parent).is_err() {
-                return;
-            }
-            let os = std::ffi::OsStr::from_bytes(&name);
-            let _ = unlinkat(parent.as_fd(), os, UnlinkatFlags::RemoveDir);
-            cur = parent;
-            names = rest;
-        }
-    }
 }
 
 /// An absolute path without trailing slashes or `.` components, so that
@@ -383,19 +424,23 @@ pub fn run(args: &Args) -> Result<Status> {
     if args.tar {
         return write_archive(&fs, source.as_ref(), budget, args.verbose);
     }
-    let staging = Staging::prepare(args.output.as_deref())?;
+    let mut staging = Staging::prepare(args.output.as_deref())?;
     let fd = staging.fd.try_clone().context("duplicating a descriptor")?;
+    let manifest_file = staging
+        .manifest_file
+        .take()
+        .context("the manifest was not created")?;
     let extraction = extract::Extraction::new(
         &fs,
         args,
         image,
         (&staging.tree, fd),
-        &staging.manifest,
+        (&staging.manifest, manifest_file),
         budget,
     );
     let outcome = match &source {
-        Some((ino, root)) => extraction.and_then(|x| x.run(*ino, root)),
-        None => extraction.and_then(extract::Extraction::run_missing),
+        Some((ino, root)) => extraction.run(*ino, root),
+        None => extraction.run_missing(),
     };
     let mut summary = match outcome {
         Ok(s) => s,

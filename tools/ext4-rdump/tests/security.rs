@@ -247,6 +247,74 @@ fn a_destination_others_can_write_is_refused() {
     assert_eq!(fs::metadata(&mine).unwrap().mode() & 0o7777, 0o700);
 }
 
+/// A new DEST was made by name and then opened by name: between the two, a user who may
+/// write in DEST's parent renamed it away and put a directory of their own there, which
+/// then received the image's files. The window is held open here (strace delays the
+/// return of every mkdir) so that the swap lands every time.
+#[test]
+fn a_new_destination_cannot_be_swapped_for_another_users_directory() {
+    const TEST: &str = "a_new_destination_cannot_be_swapped_for_another_users_directory";
+    if !need_e2fsprogs(TEST) {
+        return;
+    }
+    if !testkit::is_root() {
+        testkit::skip(TEST, "needs root, and nobody as the other user");
+        return;
+    }
+    let t = TempDir::new();
+    fs::set_permissions(t.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let tree = t.join("src");
+    fs::create_dir(&tree).unwrap();
+    fs::write(tree.join("secret"), b"the tenant's data").unwrap();
+    let image = t.join("img");
+    mkfs_from_tree(&image, "8M", Some(&tree), &["-t", "ext4"]);
+    for (mode, refused) in [(0o777, true), (0o1777, false)] {
+        let shared = t.join(format!("shared{mode:o}"));
+        fs::create_dir(&shared).unwrap();
+        fs::set_permissions(&shared, fs::Permissions::from_mode(mode)).unwrap();
+        let dest = shared.join("stage");
+        let mut cmd = Command::new(common::BIN);
+        cmd.arg("-o").arg(&dest).arg(&image);
+        let Some(mut traced) = testkit::trace::delayed(&cmd, "mkdir,mkdirat", 300_000) else {
+            testkit::skip(TEST, "strace is not installed");
+            return;
+        };
+        // As nobody: as soon as DEST appears, move it aside and make one's own.
+        let mut attacker = Command::new("sh");
+        attacker.current_dir(&shared).args([
+            "-c",
+            "while :; do if [ -d stage ] && mv stage moved 2>/dev/null; then \
+             mkdir -m 777 stage; exit 0; fi; done",
+        ]);
+        let mut attacker = testkit::spawn(
+            testkit::unprivileged(attacker)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null()),
+        );
+        let out = testkit::run(&mut traced);
+        let _ = attacker.kill();
+        let _ = attacker.wait();
+        // Whatever is at DEST now: none of the image's files went into nobody's directory.
+        if let Ok(meta) = fs::symlink_metadata(&dest) {
+            if meta.uid() == testkit::NOBODY {
+                assert!(
+                    !dest.join("secret").exists(),
+                    "the image's files went into another user's directory"
+                );
+            }
+        }
+        if refused {
+            assert_eq!(code(&out), 2, "{}", stderr(&out));
+            assert!(stderr(&out).contains("not sticky"), "{}", stderr(&out));
+        } else {
+            assert_eq!(code(&out), 0, "{}", stderr(&out));
+            let meta = fs::symlink_metadata(&dest).unwrap();
+            assert_eq!((meta.uid(), meta.mode() & 0o7777), (0, 0o700));
+            assert_eq!(fs::read(dest.join("secret")).unwrap(), b"the tenant's data");
+        }
+    }
+}
+
 /// Finding 7: `-v` printed tenant-chosen names raw, escape sequences and newlines included.
 #[test]
 fn verbose_names_are_quoted_so_control_bytes_are_inert() {
