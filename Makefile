@@ -12,8 +12,10 @@ MANDIR ?= $(DATADIR)/man
 CARGO ?= cargo
 TOOLS := normlines seed-size clonecp ext4-rdump ext4-ingest ext4-ls
 SCRIPTS := tools/work-seed/work-seed tools/work-seed/work-disk
+# What the two scripts share, sourced by both, installed beside them (not executable).
+SCRIPT_LIB := tools/work-seed/work-seed-lib.sh
 # Binaries the scripts run, installed beside them, with a man page and no completions.
-HELPERS := work-seed-summary
+HELPERS := work-seed-summary work-seed-fs
 # Pages of section 7: what the tools share (the JSON records).
 MAN7 := work-seed-records
 # cargo puts its output under CARGO_TARGET_DIR when that is set (many users set it globally).
@@ -25,7 +27,7 @@ BASH_COMPLETIONS := bash-completion/completions
 ZSH_COMPLETIONS := zsh/site-functions
 FISH_COMPLETIONS := fish/vendor_completions.d
 
-.PHONY: all tools sample test lint-man completions install uninstall deb bench clean
+.PHONY: all tools sample test lint-man lint-sh completions install uninstall deb bench clean
 
 all: tools sample
 
@@ -60,7 +62,7 @@ WORK_SEED = PATH="$(abspath $(RELEASE)):$$PATH" tools/work-seed/work-seed
 %.work-seed: % | tools
 	$(WORK_SEED) $< $@
 
-test: lint-man
+test: lint-man lint-sh
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 	$(CARGO) test --workspace --locked
@@ -70,6 +72,11 @@ lint-man:
 	    out=$$(groff -man -ww -z "$$page" 2>&1); \
 	    if [ -n "$$out" ]; then echo "$$page: $$out" >&2; exit 1; fi; \
 	done; echo "man pages: groff -man -ww -z clean"
+
+# The scripts and their library are POSIX sh: shellcheck holds them to it.
+lint-sh:
+	@command -v shellcheck >/dev/null || { echo 'lint-sh: shellcheck is not installed (apt-get install shellcheck)' >&2; exit 1; }
+	shellcheck -s sh -x -P SCRIPTDIR $(SCRIPTS) $(SCRIPT_LIB)
 
 # bash, zsh and fish completions of every tool, generated from the tools' own clap
 # definitions (crates/completions) into $(BUILD)/completions/<the directories under share/>.
@@ -82,6 +89,7 @@ install: tools completions
 	    $(DESTDIR)$(DATADIR)/$(BASH_COMPLETIONS) \
 	    $(DESTDIR)$(DATADIR)/$(ZSH_COMPLETIONS) $(DESTDIR)$(DATADIR)/$(FISH_COMPLETIONS)
 	install -m 755 $(addprefix $(RELEASE)/,$(TOOLS) $(HELPERS)) $(SCRIPTS) $(DESTDIR)$(BINDIR)/
+	install -m 644 $(SCRIPT_LIB) $(DESTDIR)$(BINDIR)/
 	install -m 644 $(addprefix man/,$(addsuffix .1,$(NAMES) $(HELPERS))) $(DESTDIR)$(MANDIR)/man1/
 	install -m 644 $(addprefix man/,$(addsuffix .7,$(MAN7))) $(DESTDIR)$(MANDIR)/man7/
 	install -m 644 $(addprefix $(BUILD)/completions/$(BASH_COMPLETIONS)/,$(NAMES)) \
@@ -92,7 +100,7 @@ install: tools completions
 	    $(DESTDIR)$(DATADIR)/$(FISH_COMPLETIONS)/
 
 uninstall:
-	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(NAMES) $(HELPERS)) \
+	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(NAMES) $(HELPERS) $(notdir $(SCRIPT_LIB))) \
 	    $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(addsuffix .1,$(NAMES) $(HELPERS))) \
 	    $(addprefix $(DESTDIR)$(MANDIR)/man7/,$(addsuffix .7,$(MAN7))) \
 	    $(addprefix $(DESTDIR)$(DATADIR)/$(BASH_COMPLETIONS)/,$(NAMES)) \

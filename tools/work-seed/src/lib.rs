@@ -1,9 +1,11 @@
-//! The work-seed build is the POSIX sh script `work-seed` beside this crate (installed by
+//! The work-seed build is the sh script `work-seed` beside this crate (installed by
 //! `make install`), which chains `ext4-rdump`, `seed-size`, `mkfs.ext4`, `ext4-ingest` and
 //! `e2fsck`. This crate holds its end-to-end tests, which run the script with the
 //! workspace's freshly built tools on real images; the script `work-disk`, which makes a
-//! VM's work disk from a seed (clonecp, truncate, resize2fs, e2fsck); and
-//! `work-seed-summary`, the small binary `work-seed` ends with.
+//! VM's work disk from a seed (clonecp, truncate, resize2fs, e2fsck); `work-seed-lib.sh`,
+//! what the two scripts share; `work-seed-summary`, the small binary `work-seed` ends
+//! with; and `work-seed-fs` ([`fs_steps`]), the file-system steps the scripts cannot do
+//! safely in sh.
 //!
 //! `work-seed-summary` reads the records the steps printed (`ext4-rdump --json` and
 //! `ext4-ingest --json`, each with its format and version checked), checks that what was
@@ -14,6 +16,8 @@
 //! Exit status: 0 printed; 2 a record could not be read, or the counts of the two disagree.
 
 #![forbid(unsafe_code)]
+
+pub mod fs_steps;
 
 use std::ffi::OsString;
 use std::fs;

@@ -135,7 +135,7 @@ fn a_temporary_image_in_a_world_writable_directory_cannot_be_swapped_for_a_symli
     );
     assert_eq!(code(&out), 2, "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("writable by everyone and not sticky"),
+        stderr(&out).contains("is writable by others and not sticky"),
         "{}",
         stderr(&out)
     );
@@ -157,29 +157,60 @@ fn a_sticky_world_writable_directory_is_accepted() {
 }
 
 #[test]
-fn an_mv_without_dash_t_is_refused_before_anything_is_built() {
-    // POSIX mv cannot rename onto a name without following a directory there.
+fn the_build_needs_neither_mv_nor_date() {
+    // The rename onto OUTPUT is work-seed-fs's renameat relative to the opened directory,
+    // and the stage times its own clock: neither GNU mv -T nor date +%N, which POSIX lacks.
     let t = TempDir::new();
     let rootfs = sample_rootfs(&t);
     let wrap = t.join("wrap");
     fs::create_dir(&wrap).unwrap();
-    let mv = wrap.join("mv");
-    fs::write(
-        &mv,
-        format!(
-            "#!/bin/sh\nfor a; do [ \"$a\" = -T ] && {{ echo \"mv: invalid option -- 'T'\" >&2; exit 1; }}; done\nexec '{}' \"$@\"\n",
-            on_path("mv").display()
+    for tool in ["mv", "date"] {
+        let path = wrap.join(tool);
+        fs::write(
+            &path,
+            format!("#!/bin/sh\necho '{tool}: not here' >&2\nexit 1\n"),
+        )
+        .unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let seed = t.join("seed.ext4");
+    let out = run(Command::new(SCRIPT)
+        .arg(&rootfs)
+        .arg(&seed)
+        .env("PATH", path_with_both(&wrap)));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    testkit::e2fsck_clean(&seed).unwrap();
+    assert!(temp_files_in(t.path()).is_empty());
+}
+
+#[test]
+fn a_failed_listing_of_root_fails_the_build() {
+    // The seed's UUID and hash seed come from a listing of /root; the listing's errors were
+    // thrown away (`2>/dev/null || :`), so a failed listing quietly gave another seed than
+    // the same rootfs gives: no longer reproducible, and nobody told.
+    let t = TempDir::new();
+    let rootfs = sample_rootfs(&t);
+    let wrap = t.join("wrap");
+    fs::create_dir(&wrap).unwrap();
+    common::script(
+        &wrap,
+        "ext4-ls",
+        &format!(
+            "#!/bin/sh\ncase \" $* \" in *\" -R \"*) \
+             echo \"ext4-ls: reading '/root': Input/output error\" >&2; exit 2 ;; esac\n\
+             exec '{}' \"$@\"\n",
+            bin_dir().join("ext4-ls").display()
         ),
-    )
-    .unwrap();
-    fs::set_permissions(&mv, fs::Permissions::from_mode(0o755)).unwrap();
+    );
     let seed = t.join("seed.ext4");
     let out = run(Command::new(SCRIPT)
         .arg(&rootfs)
         .arg(&seed)
         .env("PATH", path_with_both(&wrap)));
     assert_eq!(code(&out), 2, "{}", stderr(&out));
-    assert!(stderr(&out).contains("has no -T"), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("Input/output error"), "{err}");
+    assert!(err.contains("listing /root of"), "{err}");
     assert!(!seed.exists());
     assert!(temp_files_in(t.path()).is_empty());
 }

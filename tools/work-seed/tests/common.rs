@@ -10,6 +10,7 @@ use testkit::{code, run, stderr, TempDir};
 
 pub const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/work-seed");
 pub const WORK_DISK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/work-disk");
+pub const SCRIPT_LIB: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/work-seed-lib.sh");
 pub const MAKE_ROOTFS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../sample/make-rootfs");
 
 /// The directory of this build's binaries (target/debug): the test executable is in deps/.
@@ -27,6 +28,7 @@ pub fn bin_dir() -> PathBuf {
         "ext4-ingest",
         "clonecp",
         "work-seed-summary",
+        "work-seed-fs",
     ] {
         assert!(
             dir.join(tool).is_file(),
@@ -51,6 +53,45 @@ pub fn work_seed_command() -> Command {
     let mut cmd = Command::new(SCRIPT);
     cmd.env("PATH", path_with(&bin_dir()));
     cmd
+}
+
+/// work-disk with this build's tools on PATH.
+pub fn work_disk_command() -> Command {
+    let mut cmd = Command::new(WORK_DISK);
+    cmd.env("PATH", path_with(&bin_dir()));
+    cmd
+}
+
+/// A small seed-like image (64 MiB, a few files) for work-disk.
+pub fn small_seed(t: &TempDir) -> PathBuf {
+    let tree = t.join("seed-tree");
+    fs::create_dir_all(tree.join("d")).unwrap();
+    fs::write(tree.join("d/f"), vec![5u8; 300_000]).unwrap();
+    let image = t.join("seed.ext4");
+    testkit::mkfs_from_tree(&image, "64M", Some(&tree), &["-t", "ext4", "-b", "4096"]);
+    image
+}
+
+/// An executable sh script `name` in `dir`.
+pub fn script(dir: &Path, name: &str, text: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(name);
+    fs::write(&path, text).unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+/// The program `name` as this build's PATH finds it (a tool of the build, or the system's).
+pub fn real_program(name: &str) -> PathBuf {
+    let here = bin_dir().join(name);
+    if here.is_file() {
+        return here;
+    }
+    let path = path_with(&bin_dir());
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{name} not found"))
 }
 
 pub fn work_seed(args: &[impl AsRef<OsStr>]) -> Output {

@@ -6,6 +6,7 @@ use std::process::Command;
 
 use testkit::{code, names, run, sha256sum, stderr, TempDir};
 
+use crate::common;
 use crate::common::{bin_dir, work_disk, WORK_DISK};
 
 fn seed(t: &TempDir) -> PathBuf {
@@ -136,12 +137,14 @@ fn man_page_documents_every_option() {
 #[test]
 fn an_output_swapped_for_a_symlink_to_a_directory_is_replaced_not_followed() {
     // The attack: OUTPUT becomes a symlink to a directory after the last check, just before
-    // the rename; `mv -f` then moved the disk into that directory and said nothing.
+    // the rename; `mv -f` then moved the disk into that directory and said nothing. Now the
+    // rename is relative to OUTPUT's opened directory and onto the name itself: without
+    // --force the name that appeared is left alone and the build fails; with it, the
+    // symlink is replaced, never followed.
     let t = TempDir::new();
     let seed = seed(&t);
     let victim = t.join("victim");
     fs::create_dir(&victim).unwrap();
-    let disk = t.join("vm.ext4");
     let wrap = t.join("wrap");
     fs::create_dir(&wrap).unwrap();
     let real = PathBuf::from(testkit::tool("e2fsck").get_program());
@@ -161,22 +164,113 @@ fn an_output_swapped_for_a_symlink_to_a_directory_is_replaced_not_followed() {
     path.push(":");
     path.push(std::env::var_os("PATH").unwrap_or_default());
     path.push(":/usr/sbin:/sbin");
-    let out = run(Command::new(WORK_DISK)
-        .args(["--size", "1G"])
-        .arg(&seed)
-        .arg(&disk)
-        .env("PATH", path)
-        .env("SWAP_OUTPUT", &disk)
-        .env("SWAP_TARGET", &victim));
-    assert!(
-        names(&victim).is_empty(),
-        "the disk went into the directory: {:?}",
-        names(&victim)
+    for force in [false, true] {
+        let disk = t.join(format!("vm{force}.ext4"));
+        let mut cmd = Command::new(WORK_DISK);
+        if force {
+            cmd.arg("--force");
+        }
+        let out = run(cmd
+            .args(["--size", "1G"])
+            .arg(&seed)
+            .arg(&disk)
+            .env("PATH", &path)
+            .env("SWAP_OUTPUT", &disk)
+            .env("SWAP_TARGET", &victim));
+        assert!(
+            names(&victim).is_empty(),
+            "the disk went into the directory: {:?}",
+            names(&victim)
+        );
+        let meta = fs::symlink_metadata(&disk).unwrap();
+        if force {
+            assert_eq!(code(&out), 0, "{}", stderr(&out));
+            assert!(meta.is_file(), "OUTPUT is not the disk");
+            testkit::e2fsck_clean(&disk).unwrap();
+        } else {
+            assert_eq!(code(&out), 2, "{}", stderr(&out));
+            assert!(stderr(&out).contains("File exists"), "{}", stderr(&out));
+            assert!(
+                meta.file_type().is_symlink(),
+                "the name that appeared was replaced"
+            );
+        }
+        assert!(
+            !names(t.path()).iter().any(|n| n.starts_with(".work-disk.")),
+            "{:?}",
+            names(t.path())
+        );
+    }
+}
+
+#[test]
+fn a_user_who_may_write_in_outputs_directory_cannot_take_over_the_scratch() {
+    // work-disk made `mktemp -d DIR/.work-disk.XXXXXX` and then used `scratch/disk` by name.
+    // In a directory anyone may write, another user renamed the scratch away, put a 0777
+    // directory of the same name in its place and, after e2fsck, a symlink for the disk:
+    // work-disk said "made" and OUTPUT was a symlink to a root-only file. The other user's
+    // moves run here, as nobody, right after e2fsck (a wrapper on PATH).
+    const TEST: &str = "a_user_who_may_write_in_outputs_directory_cannot_take_over_the_scratch";
+    if !testkit::is_root() {
+        testkit::skip(TEST, "needs root, and nobody as the other user");
+        return;
+    }
+    let t = TempDir::new();
+    fs::set_permissions(
+        t.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let seed = common::small_seed(&t);
+    let secret = t.join("secret");
+    fs::write(&secret, b"root's only").unwrap();
+    let wrap = t.join("wrap");
+    fs::create_dir(&wrap).unwrap();
+    let takeover = "cd \"$SHARED\" && for d in .work-disk.*; do \
+        mv \"$d\" \"$d.gone\" && mkdir -m 777 \"$d\" && ln -s \"$SECRET\" \"$d/disk\"; done";
+    common::script(
+        &wrap,
+        "e2fsck",
+        &format!(
+            "#!/bin/sh\n'{}' \"$@\"; rc=$?\n\
+             setpriv --reuid=65534 --regid=65534 --clear-groups sh -c '{takeover}' 2>/dev/null\n\
+             exit $rc\n",
+            common::real_program("e2fsck").display()
+        ),
     );
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
-    assert!(
-        fs::symlink_metadata(&disk).unwrap().is_file(),
-        "OUTPUT is not the disk"
-    );
-    testkit::e2fsck_clean(&disk).unwrap();
+    let mut path = wrap.into_os_string();
+    path.push(":");
+    path.push(common::path_with(&bin_dir()));
+    for (mode, refused) in [(0o777, true), (0o1777, false)] {
+        let shared = t.join(format!("shared{mode:o}"));
+        fs::create_dir(&shared).unwrap();
+        fs::set_permissions(&shared, std::os::unix::fs::PermissionsExt::from_mode(mode)).unwrap();
+        let disk = shared.join("vm.ext4");
+        let out = run(Command::new(WORK_DISK)
+            .args(["--size", "128M"])
+            .arg(&seed)
+            .arg(&disk)
+            .env("PATH", &path)
+            .env("SHARED", &shared)
+            .env("SECRET", &secret));
+        assert_eq!(fs::read(&secret).unwrap(), b"root's only");
+        if refused {
+            assert_eq!(code(&out), 2, "{}", stderr(&out));
+            assert!(stderr(&out).contains("not sticky"), "{}", stderr(&out));
+            assert!(fs::symlink_metadata(&disk).is_err(), "something at OUTPUT");
+        } else {
+            assert_eq!(code(&out), 0, "{}", stderr(&out));
+            let meta = fs::symlink_metadata(&disk).unwrap();
+            assert!(meta.is_file(), "OUTPUT is not the disk: {meta:?}");
+            testkit::e2fsck_clean(&disk).unwrap();
+        }
+        assert_eq!(
+            names(&shared),
+            if refused {
+                vec![]
+            } else {
+                vec!["vm.ext4".to_owned()]
+            }
+        );
+    }
 }

@@ -56,9 +56,12 @@ fn link_groups(m: &BTreeMap<Vec<u8>, ManifestEntry>) -> Vec<Vec<Vec<u8>>> {
 
 /// The seed holds the rootfs's /root in everything but owners (all 0:0) and ctime, which
 /// no unprivileged writer can choose; `lost+found` is the seed's own.
-fn assert_seed_matches(rootfs: &Path, seed: &Path, t: &TempDir) {
-    let want = extract(rootfs, "/root", &t.join("from-rootfs"));
-    let mut got = extract(seed, "/", &t.join("from-seed"));
+fn assert_seed_matches(rootfs: &Path, seed: &Path, _t: &TempDir) {
+    // Extracted into a directory of this test's own (`t` may have been given to nobody,
+    // where ext4-rdump, run as root, rightly refuses to write).
+    let mine = TempDir::new();
+    let want = extract(rootfs, "/root", &mine.join("from-rootfs"));
+    let mut got = extract(seed, "/", &mine.join("from-seed"));
     got.remove(b"lost+found".as_slice());
     assert_eq!(
         want.keys().collect::<Vec<_>>(),
@@ -78,12 +81,12 @@ fn assert_seed_matches(rootfs: &Path, seed: &Path, t: &TempDir) {
         assert_eq!(g.xattrs, w.xattrs, "{name}: xattrs");
         if w.kind == seedkit::records::EntryKind::File && w.staged {
             let a = fs::read(
-                t.join("from-rootfs")
+                mine.join("from-rootfs")
                     .join(String::from_utf8_lossy(path).as_ref()),
             )
             .unwrap();
             let b = fs::read(
-                t.join("from-seed")
+                mine.join("from-seed")
                     .join(String::from_utf8_lossy(path).as_ref()),
             )
             .unwrap();
@@ -447,12 +450,15 @@ fn build_as_nobody(t: &TempDir, rootfs: &Path, seed: &Path) -> Output {
         "ext4-ingest",
         "ext4-ls",
         "work-seed-summary",
+        "work-seed-fs",
     ] {
         testkit::copy_binary(bin_dir().join(tool).to_str().unwrap(), &bins);
     }
+    // Installed together: the script and its library beside the tools.
     let script = bins.join("work-seed");
     fs::copy(SCRIPT, &script).unwrap();
     fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    fs::copy(common::SCRIPT_LIB, bins.join("work-seed-lib.sh")).unwrap();
     let tmp = t.join("tmp");
     fs::create_dir(&tmp).unwrap();
     t.give_to_nobody();

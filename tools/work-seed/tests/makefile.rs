@@ -112,4 +112,14 @@ fn make_deb_packs_every_tool_and_each_runs_from_the_unpacked_tree() {
             assert!(root.join(&file).is_file(), "{file} is not in the package");
         }
     }
+    // The scripts' library and helpers, beside them, where the scripts look first.
+    for file in [
+        "usr/bin/work-seed-lib.sh",
+        "usr/bin/work-seed-fs",
+        "usr/bin/work-seed-summary",
+        "usr/share/man/man1/work-seed-fs.1.gz",
+        "usr/share/man/man1/work-seed-summary.1.gz",
+    ] {
+        assert!(root.join(file).is_file(), "{file} is not in the package");
+    }
 }

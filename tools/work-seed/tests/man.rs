@@ -13,3 +13,11 @@ fn the_summary_man_page_documents_every_option() {
         testkit::man_page!("work-seed-summary"),
     );
 }
+
+#[test]
+fn the_helper_man_page_documents_every_option() {
+    testkit::check_man_page(
+        env!("CARGO_BIN_EXE_work-seed-fs"),
+        testkit::man_page!("work-seed-fs"),
+    );
+}

@@ -36,3 +36,25 @@ fn a_signal_midway_stops_every_step_and_leaves_nothing() {
         assert!(users.is_empty(), "still at work after {signal}: {users:?}");
     }
 }
+
+#[test]
+fn a_signal_midway_through_work_disk_leaves_nothing_and_says_so() {
+    // work-disk's exit status and message after a signal are work-seed's (one library).
+    let t = TempDir::new();
+    let seed = common::small_seed(&t);
+    let out_dir = t.join("out");
+    fs::create_dir(&out_dir).unwrap();
+    let disk = out_dir.join("vm.ext4");
+    for signal in testkit::TERMINATING {
+        let out = testkit::signal_when(
+            common::work_disk_command()
+                .args(["--size", "4G"])
+                .arg(&seed)
+                .arg(&disk),
+            signal,
+            |_| fs::read_dir(&out_dir).unwrap().next().is_some(),
+        );
+        testkit::assert_interrupted(&out, signal, "work-disk");
+        assert_eq!(fs::read_dir(&out_dir).unwrap().count(), 0, "after {signal}");
+    }
+}
