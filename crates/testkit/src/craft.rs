@@ -303,6 +303,57 @@ pub fn sparse_file_of(dir: &Path, apparent: u64) -> PathBuf {
     image
 }
 
+/// Finding: files sharing one extended attribute block, as a deduplicated set of xattrs is
+/// stored (refcounted, so sharing is sound), in an image of 64 KiB blocks. `/f0000` holds
+/// one attribute too large for its inode, so in a block; `files - 1` more empty files are
+/// given that block. Every reader of the files' xattrs reads the whole 64 KiB block for
+/// each of them: a few hundred MiB of reading from an image holding a few MiB.
+pub fn shared_xattr_block(dir: &Path, files: usize) -> PathBuf {
+    let tree = dir.join("src-xattr");
+    fs::create_dir(&tree).expect("mkdir");
+    for i in 0..files {
+        fs::write(tree.join(format!("f{i:04}")), b"").expect("write");
+    }
+    let image = dir.join("shared-xattr-block.img");
+    let inodes = (files + 64).to_string();
+    mkfs_from_tree(
+        &image,
+        "64M",
+        Some(&tree),
+        &[
+            "-t",
+            "ext4",
+            "-b",
+            "65536",
+            "-N",
+            &inodes,
+            "-O",
+            "^has_journal",
+        ],
+    );
+    let _ = fs::remove_dir_all(&tree);
+    let value = dir.join("xattr-value");
+    fs::write(&value, [b'v'; 200]).expect("write");
+    debugfs_script(
+        &image,
+        &format!("ea_set -f {} /f0000 user.shared\n", value.display()),
+    );
+    let _ = fs::remove_file(&value);
+    let block = raw_inode(&image, "/f0000");
+    let block = u32_at(&block, 0x68);
+    assert_ne!(block, 0, "the attribute went to a block");
+    let mut script = String::new();
+    for i in 1..files {
+        writeln!(script, "sif /f{i:04} file_acl {block}").expect("format");
+    }
+    debugfs_script(&image, &script);
+    image
+}
+
+/// The sharers of [`shared_xattr_block`] in [`all`]: 6,000 x 64 KiB, past the budget of
+/// its few MiB.
+pub const XATTR_SHARERS: usize = 6000;
+
 /// The inode number of `path`, as debugfs says.
 pub fn inode_number(image: &Path, path: &str) -> u32 {
     let text = debugfs(image, format!("stat {path}"));
@@ -333,5 +384,9 @@ pub fn all(dir: &Path) -> Vec<(&'static str, PathBuf)> {
             lookup_through_huge_directory(dir, 270_000),
         ),
         ("a 2 TiB sparse file", sparse_file_of(dir, 2 << 40)),
+        (
+            "files sharing a 64 KiB xattr block",
+            shared_xattr_block(dir, XATTR_SHARERS),
+        ),
     ]
 }

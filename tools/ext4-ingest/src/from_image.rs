@@ -52,6 +52,8 @@ impl EntrySource for ImageSource {
 /// An image, open, and the directory of it to write.
 pub struct ImageDir {
     fs: Fs,
+    /// The image's path, for messages.
+    path: PathBuf,
     /// The image file, for `copy_file_range`.
     file: File,
     root: Inode,
@@ -78,7 +80,12 @@ impl ImageDir {
         if root.kind() != Some(Kind::Directory) {
             bail!("reading {shown} in {}: Not a directory", quote(image));
         }
-        Ok(ImageDir { fs, file, root })
+        Ok(ImageDir {
+            fs,
+            path: image.to_path_buf(),
+            file,
+            root,
+        })
     }
 }
 
@@ -100,6 +107,16 @@ impl Ingest<'_> {
             entries: self.listing(src, &Key::default(), &src.root),
         }];
         while let Some(frame) = stack.last_mut() {
+            // Past the reader's budget every read fails: stop, rather than refuse the rest
+            // one by one.
+            if src.fs.over_budget() {
+                bail!(
+                    "reading {}: it takes more work than its budget of {} bytes \
+                     (8 times its allocated size plus 256 MiB)",
+                    quote(&src.path),
+                    src.fs.budget()
+                );
+            }
             let Some(d) = frame.entries.next() else {
                 stack.pop();
                 continue;

@@ -60,6 +60,16 @@ pub(crate) fn verify(image: &Path, x: &Expected<'_>, config: &Config) -> Result<
             break;
         }
         check.entry(key, e);
+        // Past the reader's budget every read fails: one fatal line, not a difference per
+        // entry.
+        if fs.over_budget() {
+            bail!(
+                "verifying {}: reading it back takes more work than its budget of {} bytes \
+                 (8 times its allocated size plus 256 MiB)",
+                quote(image),
+                fs.budget()
+            );
+        }
     }
     let Check {
         mut problems,

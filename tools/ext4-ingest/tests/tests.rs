@@ -1,5 +1,6 @@
 //! The integration tests of ext4-ingest, linked as one binary (one module per subject).
 
+mod budget;
 mod common;
 mod durable;
 mod hostile;
