@@ -21,6 +21,8 @@
 //! - [`sys`]: the descriptor-based system calls (no symlink followed), and the one
 //!   `unsafe` block of the product (installing a signal handler). The workspace denies
 //!   `unsafe_code` and only `sys` allows it, so a new `unsafe` anywhere else fails the build.
+//! - [`tar`]: a tar stream read member by member within bounds, and the placing of its
+//!   names, shared by the tools that write it and measure it.
 //! - [`walk`]: the tree walk built on them (any depth, few descriptors, nothing followed).
 
 pub mod base64;
@@ -36,6 +38,7 @@ pub mod progress;
 pub mod quote;
 pub mod records;
 pub mod sys;
+pub mod tar;
 pub mod walk;
 
 pub use cli::{inform, run, warn, Status};

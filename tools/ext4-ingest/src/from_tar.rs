@@ -14,7 +14,6 @@
 //! hard links to nothing the stream gave before (missing, later, a directory), and members
 //! the reader refuses (bad sparse maps, headers that lie, unknown types).
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -25,27 +24,18 @@ use ext4fs::Ino;
 use seedkit::json::Bytes;
 use seedkit::quote;
 use seedkit::records::{EntryKind, Rdev, Timestamp, Xattr};
+use seedkit::tar::{self, Kind, Member, Names, Next, TarStream, Time, Way};
 
 use crate::digest::Digest;
 use crate::source::EntrySource;
-use crate::tarball::{Content, Kind, Member, Next, TarStream, Time};
-use crate::tree::{invalid_name, Entry, Key, LinkKey};
+use crate::tarball::Content;
+use crate::tree::{Entry, Key, LinkKey};
 use crate::write::Made;
 use crate::Ingest;
 
-/// What a name of the stream became.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Slot {
-    Dir(DirIno),
-    /// A directory made because an entry below it came first.
-    Implied(DirIno),
-    Other(Ino),
-    Refused,
-}
-
-/// The names placed so far.
-#[derive(Default)]
-struct Placed(HashMap<(DirIno, Vec<u8>), Slot>);
+/// The names placed so far, and what each became.
+type Placed = Names<DirIno, Ino>;
+type Slot = tar::Slot<DirIno, Ino>;
 
 /// A tar stream: a file, or standard input (`None`).
 pub(crate) struct TarFile {
@@ -74,7 +64,7 @@ impl Ingest<'_> {
     /// Write every member of the tar stream `r` (`what` names it in messages).
     fn ingest_tar(&mut self, r: impl Read, what: &str) -> Result<()> {
         let mut stream = TarStream::new(r);
-        let mut placed = Placed::default();
+        let mut placed = Placed::new(ROOT);
         let time = self.writer.fixed_time();
         let top = implied_dir(time);
         self.writer.set_root(&top)?;
@@ -88,8 +78,8 @@ impl Ingest<'_> {
                 None => break,
                 Some(Next::Bad { path, why }) => {
                     // What the stream puts below it is refused too.
-                    if let Ok(key) = member_key(&path) {
-                        placed.refuse(&key);
+                    if let Ok(names) = tar::member_names(&path) {
+                        placed.refuse(&names);
                     }
                     self.refuse_raw(&path, why);
                     continue;
@@ -130,11 +120,11 @@ impl Ingest<'_> {
             return Ok(());
         };
         let name = key.name().unwrap_or_default().to_vec();
-        let slot = placed.0.get(&(parent, name.clone())).copied();
+        let slot = placed.get(parent, &name);
         match (slot, &m.kind) {
             (None, _) => {}
             (Some(Slot::Implied(dir) | Slot::Dir(dir)), Kind::Directory) => {
-                placed.0.insert((parent, name), Slot::Dir(dir));
+                placed.set(parent, &name, Slot::Dir(dir));
                 self.writer.set_dir(key, dir, &e)?;
                 self.rewritten(key, e);
                 return Ok(());
@@ -169,7 +159,7 @@ impl Ingest<'_> {
             }
             _ => self.add_at(parent, key, e, None)?,
         };
-        placed.0.insert((parent, name), slot);
+        placed.set(parent, &name, slot);
         Ok(())
     }
 
@@ -199,10 +189,13 @@ impl Ingest<'_> {
         key: &Key,
         target: &[u8],
     ) -> Result<Slot> {
-        let found = member_key(target)
+        let found = tar::member_names(target)
             .ok()
-            .filter(|t| !t.is_root())
-            .and_then(|t| resolve(placed, &t).map(|slot| (t, slot)));
+            .filter(|t| !t.is_empty())
+            .and_then(|t| {
+                let slot = placed.resolve(&t)?;
+                Some((Key::from_names(t), slot))
+            });
         let Some((target_key, Slot::Other(ino))) = found else {
             self.refuse(
                 key,
@@ -228,101 +221,41 @@ impl Ingest<'_> {
     /// The directory inode `key` goes in, the directories on the way made when the stream
     /// has not given them yet; `None` (reported) when the way is not a directory.
     fn parent_of(&mut self, placed: &mut Placed, key: &Key) -> Result<Option<DirIno>> {
-        let mut dir = ROOT;
         let names: Vec<&[u8]> = key.names().collect();
-        let mut so_far = Key::default();
-        for name in &names[..names.len() - 1] {
-            so_far.push(name);
-            match placed.0.get(&(dir, name.to_vec())).copied() {
-                Some(Slot::Dir(d) | Slot::Implied(d)) => dir = d,
-                Some(Slot::Refused) => {
-                    self.refuse(key, "below an entry that was refused".into());
-                    return Ok(None);
+        let way = placed.parent_of(&names, |dir, i| -> Result<Option<DirIno>> {
+            let so_far = Key::from_names(names[..=i].iter().copied());
+            let e = implied_dir(self.writer.fixed_time());
+            Ok(match self.writer.place(dir, &so_far, &e, None)? {
+                Some(Made::Dir(d)) => {
+                    self.written(&so_far, e);
+                    Some(d)
                 }
-                Some(Slot::Other(_)) => {
-                    self.refuse(
-                        key,
-                        format!(
-                            "below {}, which is not a directory",
-                            quote(&crate::tree::display_key(&so_far))
-                        ),
-                    );
-                    return Ok(None);
-                }
-                None => {
-                    let e = implied_dir(self.writer.fixed_time());
-                    let slot = match self.writer.place(dir, &so_far, &e, None)? {
-                        Some(Made::Dir(d)) => {
-                            self.written(&so_far, e);
-                            Slot::Implied(d)
-                        }
-                        _ => Slot::Refused,
-                    };
-                    placed.0.insert((dir, name.to_vec()), slot);
-                    match slot {
-                        Slot::Implied(d) => dir = d,
-                        _ => return Ok(None),
-                    }
-                }
-            }
-        }
-        Ok(Some(dir))
-    }
-}
-
-impl Placed {
-    /// Mark `key` refused, when its directory is placed and the name is free.
-    fn refuse(&mut self, key: &Key) {
-        let Some(name) = key.name() else { return };
-        let parent = match key.parent() {
-            Some([]) => Some(ROOT),
-            Some(p) => match resolve(self, &Key::from_names(p.split(|&b| b == 0))) {
-                Some(Slot::Dir(d) | Slot::Implied(d)) => Some(d),
                 _ => None,
-            },
-            None => None,
-        };
-        if let Some(dir) = parent {
-            self.0.entry((dir, name.to_vec())).or_insert(Slot::Refused);
+            })
+        })?;
+        match way {
+            Way::Dir(d) => return Ok(Some(d)),
+            Way::BelowRefused => self.refuse(key, "below an entry that was refused".into()),
+            Way::BelowOther(i) => {
+                let so_far = Key::from_names(names[..=i].iter().copied());
+                self.refuse(
+                    key,
+                    format!(
+                        "below {}, which is not a directory",
+                        quote(&crate::tree::display_key(&so_far))
+                    ),
+                );
+            }
+            Way::NotMade => {}
         }
+        Ok(None)
     }
 }
 
-/// What `key` names among the names placed, without making anything.
-fn resolve(placed: &Placed, key: &Key) -> Option<Slot> {
-    let mut dir = ROOT;
-    let mut slot = None;
-    for name in key.names() {
-        if let Some(Slot::Dir(d) | Slot::Implied(d)) = slot {
-            dir = d;
-        } else if slot.is_some() {
-            return None;
-        }
-        slot = Some(*placed.0.get(&(dir, name.to_vec()))?);
-    }
-    slot
-}
-
-/// The key of a member's name: `.` components and empty ones dropped (`./a//b/` is `a/b`);
-/// an absolute name or one holding `..` would leave the tree and is refused, as is a
-/// component ext4 cannot hold.
+/// The key of a member's name ([`tar::member_names`]: `./a//b/` is `a/b`; names that
+/// would leave the tree, or that ext4 cannot hold, are refused).
 pub fn member_key(path: &[u8]) -> Result<Key, &'static str> {
-    if path.starts_with(b"/") {
-        return Err("an absolute name (it would leave the tree)");
-    }
-    let mut key = Key::default();
-    for part in path.split(|&b| b == b'/') {
-        match part {
-            b"" | b"." => continue,
-            b".." => return Err("a name holding '..' (it would leave the tree)"),
-            _ => {}
-        }
-        if let Some(why) = invalid_name(part) {
-            return Err(why);
-        }
-        key.push(part);
-    }
-    Ok(key)
+    tar::member_names(path).map(Key::from_names)
 }
 
 fn stamp(t: Time) -> Timestamp {

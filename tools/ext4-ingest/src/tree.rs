@@ -250,21 +250,7 @@ impl Drop for HostFile {
 }
 
 /// Why a name cannot be an ext4 directory entry, if it cannot.
-pub fn invalid_name(name: &[u8]) -> Option<&'static str> {
-    if name.is_empty() {
-        Some("empty name")
-    } else if name.len() > 255 {
-        Some("name longer than 255 bytes")
-    } else if name == b"." || name == b".." {
-        Some("name is . or ..")
-    } else if name.contains(&b'/') {
-        Some("name holds a slash")
-    } else if name.contains(&0) {
-        Some("name holds a NUL byte")
-    } else {
-        None
-    }
-}
+pub use seedkit::tar::invalid_name;
 
 /// The key as a relative path for messages (`.` for the root).
 pub fn display_key(key: &Key) -> PathBuf {
