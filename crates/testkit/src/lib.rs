@@ -7,6 +7,7 @@ pub mod bounded;
 pub mod craft;
 pub mod mkfs;
 pub mod schema;
+pub mod tarstream;
 pub mod trace;
 pub mod tree;
 

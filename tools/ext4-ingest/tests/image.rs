@@ -124,7 +124,7 @@ fn the_kernel_sees_the_source_directory() {
     {
         let m = Mount::image(&image, "rw").unwrap_or_else(|e| panic!("{e}"));
         fs::create_dir(m.join("root")).unwrap();
-        crate::tar::pax_tree(&m.join("root"));
+        testkit::tarstream::pax_tree(&m.join("root"));
     }
     for (label, extra) in [("kept", &["--preserve-owner"][..]), ("forced", &[][..])] {
         let seed = t.join(format!("{label}.ext4"));

@@ -58,7 +58,7 @@ fn every_source_gives_the_same_image() {
         fs::create_dir(&tree).unwrap();
         if plain {
             // Python's tarfile keeps neither xattrs nor nanoseconds.
-            crate::tar::plain_tree(&tree, true);
+            testkit::tarstream::plain_tree(&tree, true);
         } else {
             testkit::fill_sample_tree(&tree, 300);
         }

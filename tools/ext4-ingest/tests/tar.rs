@@ -2,92 +2,15 @@
 //! ustar), bsdtar and Python's tarfile write of a host tree ingest to an image whose
 //! kernel view is that tree (every kind, xattrs, nanosecond times, holes, links, owners).
 
-use std::ffi::OsStr;
 use std::fs;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use testkit::tarstream::{pax_tree, plain_tree};
 use testkit::tree::{assert_same, Ignore};
 use testkit::{code, e2fsck_clean, is_root, stderr, Mount, TempDir};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ext4-ingest");
-
-/// A tree with everything a pax stream carries (as root: devices, owners, trusted xattrs).
-pub fn pax_tree(root: &Path) {
-    testkit::fill_sample_tree(root, 300);
-    fs::write(root.join("trusted"), b"t").unwrap();
-    assert!(testkit::set_xattr(
-        &root.join("trusted"),
-        "trusted.overlay.opaque",
-        b"y"
-    ));
-    assert!(testkit::set_xattr(
-        &root.join("d/sub"),
-        "user.binary",
-        &[0, 255, 10, 61]
-    ));
-    fs::write(root.join(OsStr::from_bytes(b"not-utf8-\xff")), b"bytes").unwrap();
-    let deep = root.join("x".repeat(90)).join("y".repeat(90));
-    fs::create_dir_all(&deep).unwrap();
-    fs::write(deep.join("n".repeat(255)), b"deep").unwrap();
-    std::os::unix::fs::symlink("t".repeat(300), root.join("longtarget")).unwrap();
-    fs::hard_link(deep.join("n".repeat(255)), root.join("hard-to-deep")).unwrap();
-    for (name, kind, dev) in [
-        (
-            "char",
-            nix::sys::stat::SFlag::S_IFCHR,
-            nix::sys::stat::makedev(1, 3),
-        ),
-        (
-            "block",
-            nix::sys::stat::SFlag::S_IFBLK,
-            nix::sys::stat::makedev(300, 70000),
-        ),
-    ] {
-        nix::sys::stat::mknod(
-            &root.join(name),
-            kind,
-            nix::sys::stat::Mode::from_bits_truncate(0o640),
-            dev,
-        )
-        .unwrap();
-    }
-    testkit::write_at(&root.join("leading-hole"), 1 << 20, b"tail");
-    fs::write(root.join("owned"), b"o").unwrap();
-    nix::unistd::chown(&root.join("owned"), Some(1000.into()), Some(2000.into())).unwrap();
-}
-
-/// A tree every tar format holds (whole-second times, no xattrs, no devices): long names
-/// and targets, hard links, a sparse file of six segments (an old GNU header takes four).
-pub fn plain_tree(root: &Path, long: bool) {
-    fs::create_dir_all(root.join("d/e")).unwrap();
-    fs::write(root.join("d/e/file"), b"file").unwrap();
-    fs::write(root.join("empty"), b"").unwrap();
-    fs::write(root.join("big"), vec![7u8; 300_000]).unwrap();
-    fs::hard_link(root.join("d/e/file"), root.join("d/link")).unwrap();
-    std::os::unix::fs::symlink("d/e/file", root.join("sym")).unwrap();
-    nix::unistd::mkfifo(
-        &root.join("fifo"),
-        nix::sys::stat::Mode::from_bits_truncate(0o600),
-    )
-    .unwrap();
-    for i in 0..6u64 {
-        testkit::write_at(&root.join("sparse"), i << 20, b"segment");
-    }
-    if long {
-        let deep = root.join("l".repeat(120));
-        fs::create_dir(&deep).unwrap();
-        fs::write(deep.join("m".repeat(200)), b"long").unwrap();
-        std::os::unix::fs::symlink("s".repeat(150), root.join("longsym")).unwrap();
-    }
-    let paths: Vec<Vec<u8>> = testkit::tree::view(root, &[]).into_keys().collect();
-    // Children first, so that setting a child's times leaves its directory's alone.
-    for (i, p) in paths.iter().enumerate().rev() {
-        let p = root.join(OsStr::from_bytes(p));
-        testkit::set_times(&p, (1_600_000_000, 0), (1_500_000_000 + i as i64, 0));
-    }
-}
 
 fn image(t: &TempDir, name: &str) -> PathBuf {
     crate::common::image_named(t, name, "64M", &["-b", "4096", "-I", "256"])

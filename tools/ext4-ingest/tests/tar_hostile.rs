@@ -9,62 +9,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use tar::Header;
+use testkit::tarstream::Raw;
 use testkit::{code, e2fsck_clean, stderr, TempDir};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ext4-ingest");
-
-/// A tar stream built member by member, with whatever headers a test wants.
-#[derive(Default)]
-struct Raw(Vec<u8>);
-
-impl Raw {
-    fn header(&mut self, name: &[u8], ty: u8, size: u64, link: &[u8]) -> &mut Raw {
-        let mut h = Header::new_ustar();
-        let u = h.as_ustar_mut().unwrap();
-        u.name[..name.len().min(100)].copy_from_slice(&name[..name.len().min(100)]);
-        u.linkname[..link.len().min(100)].copy_from_slice(&link[..link.len().min(100)]);
-        h.set_mode(0o644);
-        h.set_size(size);
-        h.set_mtime(1_000_000);
-        h.set_entry_type(tar::EntryType::new(ty));
-        h.set_cksum();
-        self.0.extend_from_slice(h.as_bytes());
-        self
-    }
-
-    fn data(&mut self, bytes: &[u8]) -> &mut Raw {
-        self.0.extend_from_slice(bytes);
-        self.0.resize(self.0.len().div_ceil(512) * 512, 0);
-        self
-    }
-
-    fn file(&mut self, name: &str, bytes: &[u8]) -> &mut Raw {
-        self.header(name.as_bytes(), b'0', bytes.len() as u64, b"")
-            .data(bytes)
-    }
-
-    fn pax(&mut self, records: &[(&str, &[u8])]) -> &mut Raw {
-        let mut body = Vec::new();
-        for (k, v) in records {
-            let rest = k.len() + v.len() + 3;
-            let mut len = rest + rest.to_string().len();
-            if len.to_string().len() > rest.to_string().len() {
-                len += 1;
-            }
-            body.extend_from_slice(format!("{len} {k}=").as_bytes());
-            body.extend_from_slice(v);
-            body.push(b'\n');
-        }
-        self.header(b"PaxHeaders/x", b'x', body.len() as u64, b"")
-            .data(&body)
-    }
-
-    fn end(&mut self) -> Vec<u8> {
-        self.0.extend_from_slice(&[0u8; 1024]);
-        std::mem::take(&mut self.0)
-    }
-}
 
 fn image(t: &TempDir, name: &str) -> PathBuf {
     crate::common::image_named(t, name, "32M", &["-b", "4096"])
