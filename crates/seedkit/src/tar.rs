@@ -18,8 +18,8 @@
 //! A member that cannot be taken (a bad map, a header that lies, an unknown type) is
 //! [`Next::Bad`] and its data is skipped; a stream that cannot be followed (a header
 //! checksum that does not match, a truncated block, a size past the end) is an error.
-//! Memory is bounded by [`MAX_EXTENSION`] per extension header (and the global ones
-//! together) and by its sparse map, which the stream itself holds (at least 4 bytes
+//! Memory is bounded by [`MAX_EXTENSION`] per member (its extension headers together, and
+//! the global ones) and by its sparse map, which the stream itself holds (at least 4 bytes
 //! per segment, at most [`MAX_SEGMENTS`] of them).
 
 use std::collections::HashMap;
@@ -117,10 +117,31 @@ type Seeker<R> = fn(&mut R, i64) -> io::Result<()>;
 #[derive(Default)]
 struct Pending {
     pax: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Bytes of keys and values in `pax`.
+    pax_bytes: u64,
     long_name: Option<Vec<u8>>,
     long_link: Option<Vec<u8>>,
     /// Why the member these describe must be refused.
     bad: Option<String>,
+}
+
+impl Pending {
+    /// Take the records of one more pax header: together the headers before a member are
+    /// bounded like one, or a stream of headers and no member would hold any memory.
+    fn add_pax(&mut self, records: Records) {
+        self.pax_bytes += records
+            .iter()
+            .map(|(k, v)| (k.len() + v.len()) as u64)
+            .sum::<u64>();
+        if self.pax_bytes > MAX_EXTENSION {
+            self.pax = Vec::new();
+            self.bad = Some(format!(
+                "pax headers of more than {MAX_EXTENSION} bytes in all before one member"
+            ));
+        } else {
+            self.pax.extend(records);
+        }
+    }
 }
 
 impl<R: Read> TarStream<R> {
@@ -275,7 +296,7 @@ impl<R: Read> TarStream<R> {
                     None => pending.bad = Some(too_long("a pax header", size)),
                     Some(data) => match parse_pax(&data) {
                         Ok(records) if ty == b'g' => self.add_globals(records)?,
-                        Ok(records) => pending.pax.extend(records),
+                        Ok(records) => pending.add_pax(records),
                         Err(why) => pending.bad = Some(why),
                     },
                 },

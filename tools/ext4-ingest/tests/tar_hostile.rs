@@ -248,3 +248,25 @@ fn many_entries_in_one_directory() {
     assert_eq!(record.indexed_directories, 1);
     e2fsck_clean(&img).unwrap();
 }
+
+#[test]
+fn pax_headers_piled_before_one_member_are_bounded_together() {
+    // Each header is under the bound; before the bound held them together, a stream of
+    // headers and no member held them all in memory.
+    let t = TempDir::new();
+    let value = vec![b'v'; 600 << 10];
+    let mut r = Raw::default();
+    for i in 0..4 {
+        r.pax(&[(&format!("comment.{i}"), &value)]);
+    }
+    r.file("piled", b"x").file("after", b"after");
+    let stream = r.end();
+    let (rc, err, img) = ingest(&t, "piled", &stream);
+    assert_eq!(rc, 1, "{err}");
+    assert!(
+        err.contains("'piled': pax headers of more than 1048576 bytes in all before one member"),
+        "{err}"
+    );
+    e2fsck_clean(&img).unwrap();
+    assert_eq!(testkit::debugfs(&img, "cat after"), "after");
+}
