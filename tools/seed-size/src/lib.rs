@@ -22,13 +22,16 @@
 //! ([`seedkit::records::manifest::ManifestReader::beside`]); `--manifest FILE` names one,
 //! `--no-manifest` goes without.
 //!
-//! The same census, rule and record come from two other sources ([`sources`]): a directory
-//! of an image (`--from-image IMAGE [DIR]`), read with the workspace's ext4 reader, nothing
-//! extracted; and the records `ext4-ls -R --json` prints (`--from-ls-json`, on stdin).
+//! The same census, rule and record come from three other sources ([`sources`]): a
+//! directory of an image (`--from-image IMAGE [DIR]`), read with the workspace's ext4
+//! reader, nothing extracted; the records `ext4-ls -R --json` prints (`--from-ls-json`, on
+//! stdin); and a tar stream (`--from-tar FILE|-`), measured from its headers as
+//! `ext4-ingest --from-tar` would write it ([`seedkit::tar`], the reader both share).
 //!
 //! Exit status: 0 success; 1 the tree was measured but a mount point inside it was not
-//! descended (reported); 2 the tree could not be measured (unreadable directory, not a
-//! directory, bad input).
+//! descended, an entry of an image could not be read, or a tar member was refused (each
+//! reported); 2 the tree could not be measured (unreadable directory, not a directory,
+//! bad input, a tar stream truncated or damaged).
 
 #![forbid(unsafe_code)]
 
@@ -62,9 +65,10 @@ const RESERVED_INODES: u64 = 11;
 #[command(
     version,
     about = "Measure a staged tree and print the size in bytes its work-seed image needs",
-    after_help = "Exit status: 0 success, 1 measured but a mount point was not descended, \
-        2 the tree could not be measured.\n\n\
-        Example: ext4-rdump rootfs.ext4 /root | seed-size --json"
+    after_help = "Exit status: 0 success, 1 measured but something was left out (a mount \
+        point, an unreadable entry, a refused tar member), 2 the tree could not be measured.\n\n\
+        Examples: ext4-rdump rootfs.ext4 /root | seed-size --json\n          \
+        podman export CONTAINER | seed-size --from-tar -"
 )]
 pub struct Args {
     /// The staged tree; `-` or none reads a path line or a JSON record with `path` from stdin.
@@ -80,6 +84,16 @@ pub struct Args {
     /// Measure the entries `ext4-ls -R --json` printed, read from standard input.
     #[arg(long, conflicts_with = "path")]
     pub from_ls_json: bool,
+
+    /// Measure the members of this tar stream (`-`: standard input) from their headers, as
+    /// `ext4-ingest --from-tar` would write them; a file's data is skipped (by seeking when
+    /// FILE is a regular file).
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with_all = ["path", "from_image", "from_ls_json"]
+    )]
+    pub from_tar: Option<PathBuf>,
 
     /// Print one JSON record: counts, apparent and allocated bytes, size and inode count.
     #[arg(long, conflicts_with = "format")]
@@ -119,6 +133,8 @@ pub fn run(args: &Args) -> Result<Status> {
     let (root, (census, status)) = if let Some(image) = &args.from_image {
         let dir = args.path.as_deref().map_or(&b"/"[..], |p| p.as_bytes());
         (image.clone(), sources::measure_image(image, dir)?)
+    } else if let Some(tar) = &args.from_tar {
+        (tar.clone(), sources::measure_tar(tar)?)
     } else if args.from_ls_json {
         let records = sources::measure_ls_json(io::stdin().lock())?;
         (std::path::PathBuf::from("-"), records)

@@ -1,6 +1,7 @@
-//! The two sources besides a host tree: a directory of an image, measured from the reader's
-//! metadata (nothing extracted), and a stream of `ext4-ls --json` records. Both fill the
-//! same [`Census`] the host walk fills, so the rule and the record are the same.
+//! The sources besides a host tree: a directory of an image, measured from the reader's
+//! metadata (nothing extracted), a stream of `ext4-ls --json` records, and a tar stream
+//! measured from its headers. Each fills the same [`Census`] the host walk fills, so the
+//! rule and the record are the same.
 
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, Read};
@@ -11,6 +12,7 @@ use ext4fs::{Backing, DirEntry, Fs, Ino, Inode, InodeFlags};
 use seedkit::progress::Progress;
 use seedkit::quote::quote_bytes;
 use seedkit::records::{EntryKind, LsEntry};
+use seedkit::tar::{self, Kind, Member, Names, Next, Slot, TarStream, Way};
 use seedkit::{quote, warn, Status};
 
 use crate::{dirent_size, Census, BLOCK};
@@ -238,4 +240,226 @@ pub fn measure_ls_json(input: impl Read) -> Result<(Census, Status)> {
         census.close_directory(bytes);
     }
     Ok((census, Status::Success))
+}
+
+/// Measure a tar stream (`-`: standard input) from its headers: what `ext4-ingest
+/// --from-tar` would write of it, through the same reader and the same placing of names
+/// ([`seedkit::tar`]). A file counts the 4 KiB blocks its data segments touch (a sparse
+/// file its map, never its holes); a hard link adds a name, not an inode; a directory the
+/// stream implies but does not give counts as one. Members ext4-ingest refuses (names that
+/// would leave the tree, hard links to nothing given before, headers that lie) are
+/// reported and not counted (exit 1); a stream that cannot be followed is an error.
+pub fn measure_tar(what: &Path) -> Result<(Census, Status)> {
+    let shown = || format!("reading {}", quote(what));
+    if what.as_os_str() == "-" {
+        let stdin = std::io::BufReader::with_capacity(1 << 16, std::io::stdin().lock());
+        return count_tar(TarStream::new(stdin)).with_context(shown);
+    }
+    let file = std::fs::File::open(what).with_context(|| format!("opening {}", quote(what)))?;
+    let stream = TarStream::file(file).with_context(shown)?;
+    count_tar(stream).with_context(shown)
+}
+
+/// The names placed: directories by their number in [`TarCount::dirs`].
+type Placed = Names<usize, ()>;
+
+struct TarCount {
+    census: Census,
+    /// Each directory's entry bytes (`.` and `..` take 24), the top's first.
+    dirs: Vec<u64>,
+    refused: u64,
+    progress: Progress,
+}
+
+impl TarCount {
+    fn refuse(&mut self, path: &[u8], why: impl std::fmt::Display) {
+        self.progress.finish();
+        warn(format_args!("not counted: {}: {why}", quote_bytes(path)));
+        self.refused += 1;
+    }
+
+    /// A new directory, in `parent`, named `name`.
+    fn directory(&mut self, parent: usize, name: &[u8]) -> usize {
+        self.census.counts.add(EntryKind::Directory, 0);
+        self.dirs[parent] += dirent_size(name.len());
+        self.dirs.push(24);
+        self.dirs.len() - 1
+    }
+}
+
+fn count_tar<R: Read>(mut stream: TarStream<R>) -> Result<(Census, Status)> {
+    let mut c = TarCount {
+        census: Census::default(),
+        dirs: vec![24],
+        refused: 0,
+        progress: Progress::new(),
+    };
+    c.census.counts.add(EntryKind::Directory, 0);
+    let mut placed = Placed::new(0);
+    let mut members = 0u64;
+    while let Some(next) = stream.next_member()? {
+        seedkit::interrupt::check()?;
+        members += 1;
+        c.progress
+            .update(|| format!("seed-size: {members} tar members"));
+        let m = match next {
+            Next::Bad { path, why } => {
+                // What the stream puts below it is refused too.
+                if let Ok(names) = tar::member_names(&path) {
+                    placed.refuse(&names);
+                }
+                c.refuse(&path, why);
+                continue;
+            }
+            Next::Member(m) => m,
+        };
+        match tar::member_names(&m.path) {
+            Ok(names) => count_member(&mut c, &mut placed, &names, &m),
+            Err(why) => c.refuse(&m.path, why),
+        }
+    }
+    c.progress.finish();
+    for bytes in c.dirs {
+        c.census.close_directory(bytes);
+    }
+    Ok((c.census, Status::from_failures(c.refused)))
+}
+
+/// Count one member named `names` (below the top) as ext4-ingest places it.
+fn count_member(c: &mut TarCount, placed: &mut Placed, names: &[&[u8]], m: &Member) {
+    let Some((&name, _)) = names.split_last() else {
+        if m.kind != Kind::Directory {
+            c.refuse(&m.path, "the top of the tree is not a directory");
+        }
+        return;
+    };
+    let way = placed.parent_of(names, |parent, i| {
+        Ok::<_, std::convert::Infallible>(Some(c.directory(parent, names[i])))
+    });
+    let parent = match way {
+        Ok(Way::Dir(d)) => d,
+        Ok(Way::BelowRefused) => return c.refuse(&m.path, "below an entry that was refused"),
+        Ok(Way::BelowOther(i)) => {
+            let way = names[..=i].join(&b'/');
+            return c.refuse(
+                &m.path,
+                format_args!("below {}, which is not a directory", quote_bytes(&way)),
+            );
+        }
+        Ok(Way::NotMade) | Err(_) => return,
+    };
+    match (placed.get(parent, name), &m.kind) {
+        (None, _) => {}
+        // A directory given again (or after what it holds) takes the later attributes.
+        (Some(Slot::Dir(d) | Slot::Implied(d)), Kind::Directory) => {
+            return placed.set(parent, name, Slot::Dir(d));
+        }
+        (Some(Slot::Refused), _) => {
+            return c.refuse(&m.path, "a second member of a name refused already");
+        }
+        (Some(_), _) => {
+            return c.refuse(&m.path, "a second member of this name (the first is kept)");
+        }
+    }
+    let slot = match &m.kind {
+        Kind::HardLink(target) => {
+            let found = tar::member_names(target)
+                .ok()
+                .filter(|t| !t.is_empty())
+                .and_then(|t| placed.resolve(&t));
+            if found == Some(Slot::Other(())) {
+                c.census.counts.extra_hard_links += 1;
+                Slot::Other(())
+            } else {
+                c.refuse(
+                    &m.path,
+                    format_args!(
+                        "a hard link to {}, which is no file, symlink or node given earlier in the stream",
+                        quote_bytes(target)
+                    ),
+                );
+                placed.set(parent, name, Slot::Refused);
+                return;
+            }
+        }
+        Kind::Directory => {
+            let d = c.directory(parent, name);
+            placed.set(parent, name, Slot::Dir(d));
+            return;
+        }
+        Kind::File => {
+            let (allocated, data) = segment_blocks(&m.segments, m.size);
+            c.census.add_file(m.size, allocated, Some(data));
+            Slot::Other(())
+        }
+        Kind::Symlink(target) => {
+            let size = target.len() as u64;
+            c.census.counts.add(EntryKind::Symlink, size);
+            if size >= 60 {
+                c.census.long_symlinks += 1;
+            }
+            Slot::Other(())
+        }
+        Kind::CharDevice(..) => count_node(c, EntryKind::CharDevice),
+        Kind::BlockDevice(..) => count_node(c, EntryKind::BlockDevice),
+        Kind::Fifo => count_node(c, EntryKind::Fifo),
+    };
+    c.dirs[parent] += dirent_size(name.len());
+    placed.set(parent, name, slot);
+}
+
+fn count_node(c: &mut TarCount, kind: EntryKind) -> Slot<usize, ()> {
+    c.census.counts.add(kind, 0);
+    Slot::Other(())
+}
+
+/// The bytes of the 4 KiB blocks a file's data segments touch (what an image allocates
+/// for them), and of those the bytes up to the file's size (what a host's `SEEK_DATA`
+/// reports for the same file). The segments are in order and do not overlap (the reader
+/// checked).
+fn segment_blocks(segments: &[(u64, u64)], size: u64) -> (u64, u64) {
+    let mut blocks = 0u64;
+    let mut next = 0u64; // the first block not counted yet
+    let mut end = 0u64; // the end of the last block counted
+    for &(offset, len) in segments.iter().filter(|s| s.1 > 0) {
+        let first = (offset / BLOCK).max(next);
+        let last = offset.saturating_add(len - 1) / BLOCK;
+        if last >= first {
+            blocks += last - first + 1;
+            next = last + 1;
+            end = next.saturating_mul(BLOCK);
+        }
+    }
+    let allocated = blocks.saturating_mul(BLOCK);
+    (
+        allocated,
+        allocated - end.saturating_sub(size).min(allocated),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_count_the_blocks_they_touch() {
+        assert_eq!(segment_blocks(&[], 0), (0, 0));
+        assert_eq!(segment_blocks(&[(0, 4)], 4), (4096, 4));
+        assert_eq!(
+            segment_blocks(&[(0, 300_000)], 300_000),
+            (74 * 4096, 300_000)
+        );
+        // Two segments in one block take it once.
+        assert_eq!(
+            segment_blocks(&[(0, 10), (100, 10), (4096, 0)], 110),
+            (4096, 110)
+        );
+        // A leading hole: one block of data at 1 MiB.
+        assert_eq!(segment_blocks(&[(1 << 20, 4)], (1 << 20) + 4), (4096, 4));
+        assert_eq!(
+            segment_blocks(&[(0, 7), (1 << 20, 7), (2 << 20, 7)], (2 << 20) + 7),
+            (3 * 4096, 2 * 4096 + 7)
+        );
+        assert_eq!(segment_blocks(&[(u64::MAX - 1, 1)], u64::MAX), (4096, 4096));
+    }
 }
