@@ -4,3 +4,4 @@ mod cli;
 mod holes;
 mod man;
 mod sources;
+mod tar;
