@@ -59,6 +59,22 @@ version() {
     printf '%s %s\n' "$prog" "${lib_v##* }"
 }
 
+# parse_size SIZE: SIZE in bytes: digits and an optional K, M, G or T (powers of 1024), at
+# most 4 EiB (the shell's 64-bit arithmetic must not wrap).
+parse_size() {
+    case $1 in
+        '' | *[!0-9KMGT]* | [!0-9]* | *[KMGT]?*) die "size '$1': not a number of bytes with an optional K, M, G or T" ;;
+    esac
+    lib_digits=${1%[KMGT]}
+    case $1 in
+        *K) lib_shift=10 ;; *M) lib_shift=20 ;; *G) lib_shift=30 ;; *T) lib_shift=40 ;; *) lib_shift=0 ;;
+    esac
+    if [ ${#lib_digits} -gt 18 ] || [ "$lib_digits" -gt $((1 << (62 - lib_shift))) ]; then
+        die "size '$1': too large"
+    fi
+    printf '%s\n' $((lib_digits << lib_shift))
+}
+
 # now: nanoseconds since the epoch.
 now() {
     fs_step now

@@ -28,6 +28,37 @@ pub fn work_seed() -> Command {
                 .help("Compare ROOTFS's /root with the seed given as OUTPUT"),
         )
         .arg(
+            Arg::new("staged")
+                .long("staged")
+                .action(ArgAction::SetTrue)
+                .help("Extract /root into a private stage first (the same seed)"),
+        )
+        .arg(
+            Arg::new("from-tar")
+                .long("from-tar")
+                .value_name("FILE")
+                .value_hint(ValueHint::FilePath)
+                .help("Write the seed from a tar stream (-: standard input)"),
+        )
+        .arg(
+            Arg::new("dir")
+                .long("dir")
+                .value_name("DIR")
+                .help("The directory of the rootfs the seed holds (default /root)"),
+        )
+        .arg(
+            Arg::new("preserve-owner")
+                .long("preserve-owner")
+                .action(ArgAction::SetTrue)
+                .help("Keep the rootfs's owners instead of root:root"),
+        )
+        .arg(
+            Arg::new("max-size")
+                .long("max-size")
+                .value_name("SIZE")
+                .help("Refuse a seed larger than SIZE (K, M, G, T; default 64G)"),
+        )
+        .arg(
             Arg::new("json")
                 .long("json")
                 .action(ArgAction::SetTrue)

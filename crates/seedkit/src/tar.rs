@@ -108,6 +108,10 @@ pub struct TarStream<R> {
     /// For a stream that is a regular file: how to skip data without reading it, and the
     /// file's length (a skip past it is a truncated stream, as a read would find).
     seek: Option<(Seeker<R>, u64)>,
+    /// The directory of the stream asked for (its names; empty: all of it), and whether
+    /// any member lay in it.
+    within: Vec<Vec<u8>>,
+    found: bool,
 }
 
 /// Moves a reader forward by so many bytes.
@@ -154,7 +158,46 @@ impl<R: Read> TarStream<R> {
             globals: Vec::new(),
             ended: false,
             seek: None,
+            within: Vec::new(),
+            found: false,
         }
+    }
+
+    /// Give only the members below directory `dir` of the stream (`dir` itself as the
+    /// top, `.`), named relative to it; the others are skipped as if absent. A hard link
+    /// below `dir` to a member outside it gets a target that no member has (it is then
+    /// refused as a link to nothing given). `dir` is a name as a member's (`root`,
+    /// `./root/`, `/root`: a leading `/` is allowed here).
+    pub fn within(mut self, dir: &[u8]) -> Result<TarStream<R>, &'static str> {
+        let dir = dir.strip_prefix(b"/").unwrap_or(dir);
+        self.within = member_names(dir)?.into_iter().map(<[u8]>::to_vec).collect();
+        Ok(self)
+    }
+
+    /// Whether a member lay in the directory [`TarStream::within`] asked for (always, when
+    /// it asked for none), once the stream has ended.
+    pub fn found_within(&self) -> bool {
+        self.within.is_empty() || self.found
+    }
+
+    /// `path` relative to the directory asked for; `None` when outside it. A name that
+    /// [`member_names`] refuses is kept as it is, to be refused by the caller.
+    fn relative(&self, path: &[u8]) -> Option<Vec<u8>> {
+        let Ok(names) = member_names(path) else {
+            return Some(path.to_vec());
+        };
+        let rest = names.strip_prefix(
+            self.within
+                .iter()
+                .map(Vec::as_slice)
+                .collect::<Vec<_>>()
+                .as_slice(),
+        )?;
+        Some(if rest.is_empty() {
+            b".".to_vec()
+        } else {
+            rest.join(&b'/')
+        })
     }
 
     /// Bytes of the stream passed so far (read or skipped).
@@ -260,6 +303,41 @@ impl<R: Read> TarStream<R> {
     /// of the archive (a zero block, or the end of the stream at a member's boundary, as
     /// GNU tar takes it).
     pub fn next_member(&mut self) -> io::Result<Option<Next>> {
+        loop {
+            let next = self.next_any()?;
+            if self.within.is_empty() {
+                return Ok(next);
+            }
+            let next = match next {
+                None => return Ok(None),
+                Some(Next::Bad { path, why }) => match self.relative(&path) {
+                    Some(path) => Next::Bad { path, why },
+                    None => continue,
+                },
+                Some(Next::Member(mut m)) => {
+                    let Some(path) = self.relative(&m.path) else {
+                        continue;
+                    };
+                    m.path = path;
+                    if let Kind::HardLink(target) = &m.kind {
+                        // Outside: a target no member has (an absolute name).
+                        let target = self.relative(target).unwrap_or_else(|| {
+                            let mut t = b"/".to_vec();
+                            t.extend_from_slice(target);
+                            t
+                        });
+                        m.kind = Kind::HardLink(target);
+                    }
+                    Next::Member(m)
+                }
+            };
+            self.found = true;
+            return Ok(Some(next));
+        }
+    }
+
+    /// The next member of the whole stream.
+    fn next_any(&mut self) -> io::Result<Option<Next>> {
         if self.ended {
             return Ok(None);
         }

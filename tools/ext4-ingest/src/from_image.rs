@@ -36,6 +36,8 @@ use crate::Ingest;
 pub(crate) struct ImageSource {
     pub image: PathBuf,
     pub dir: Vec<u8>,
+    /// A `dir` the image lacks writes nothing.
+    pub missing_ok: bool,
 }
 
 impl EntrySource for ImageSource {
@@ -44,8 +46,12 @@ impl EntrySource for ImageSource {
     }
 
     fn feed(&mut self, ingest: &mut Ingest<'_>) -> Result<()> {
-        let src = ImageDir::open(&self.image, &self.dir)?;
-        ingest.ingest_image(&src)
+        if let Some(src) = ImageDir::open(&self.image, &self.dir, self.missing_ok)? {
+            ingest.ingest_image(&src)
+        } else {
+            ingest.missing = true;
+            Ok(())
+        }
     }
 }
 
@@ -61,8 +67,8 @@ pub struct ImageDir {
 
 impl ImageDir {
     /// Open `image` and find `dir` in it; `dir` itself is not followed when it is a
-    /// symlink (it must be a directory).
-    pub fn open(image: &Path, dir: &[u8]) -> Result<ImageDir> {
+    /// symlink (it must be a directory). `None` when `dir` is missing and `missing_ok`.
+    pub fn open(image: &Path, dir: &[u8], missing_ok: bool) -> Result<Option<ImageDir>> {
         let file = seedkit::sys::open_image(image, false)
             .with_context(|| format!("opening {}", quote(image)))?;
         let fs = Fs::open(
@@ -71,21 +77,22 @@ impl ImageDir {
         )
         .with_context(|| format!("reading {}", quote(image)))?;
         let shown = quote_bytes(dir);
-        let ino = fs
-            .lookup_nofollow(dir)
-            .with_context(|| format!("finding {shown} in {}", quote(image)))?;
+        let ino = match fs.lookup_nofollow(dir) {
+            Err(ext4fs::Error::NotFound { .. }) if missing_ok => return Ok(None),
+            found => found.with_context(|| format!("finding {shown} in {}", quote(image)))?,
+        };
         let root = fs
             .inode(ino)
             .with_context(|| format!("reading {shown} in {}", quote(image)))?;
         if root.kind() != Some(Kind::Directory) {
             bail!("reading {shown} in {}: Not a directory", quote(image));
         }
-        Ok(ImageDir {
+        Ok(Some(ImageDir {
             fs,
             path: image.to_path_buf(),
             file,
             root,
-        })
+        }))
     }
 }
 

@@ -40,6 +40,11 @@ type Slot = tar::Slot<DirIno, Ino>;
 /// A tar stream: a file, or standard input (`None`).
 pub(crate) struct TarFile {
     pub file: Option<PathBuf>,
+    /// The directory of the stream to write (empty: all of it); members outside it are
+    /// skipped, those inside named relative to it.
+    pub within: Vec<u8>,
+    /// A `within` the stream lacks writes nothing.
+    pub missing_ok: bool,
 }
 
 impl EntrySource for TarFile {
@@ -53,17 +58,25 @@ impl EntrySource for TarFile {
                 let f = File::open(file)
                     .with_context(|| format!("opening the tar stream {}", quote(file)))?;
                 let reader = BufReader::with_capacity(1 << 20, f);
-                ingest.ingest_tar(reader, &file.to_string_lossy())
+                ingest.ingest_tar(reader, &file.to_string_lossy(), self)
             }
-            None => ingest.ingest_tar(BufReader::with_capacity(1 << 20, io::stdin().lock()), "-"),
+            None => ingest.ingest_tar(
+                BufReader::with_capacity(1 << 20, io::stdin().lock()),
+                "-",
+                self,
+            ),
         }
     }
 }
 
 impl Ingest<'_> {
-    /// Write every member of the tar stream `r` (`what` names it in messages).
-    fn ingest_tar(&mut self, r: impl Read, what: &str) -> Result<()> {
-        let mut stream = TarStream::new(r);
+    /// Write every member of the tar stream `r` (`what` names it in messages) below
+    /// `src.within`.
+    fn ingest_tar(&mut self, r: impl Read, what: &str, src: &TarFile) -> Result<()> {
+        let shown = || quote(&crate::tree::display_key(&Key::for_display(&src.within))).to_string();
+        let mut stream = TarStream::new(r)
+            .within(&src.within)
+            .map_err(|why| anyhow::anyhow!("finding {} in the tar stream: {why}", shown()))?;
         let mut placed = Placed::new(ROOT);
         let time = self.writer.fixed_time();
         let top = implied_dir(time);
@@ -95,6 +108,16 @@ impl Ingest<'_> {
             };
             self.member(&mut stream, &mut placed, &key, &member)
                 .with_context(|| format!("reading the tar stream {}", quote(what)))?;
+        }
+        if !stream.found_within() {
+            if !src.missing_ok {
+                anyhow::bail!(
+                    "reading the tar stream {}: it holds nothing in {}",
+                    quote(what),
+                    shown()
+                );
+            }
+            self.missing = true;
         }
         Ok(())
     }

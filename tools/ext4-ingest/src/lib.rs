@@ -75,7 +75,8 @@ pub struct Args {
     pub image: PathBuf,
 
     /// The directory to write; `-` or none reads a path or JSON record from stdin. With
-    /// --from-image, the directory of that image (default /).
+    /// --from-image or --from-tar, the directory of that image or stream (default: all of
+    /// it), which becomes the image's root.
     #[arg(value_name = "TREE")]
     pub tree: Option<OsString>,
 
@@ -93,9 +94,14 @@ pub struct Args {
     #[arg(
         long,
         value_name = "FILE",
-        conflicts_with_all = ["tree", "manifest", "no_manifest"]
+        conflicts_with_all = ["manifest", "no_manifest"]
     )]
     pub from_tar: Option<OsString>,
+
+    /// With --from-image or --from-tar: a TREE the source lacks writes nothing (the image's
+    /// root stays as mkfs.ext4 made it) instead of failing; `--json` says `"missing": true`.
+    #[arg(long)]
+    pub missing_ok: bool,
 
     /// Give every entry this owner instead of 0:0 (numeric UID:GID).
     #[arg(long, value_name = "UID:GID", conflicts_with = "preserve_owner")]
@@ -165,12 +171,20 @@ impl Config {
             }
             (None, false) => Owner::Fixed(0, 0),
         };
+        if args.missing_ok && args.from_image.is_none() && args.from_tar.is_none() {
+            bail!("--missing-ok goes with --from-image or --from-tar");
+        }
         if let Some(tar) = &args.from_tar {
             let file = (tar != "-").then(|| PathBuf::from(tar));
+            let within = args.tree.as_deref().map_or(&b""[..], |d| d.as_bytes());
             return Ok(Config {
                 image: args.image.clone(),
                 tree: PathBuf::from(tar),
-                source: Box::new(from_tar::TarFile { file }),
+                source: Box::new(from_tar::TarFile {
+                    file,
+                    within: within.to_vec(),
+                    missing_ok: args.missing_ok,
+                }),
                 host_tree: false,
                 owner,
             });
@@ -183,6 +197,7 @@ impl Config {
                 source: Box::new(from_image::ImageSource {
                     image: image.clone(),
                     dir: dir.to_vec(),
+                    missing_ok: args.missing_ok,
                 }),
                 host_tree: false,
                 owner,
@@ -302,6 +317,8 @@ pub(crate) struct Ingest<'a> {
     progress: Progress,
     verbose: bool,
     written: u64,
+    /// The source lacks the directory asked for, and `--missing-ok` let it write nothing.
+    missing: bool,
 }
 
 impl Ingest<'_> {
@@ -489,6 +506,7 @@ pub fn run(args: &Args) -> Result<Status> {
         },
         verbose: args.verbose,
         written: 0,
+        missing: false,
     };
     let done = config.source.feed(&mut ingest);
     let Ingest {
@@ -497,6 +515,7 @@ pub fn run(args: &Args) -> Result<Status> {
         digests,
         rejected: walk_rejected,
         duplicates,
+        missing,
         ..
     } = ingest;
     let started_writing = writer.started();
@@ -550,6 +569,7 @@ pub fn run(args: &Args) -> Result<Status> {
             inodes_used: counts.inodes,
             indexed_directories: counts.indexed_directories,
             failures: rejected.len() as u64,
+            missing,
             verified,
             seconds: started.elapsed().as_secs_f64(),
         };

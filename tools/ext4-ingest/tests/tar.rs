@@ -196,3 +196,92 @@ fn a_stream_on_stdin_is_read_once() {
     assert_eq!(record.counts.fifos, 1);
     kernel_view_is(&img, &tree, Ignore::default(), "stdin");
 }
+
+/// A container export holds a whole rootfs: `--from-tar FILE /root` writes its `root/`
+/// members as the image's root, skips the others, refuses a hard link out of it, and
+/// `--missing-ok` makes an empty image of a stream without that directory.
+#[test]
+fn a_directory_of_the_stream_is_written_alone() {
+    let name = "a_directory_of_the_stream_is_written_alone";
+    if !needs(name, &["tar"]) {
+        return;
+    }
+    let t = TempDir::new();
+    let tree = t.join("tree");
+    fs::create_dir_all(tree.join("root/.ssh")).unwrap();
+    fs::create_dir_all(tree.join("etc")).unwrap();
+    fs::write(tree.join("root/.profile"), b"PATH=/bin\n").unwrap();
+    fs::write(
+        tree.join("root/.ssh/authorized_keys"),
+        b"ssh-ed25519 AAAA\n",
+    )
+    .unwrap();
+    fs::write(tree.join("etc/passwd"), b"root:x:0:0::/root:/bin/sh\n").unwrap();
+    fs::hard_link(tree.join("etc/passwd"), tree.join("root/passwd")).unwrap();
+    let archive = t.join("export.tar");
+    make(
+        Command::new("tar")
+            .args(["--format=posix", "-cf"])
+            .arg(&archive)
+            .args(["etc", "root"]),
+        &tree,
+    );
+    // The hard link's first name is etc/passwd, outside /root: refused, the rest written.
+    let img = image(&t, "root.img");
+    let out = testkit::run(
+        Command::new(BIN)
+            .arg("--verify")
+            .arg(&img)
+            .arg("--from-tar")
+            .arg(&archive)
+            .arg("/root"),
+    );
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("'passwd': a hard link to '/etc/passwd'"),
+        "{}",
+        stderr(&out)
+    );
+    // The tree the image should hold: /root without the refused link, its times as before.
+    let st = fs::metadata(tree.join("root")).unwrap();
+    fs::remove_file(tree.join("root/passwd")).unwrap();
+    {
+        use std::os::unix::fs::MetadataExt;
+        testkit::set_times(
+            &tree.join("root"),
+            (st.atime(), st.atime_nsec()),
+            (st.mtime(), st.mtime_nsec()),
+        );
+    }
+    kernel_view_is(
+        &img,
+        &tree.join("root"),
+        Ignore::default(),
+        "root/ of the stream",
+    );
+
+    let img = image(&t, "missing.img");
+    let out = testkit::run(
+        Command::new(BIN)
+            .args(["--json", "--missing-ok"])
+            .arg(&img)
+            .arg("--from-tar")
+            .arg(&archive)
+            .arg("home"),
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(testkit::stdout(&out).contains("\"missing\":true"));
+    let out = testkit::run(
+        Command::new(BIN)
+            .arg(&img)
+            .arg("--from-tar")
+            .arg(&archive)
+            .arg("home"),
+    );
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("it holds nothing in 'home'"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -86,14 +86,20 @@ pub struct Args {
     pub from_ls_json: bool,
 
     /// Measure the members of this tar stream (`-`: standard input) from their headers, as
-    /// `ext4-ingest --from-tar` would write them; a file's data is skipped (by seeking when
-    /// FILE is a regular file).
+    /// `ext4-ingest --from-tar` would write them (only those below directory PATH of the
+    /// stream, when given); a file's data is skipped (by seeking when FILE is a regular
+    /// file).
     #[arg(
         long,
         value_name = "FILE",
-        conflicts_with_all = ["path", "from_image", "from_ls_json"]
+        conflicts_with_all = ["from_image", "from_ls_json"]
     )]
     pub from_tar: Option<PathBuf>,
+
+    /// With --from-image or --from-tar: a PATH the source lacks measures as an empty
+    /// directory instead of failing.
+    #[arg(long)]
+    pub missing_ok: bool,
 
     /// Print one JSON record: counts, apparent and allocated bytes, size and inode count.
     #[arg(long, conflicts_with = "format")]
@@ -130,11 +136,21 @@ pub fn run(args: &Args) -> Result<Status> {
         (Some(m), false) => Manifest::Named(m),
         (None, false) => Manifest::Beside,
     };
+    if args.missing_ok && args.from_image.is_none() && args.from_tar.is_none() {
+        anyhow::bail!("--missing-ok goes with --from-image or --from-tar");
+    }
     let (root, (census, status)) = if let Some(image) = &args.from_image {
         let dir = args.path.as_deref().map_or(&b"/"[..], |p| p.as_bytes());
-        (image.clone(), sources::measure_image(image, dir)?)
+        (
+            image.clone(),
+            sources::measure_image(image, dir, args.missing_ok)?,
+        )
     } else if let Some(tar) = &args.from_tar {
-        (tar.clone(), sources::measure_tar(tar)?)
+        let dir = args.path.as_deref().map_or(&b""[..], |p| p.as_bytes());
+        (
+            tar.clone(),
+            sources::measure_tar(tar, dir, args.missing_ok)?,
+        )
     } else if args.from_ls_json {
         let records = sources::measure_ls_json(io::stdin().lock())?;
         (std::path::PathBuf::from("-"), records)

@@ -25,14 +25,21 @@ const MAX_RECORD: u64 = 1 << 20;
 /// data blocks from its inode and extent map, each directory's names. `dir` itself is not
 /// followed when it is a symlink. An entry that cannot be read is reported and counted as
 /// a failure (exit 1): the figure is then a floor.
-pub fn measure_image(image: &Path, dir: &[u8]) -> Result<(Census, Status)> {
+/// With `missing_ok`, a `dir` the image lacks measures as an empty directory.
+pub fn measure_image(image: &Path, dir: &[u8], missing_ok: bool) -> Result<(Census, Status)> {
     let file = seedkit::sys::open_image(image, false)
         .with_context(|| format!("opening {}", quote(image)))?;
     let fs = Fs::open(file).with_context(|| format!("reading {}", quote(image)))?;
     let shown = quote_bytes(dir);
-    let ino = fs
-        .lookup_nofollow(dir)
-        .with_context(|| format!("finding {shown} in {}", quote(image)))?;
+    let ino = match fs.lookup_nofollow(dir) {
+        Err(ext4fs::Error::NotFound { .. }) if missing_ok => {
+            let mut census = Census::default();
+            census.counts.add(EntryKind::Directory, 0);
+            census.close_directory(24);
+            return Ok((census, Status::Success));
+        }
+        found => found.with_context(|| format!("finding {shown} in {}", quote(image)))?,
+    };
     let root = fs
         .inode(ino)
         .with_context(|| format!("reading {shown} in {}", quote(image)))?;
@@ -248,16 +255,30 @@ pub fn measure_ls_json(input: impl Read) -> Result<(Census, Status)> {
 /// file its map, never its holes); a hard link adds a name, not an inode; a directory the
 /// stream implies but does not give counts as one. Members ext4-ingest refuses (names that
 /// would leave the tree, hard links to nothing given before, headers that lie) are
-/// reported and not counted (exit 1); a stream that cannot be followed is an error.
-pub fn measure_tar(what: &Path) -> Result<(Census, Status)> {
+/// reported and not counted (exit 1); a stream that cannot be followed is an error. With
+/// `dir`, only the members below that directory of the stream count, as `ext4-ingest
+/// --from-tar FILE DIR` writes them; a stream with nothing there is an error unless
+/// `missing_ok` (then it measures as an empty directory).
+pub fn measure_tar(what: &Path, dir: &[u8], missing_ok: bool) -> Result<(Census, Status)> {
     let shown = || format!("reading {}", quote(what));
-    if what.as_os_str() == "-" {
+    let within =
+        |e: &'static str| anyhow::anyhow!("finding {} in the stream: {e}", quote_bytes(dir));
+    let (census, status, found) = if what.as_os_str() == "-" {
         let stdin = std::io::BufReader::with_capacity(1 << 16, std::io::stdin().lock());
-        return count_tar(TarStream::new(stdin)).with_context(shown);
+        count_tar(TarStream::new(stdin).within(dir).map_err(within)?).with_context(shown)?
+    } else {
+        let file = std::fs::File::open(what).with_context(|| format!("opening {}", quote(what)))?;
+        let stream = TarStream::file(file).with_context(shown)?;
+        count_tar(stream.within(dir).map_err(within)?).with_context(shown)?
+    };
+    if !found && !missing_ok {
+        bail!(
+            "reading {}: it holds nothing in {}",
+            quote(what),
+            quote_bytes(dir)
+        );
     }
-    let file = std::fs::File::open(what).with_context(|| format!("opening {}", quote(what)))?;
-    let stream = TarStream::file(file).with_context(shown)?;
-    count_tar(stream).with_context(shown)
+    Ok((census, status))
 }
 
 /// The names placed: directories by their number in [`TarCount::dirs`].
@@ -287,7 +308,8 @@ impl TarCount {
     }
 }
 
-fn count_tar<R: Read>(mut stream: TarStream<R>) -> Result<(Census, Status)> {
+/// The census, the exit status, and whether anything lay in the directory asked for.
+fn count_tar<R: Read>(mut stream: TarStream<R>) -> Result<(Census, Status, bool)> {
     let mut c = TarCount {
         census: Census::default(),
         dirs: vec![24],
@@ -322,7 +344,11 @@ fn count_tar<R: Read>(mut stream: TarStream<R>) -> Result<(Census, Status)> {
     for bytes in c.dirs {
         c.census.close_directory(bytes);
     }
-    Ok((c.census, Status::from_failures(c.refused)))
+    Ok((
+        c.census,
+        Status::from_failures(c.refused),
+        stream.found_within(),
+    ))
 }
 
 /// Count one member named `names` (below the top) as ext4-ingest places it.

@@ -423,3 +423,52 @@ fn endless_members_and_huge_headers_keep_memory_small() {
     assert_eq!(r.counts.extra_hard_links, 50_000);
     assert_eq!(r.counts.directories, 1 + 1 + 2_001);
 }
+
+/// `--from-tar FILE DIR`: the members below DIR measure as that directory of the image the
+/// stream was made from; a DIR the stream lacks is an error, or an empty directory with
+/// `--missing-ok`, as `--from-image --missing-ok` measures a missing one.
+#[test]
+fn a_directory_of_the_stream_measures_as_that_directory_of_the_image() {
+    let t = TempDir::new();
+    let (tree, image) = tree_and_image(&t, |d| plain_tree(d, true));
+    fs::create_dir_all(t.join("rootfs/etc")).unwrap();
+    fs::write(t.join("rootfs/etc/hostname"), b"box\n").unwrap();
+    let archive = t.join("export.tar");
+    make(
+        &["tar", "--format=posix", "--sparse", "-cf"],
+        &t.join("rootfs"),
+        &archive,
+    );
+    let of_image = record(&run(Command::new(BIN)
+        .args(["--json", "--from-image"])
+        .arg(&image)
+        .arg("/root")));
+    for dir in ["root", "/root", "./root/"] {
+        let of_tar = record(&run(Command::new(BIN)
+            .args(["--json", "--from-tar"])
+            .arg(&archive)
+            .arg(dir)));
+        assert_same(&of_tar, &of_image, dir);
+    }
+    assert!(tree.is_dir());
+    let out = run(Command::new(BIN)
+        .args(["--from-tar"])
+        .arg(&archive)
+        .arg("home"));
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("it holds nothing in 'home'"),
+        "{}",
+        stderr(&out)
+    );
+    let empty_tar = record(&run(Command::new(BIN)
+        .args(["--json", "--missing-ok", "--from-tar"])
+        .arg(&archive)
+        .arg("home")));
+    let empty_image = record(&run(Command::new(BIN)
+        .args(["--json", "--missing-ok", "--from-image"])
+        .arg(&image)
+        .arg("/home")));
+    assert_same(&empty_tar, &empty_image, "missing");
+    assert_eq!(empty_tar.counts.directories, 1);
+}

@@ -54,9 +54,17 @@ pub struct Args {
     #[arg(long, value_name = "PATH")]
     pub rootfs: OsString,
 
-    /// The record `ext4-rdump --json` printed.
+    /// How the seed was written: image, staged or tar.
+    #[arg(long, value_name = "ROUTE", value_parser = ["image", "staged", "tar"])]
+    pub route: String,
+
+    /// The directory of the rootfs the seed holds.
+    #[arg(long, value_name = "DIR", default_value = "/root")]
+    pub dir: String,
+
+    /// The record `ext4-rdump --json` printed (the staged route).
     #[arg(long, value_name = "FILE")]
-    pub rdump: PathBuf,
+    pub rdump: Option<PathBuf>,
 
     /// The seed's size in bytes (seed-size's `size_bytes`).
     #[arg(long, value_name = "BYTES")]
@@ -66,7 +74,7 @@ pub struct Args {
     #[arg(long, value_name = "N")]
     pub inodes: u64,
 
-    /// The space the staged tree took on the host (seed-size's `allocated_bytes`).
+    /// The space the source's files take (seed-size's `allocated_bytes`).
     #[arg(long, value_name = "BYTES")]
     pub allocated_bytes: u64,
 
@@ -78,8 +86,9 @@ pub struct Args {
     #[arg(long, value_name = "TEXT")]
     pub e2fsck: String,
 
-    /// The clock (nanoseconds, as `date +%s%N`) at the start and after each of the five
-    /// steps: rdump, seed-size, mkfs, ingest, e2fsck.
+    /// The clock (nanoseconds, as `date +%s%N`) at the start and after each of the six
+    /// steps: rdump, seed-size, mkfs, ingest, check, e2fsck (a step not taken ends where
+    /// it began).
     #[arg(long, value_name = "NS,...", value_delimiter = ',', required = true)]
     pub times: Vec<u64>,
 }
@@ -92,46 +101,56 @@ fn read<T: Record>(path: &Path) -> Result<T> {
 /// The summary of a build from its steps' records; `Err` when what was written is not
 /// what was extracted.
 pub fn summary(args: &Args) -> Result<WorkSeed> {
-    let rdump: RdumpSummary = read(&args.rdump)?;
     let ingest: Ingest = read(&args.ingest)?;
-    if rdump.counts != ingest.counts {
-        bail!(
-            "building {}: ext4-ingest wrote another tree than ext4-rdump extracted: {:?} written, {:?} extracted",
-            quote(&args.seed),
-            ingest.counts,
-            rdump.counts
-        );
+    let mut missing = ingest.missing;
+    if let Some(rdump) = &args.rdump {
+        let rdump: RdumpSummary = read(rdump)?;
+        if rdump.counts != ingest.counts {
+            bail!(
+                "building {}: ext4-ingest wrote another tree than ext4-rdump extracted: {:?} written, {:?} extracted",
+                quote(&args.seed),
+                ingest.counts,
+                rdump.counts
+            );
+        }
+        missing = rdump.missing;
     }
     let t = &args.times;
     let secs = |a: usize, b: usize| (t[b].saturating_sub(t[a]) / 1_000_000) as f64 / 1000.0;
     Ok(WorkSeed {
         path: Bytes::from(Path::new(&args.seed)),
         rootfs: Bytes::from(Path::new(&args.rootfs)),
-        missing: rdump.missing,
+        route: args.route.clone(),
+        missing,
         counts: ingest.counts,
         allocated_bytes: args.allocated_bytes,
         size_bytes: args.size_bytes,
         inodes: args.inodes,
         e2fsck: args.e2fsck.clone(),
-        seconds: secs(0, 5),
+        seconds: secs(0, 6),
         stage_seconds: StageSeconds {
             rdump: secs(0, 1),
             seed_size: secs(1, 2),
             mkfs: secs(2, 3),
             ingest: secs(3, 4),
-            e2fsck: secs(4, 5),
+            check: secs(4, 5),
+            e2fsck: secs(5, 6),
         },
     })
 }
 
 /// The summary line for people.
-pub fn line(s: &WorkSeed) -> String {
+pub fn line(s: &WorkSeed, dir: &str) -> String {
     let c = &s.counts;
     let st = &s.stage_seconds;
     format!(
-        "work-seed: built {}{}: {} MiB, {} inodes; {} files, {} directories, {} symlinks, {} special, {} extra hard links; e2fsck -fn: {}; {:.3}s (rdump {:.3}, size {:.3}, mkfs {:.3}, ingest {:.3}, e2fsck {:.3})",
+        "work-seed: built {}{}: {} MiB, {} inodes; {} files, {} directories, {} symlinks, {} special, {} extra hard links; e2fsck -fn: {}; {:.3}s ({}size {:.3}, mkfs {:.3}, ingest {:.3}, {}e2fsck {:.3})",
         quote(s.path.as_path()),
-        if s.missing { " (empty: the rootfs has no /root)" } else { "" },
+        if s.missing {
+            format!(" (empty: the rootfs has no {dir})")
+        } else {
+            String::new()
+        },
         s.size_bytes >> 20,
         s.inodes,
         c.files,
@@ -141,30 +160,40 @@ pub fn line(s: &WorkSeed) -> String {
         c.extra_hard_links,
         s.e2fsck,
         s.seconds,
-        st.rdump,
+        if s.route == "staged" {
+            format!("rdump {:.3}, ", st.rdump)
+        } else {
+            String::new()
+        },
         st.seed_size,
         st.mkfs,
         st.ingest,
+        if s.route == "tar" {
+            String::new()
+        } else {
+            format!("check {:.3}, ", st.check)
+        },
         st.e2fsck
     )
 }
 
 pub fn run(args: &Args) -> Result<Status> {
-    if args.times.len() != 6 {
-        bail!("--times takes six clock readings");
+    if args.times.len() != 7 {
+        bail!("--times takes seven clock readings");
     }
     let s = summary(args)?;
     if s.missing && !args.quiet {
         eprintln!(
-            "work-seed: {} has no /root: the seed is empty",
-            quote(s.rootfs.as_path())
+            "work-seed: {} has no {}: the seed is empty",
+            quote(s.rootfs.as_path()),
+            args.dir
         );
     }
     let mut out = io::stdout().lock();
     if args.json {
         records::emit(&mut out, &s)?;
     } else if !args.quiet {
-        writeln!(out, "{}", line(&s))?;
+        writeln!(out, "{}", line(&s, &args.dir))?;
     }
     Ok(Status::Success)
 }

@@ -218,30 +218,37 @@ fn a_failed_listing_of_root_fails_the_build() {
 /// Finding 4 of issue 15: 2,000 names past a file's link count at the end of 200
 /// directories of 255-byte names made work-seed print 100 MB on stderr (ext4-rdump's
 /// warnings, each with its whole path). Now it is a few KiB, and no record is printed for
-/// a build that failed.
+/// a build that failed, by either route.
 #[test]
 fn a_rootfs_that_fails_everywhere_gives_bounded_diagnostics() {
     let t = TempDir::new();
     let rootfs = t.join("rootfs.ext4");
     testkit::names_past_the_link_count(&rootfs, 200, 2000);
-    let out = testkit::run_within(
-        common::work_seed_command()
-            .arg("--json")
-            .arg(&rootfs)
-            .arg(t.join("seed.ext4")),
-        std::time::Duration::from_secs(300),
-    );
-    assert_eq!(code(&out), 2, "{}", stderr(&out));
-    assert!(
-        out.stderr.len() < 80 << 10,
-        "{} bytes on stderr",
-        out.stderr.len()
-    );
-    assert!(out.stdout.is_empty());
-    let err = stderr(&out);
-    assert!(
-        err.contains("ext4-rdump: ... and 1,990 more like this: extracting '...': "),
-        "{err}"
-    );
-    assert!(temp_files_in(t.path()).is_empty());
+    for staged in [false, true] {
+        let mut cmd = common::work_seed_command();
+        if staged {
+            cmd.arg("--staged");
+        }
+        let out = testkit::run_within(
+            cmd.arg("--json").arg(&rootfs).arg(t.join("seed.ext4")),
+            std::time::Duration::from_secs(300),
+        );
+        assert_eq!(code(&out), 2, "{}", stderr(&out));
+        assert!(
+            out.stderr.len() < 80 << 10,
+            "{} bytes on stderr",
+            out.stderr.len()
+        );
+        assert!(out.stdout.is_empty());
+        let err = stderr(&out);
+        if staged {
+            assert!(
+                err.contains("ext4-rdump: ... and 1,990 more like this: extracting '...': "),
+                "{err}"
+            );
+        } else {
+            assert!(err.contains("listing /root of"), "{err}");
+        }
+        assert!(temp_files_in(t.path()).is_empty());
+    }
 }

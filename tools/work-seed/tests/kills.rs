@@ -85,6 +85,7 @@ fn a_work_seed_killed_at_any_step_is_cleaned_up_by_the_next_build() {
         .env("TMPDIR", &tmp));
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let want = fs::read(&alone).unwrap();
+    // ext4-rdump runs on the staged route only.
     let steps = [
         ("ext4-rdump", None),
         ("seed-size", None),
@@ -102,6 +103,9 @@ fn a_work_seed_killed_at_any_step_is_cleaned_up_by_the_next_build() {
         fs::write(&seed, b"the previous seed").unwrap();
         let wrap = killer(&t, step, when_fs);
         let mut cmd = Command::new(common::SCRIPT);
+        if step == "ext4-rdump" {
+            cmd.arg("--staged");
+        }
         cmd.arg(&rootfs).arg(&seed).env("TMPDIR", &tmp);
         killed_at(cmd, &wrap);
         let left = leftovers(&out_dir, ".work-seed.");
@@ -113,10 +117,12 @@ fn a_work_seed_killed_at_any_step_is_cleaned_up_by_the_next_build() {
             "killed at {step} {when_fs:?}: OUTPUT is neither seed"
         );
 
-        let out = run(common::work_seed_command()
-            .arg(&rootfs)
-            .arg(&seed)
-            .env("TMPDIR", &tmp));
+        // The next build on the same route: only --staged uses TMPDIR, where its stage was.
+        let mut next = common::work_seed_command();
+        if step == "ext4-rdump" {
+            next.arg("--staged");
+        }
+        let out = run(next.arg(&rootfs).arg(&seed).env("TMPDIR", &tmp));
         assert_eq!(code(&out), 0, "after {step}: {}", stderr(&out));
         let err = stderr(&out);
         assert!(

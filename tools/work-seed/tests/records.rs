@@ -268,6 +268,7 @@ fn each_schema_declares_exactly_its_record_types_fields() {
             inodes_used: 1,
             failures: 0,
             indexed_directories: 1,
+            missing: false,
             verified: true,
             seconds: 0.5,
         }),
@@ -290,6 +291,7 @@ fn each_schema_declares_exactly_its_record_types_fields() {
         &every_field(&WorkSeed {
             path: raw.clone(),
             rootfs: Bytes(b"r".to_vec()),
+            route: "image".into(),
             missing: false,
             counts,
             allocated_bytes: 1,

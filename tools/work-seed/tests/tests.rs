@@ -11,6 +11,7 @@ mod makefile;
 mod man;
 mod races;
 mod records;
+mod routes;
 mod scale;
 mod scripts;
 mod signals;

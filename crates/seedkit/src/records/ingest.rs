@@ -21,6 +21,8 @@ pub struct Ingest {
     pub indexed_directories: u64,
     /// Entries reported and not written (invalid names, ...).
     pub failures: u64,
+    /// The source lacked the directory asked for and `--missing-ok` wrote nothing.
+    pub missing: bool,
     /// Whether the image was read back and compared with the tree.
     pub verified: bool,
     /// Wall-clock time of the run, in seconds.

@@ -8,15 +8,19 @@ use crate::json::Bytes;
 pub struct WorkSeed {
     /// The seed image built.
     pub path: Bytes,
-    /// The rootfs image it was built from.
+    /// The rootfs image it was built from (with `--from-tar`, the tar stream; `-` for
+    /// standard input).
     pub rootfs: Bytes,
+    /// How the seed was written: `image` (from the rootfs image's directory, nothing
+    /// staged), `staged` (through a tree extracted on the host) or `tar` (from a stream).
+    pub route: String,
     /// Whether the rootfs had no `/root`, so the seed is empty.
     pub missing: bool,
-    /// What the seed holds: the rootfs's `/root` as `ext4-ingest` wrote it, which
-    /// `ext4-rdump` extracted.
+    /// What the seed holds: the rootfs's `/root` as `ext4-ingest` wrote it.
     #[serde(flatten)]
     pub counts: TreeCounts,
-    /// Space the staged tree took on the host (`st_blocks` x 512), each inode once.
+    /// Space the source's files take (`seed-size`'s `allocated_bytes`: blocks in the
+    /// rootfs image, on the host for a staged tree, data for a stream), each inode once.
     pub allocated_bytes: u64,
     /// The seed's length in bytes.
     pub size_bytes: u64,
@@ -37,6 +41,9 @@ pub struct StageSeconds {
     pub seed_size: f64,
     pub mkfs: f64,
     pub ingest: f64,
+    /// The end-to-end comparison of the seed with the rootfs (`work-seed --check`); 0
+    /// where there is no image to compare with (a tar stream).
+    pub check: f64,
     pub e2fsck: f64,
 }
 
