@@ -1,10 +1,11 @@
 # The sources with nothing staged on the host (issue 17). Sourced by bench/run.
 #
 # Rows:
-#   1. A seed image to image (seed-size --from-image, mkfs, ext4-ingest --verify
-#      --from-image, e2fsck -fn: the steps work-seed runs) against the stock route
-#      (ext4-rdump to a stage, then mke2fs -d), on a rootfs whose /root is the 20,000-entry
-#      home tree: target <=0.3.
+#   1. work-seed, image to image (its default route: seed-size --from-image, mkfs,
+#      ext4-ingest --verify --from-image, the --check comparison, e2fsck -fn, the durable
+#      publish) against the stock route (ext4-rdump to a stage, then mke2fs -d, and a sync
+#      of the output's directory), on a rootfs whose /root is the 20,000-entry home tree:
+#      target <=0.3.
 #   2. ext4-ingest --from-tar of that tree as GNU tar writes it (--format=posix --sparse)
 #      against mke2fs -d of the tree extracted: target <=0.5.
 #   3. As root, on a loop-mounted XFS with reflink: a /root holding 1 GiB of data seeds,
@@ -27,22 +28,21 @@ if [ -d /dev/shm ] && [ -w /dev/shm ]; then
 fi
 src_size=$("$BIN/seed-size" --from-image "$src_work/rootfs.ext4" /root)
 
-# The steps of an image-to-image build, as one command.
+# An image-to-image build: work-seed itself, with the workspace's tools.
+src_bin=$src_work/bin
+mkdir -p "$src_bin"
+cp "$BIN/seed-size" "$BIN/ext4-ingest" "$BIN/ext4-ls" "$BIN/work-seed-summary" "$BIN/work-seed-fs" \
+    "$here/../tools/work-seed/work-seed" "$here/../tools/work-seed/work-seed-lib.sh" "$src_bin/"
 src_seed() {
-    local rootfs=$1 seed=$2 size inodes
-    read -r size inodes < <("$BIN/seed-size" --format size_bytes,inodes --from-image "$rootfs" /root)
-    truncate -s "$size" "$seed" &&
-        mke2fs -q -F -t ext4 -b 4096 -N "$inodes" -E root_owner=0:0,lazy_itable_init=1,nodiscard "$seed" >/dev/null &&
-        "$BIN/ext4-ingest" --verify "$seed" --from-image "$rootfs" /root &&
-        e2fsck -fn "$seed" >/dev/null 2>&1
+    PATH=$src_bin:/usr/sbin:/sbin:$PATH work-seed -q "$1" "$2"
 }
 export -f src_seed
-export BIN
+export src_bin
 
 BENCH_SETUP="rm -rf $src_work/seed.ext4 $src_work/stock.ext4 $src_tmp/stage $src_tmp/stage.manifest.jsonl" \
     bench_compare "seed image to image vs rdump + mke2fs -d" "<=0.3" \
     "src_seed $src_work/rootfs.ext4 $src_work/seed.ext4" \
-    "$BIN/ext4-rdump -o $src_tmp/stage $src_work/rootfs.ext4 /root >/dev/null && $src_mkfs -d $src_tmp/stage $src_work/stock.ext4 $src_size"
+    "$BIN/ext4-rdump -o $src_tmp/stage $src_work/rootfs.ext4 /root >/dev/null && $src_mkfs -d $src_tmp/stage $src_work/stock.ext4 $src_size && sync $src_work"
 
 mkdir -p "$src_work/extracted"
 tar -C "$src_work/extracted" -xf "$src_work/home.tar"
