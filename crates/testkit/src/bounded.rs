@@ -42,7 +42,12 @@ pub struct Usage {
     /// Peak resident memory in bytes.
     pub peak_rss: u64,
     pub stdout_bytes: u64,
+    /// Lines on stdout.
+    pub stdout_lines: u64,
     pub stderr_bytes: u64,
+    /// Bytes it (and the children it waited for) wrote to files on the host, as the
+    /// kernel counts them when pages are dirtied (`ru_oublock` x 512; 0 on tmpfs).
+    pub host_written: u64,
     /// The first MiB of each stream.
     pub stdout: Vec<u8>,
     pub stderr: String,
@@ -96,15 +101,17 @@ impl Usage {
 
 const KEPT: usize = 1 << 20;
 
-/// Read a stream to its end, counting; kill `pid` once it passes `limit` bytes.
+/// Read a stream to its end, counting bytes and lines; kill `pid` once it passes `limit`
+/// bytes.
 fn drain(
     mut r: impl Read + Send + 'static,
     limit: u64,
     pid: i32,
     over: Arc<AtomicBool>,
-) -> thread::JoinHandle<(u64, Vec<u8>)> {
+) -> thread::JoinHandle<(u64, u64, Vec<u8>)> {
     thread::spawn(move || {
         let mut total = 0u64;
+        let mut lines = 0u64;
         let mut kept = Vec::new();
         let mut buf = vec![0u8; 1 << 16];
         while let Ok(n) = r.read(&mut buf) {
@@ -112,6 +119,7 @@ fn drain(
                 break;
             }
             total += n as u64;
+            lines += buf[..n].split(|&b| b == b'\n').count() as u64 - 1;
             let room = KEPT.saturating_sub(kept.len()).min(n);
             kept.extend_from_slice(&buf[..room]);
             if total > limit && !over.swap(true, Ordering::SeqCst) {
@@ -121,7 +129,7 @@ fn drain(
                 );
             }
         }
-        (total, kept)
+        (total, lines, kept)
     })
 }
 
@@ -188,8 +196,8 @@ pub fn run_within(cmd: &mut Command, limits: &Limits) -> Usage {
     assert_eq!(waited, pid, "wait4 on the tool");
     done.store(true, Ordering::SeqCst);
     let _ = watcher.join();
-    let (stdout_bytes, stdout) = out.join().expect("stdout reader");
-    let (stderr_bytes, stderr) = err.join().expect("stderr reader");
+    let (stdout_bytes, stdout_lines, stdout) = out.join().expect("stdout reader");
+    let (stderr_bytes, _, stderr) = err.join().expect("stderr reader");
     let time = |t: nix::libc::timeval| {
         Duration::from_secs(u64::try_from(t.tv_sec).unwrap_or(0))
             + Duration::from_micros(u64::try_from(t.tv_usec).unwrap_or(0))
@@ -206,7 +214,9 @@ pub fn run_within(cmd: &mut Command, limits: &Limits) -> Usage {
         cpu: time(ru.ru_utime) + time(ru.ru_stime),
         peak_rss: u64::try_from(ru.ru_maxrss).unwrap_or(0) * 1024,
         stdout_bytes,
+        stdout_lines,
         stderr_bytes,
+        host_written: u64::try_from(ru.ru_oublock).unwrap_or(0) * 512,
         stdout,
         stderr: String::from_utf8_lossy(&stderr).into_owned(),
         killed,

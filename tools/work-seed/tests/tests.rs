@@ -1,5 +1,6 @@
 //! The integration tests of work-seed, linked as one binary (one module per subject).
 
+mod amplification;
 mod attacks;
 mod check;
 mod common;
