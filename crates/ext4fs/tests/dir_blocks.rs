@@ -97,6 +97,8 @@ fn make_image(tmp: &TempDir, image: &Path, mkfs: &[&str], blob_bytes: usize) {
 
 /// Put a directory of `names` into an image made with `mkfs`, check it, and return what
 /// was built.
+// One scenario read top to bottom: build, check with e2fsck and debugfs, read back.
+#[allow(clippy::too_many_lines)]
 fn roundtrip(test: &str, mkfs: &[&str], names: &[Vec<u8>]) -> Option<DirBlocks> {
     if !have("mke2fs") || !have("e2fsck") || !have("debugfs") {
         skip(test, "e2fsprogs not found");

@@ -85,6 +85,8 @@ fn xattr(name: &str, value: &[u8]) -> Xattr {
 
 /// Write the tree into `image` and return what each path must hold. `host` is scratch space
 /// for the source files (sparse ones made with holes).
+// The tree is one list of entries, each with what it must hold: longer as it grows.
+#[allow(clippy::too_many_lines)]
 fn write_tree(image: &Path, host: &Path) -> BTreeMap<String, Expect> {
     let mut want = BTreeMap::new();
     let img = fs::OpenOptions::new()

@@ -471,6 +471,53 @@ fn emit_record(record: &seedkit::records::Ingest) -> Result<()> {
     out.flush().context("writing output")
 }
 
+impl<'a> Ingest<'a> {
+    fn new(writer: ImageWriter<'a>, manifest: Option<tree::Merger>, args: &Args) -> Ingest<'a> {
+        Ingest {
+            writer,
+            rejected: manifest
+                .as_ref()
+                .map(|m| m.rejected.clone())
+                .unwrap_or_default(),
+            merger: manifest,
+            duplicates: Vec::new(),
+            entries: BTreeMap::new(),
+            digests: HashMap::new(),
+            keep_entries: args.verify,
+            dirs: HashSet::new(),
+            progress: if args.progress {
+                Progress::with_enabled(true)
+            } else {
+                Progress::new()
+            },
+            verbose: args.verbose,
+            written: 0,
+            missing: false,
+        }
+    }
+}
+
+/// The writer's last steps after the source fed it (`done`): what it wrote and what it
+/// refused. A failure once writing started leaves the image unusable, and says so.
+fn finish(
+    writer: ImageWriter<'_>,
+    done: Result<()>,
+    image_path: &Path,
+) -> Result<(write::Counts, Vec<(tree::Key, String)>)> {
+    let started_writing = writer.started();
+    done.and_then(|()| writer.finish()).map_err(|e| {
+        let line = seedkit::cli::error_line(&e);
+        if started_writing && !line.contains("unusable") {
+            anyhow::anyhow!(
+                "{line}; the image {} is unusable, rebuild it",
+                quote(image_path)
+            )
+        } else {
+            e
+        }
+    })
+}
+
 pub fn run(args: &Args) -> Result<Status> {
     let started = Instant::now();
     let mut config = Config::new(args)?;
@@ -487,27 +534,7 @@ pub fn run(args: &Args) -> Result<Status> {
         .with_context(|| format!("opening the image {}", quote(image_path)))?;
     let writer = ImageWriter::new(image_path, file, config.owner, time)?;
     let root_names: Vec<(Vec<u8>, ext4fs::Ino)> = writer.image_root_inodes();
-    let mut ingest = Ingest {
-        writer,
-        rejected: manifest
-            .as_ref()
-            .map(|m| m.rejected.clone())
-            .unwrap_or_default(),
-        merger: manifest,
-        duplicates: Vec::new(),
-        entries: BTreeMap::new(),
-        digests: HashMap::new(),
-        keep_entries: args.verify,
-        dirs: HashSet::new(),
-        progress: if args.progress {
-            Progress::with_enabled(true)
-        } else {
-            Progress::new()
-        },
-        verbose: args.verbose,
-        written: 0,
-        missing: false,
-    };
+    let mut ingest = Ingest::new(writer, manifest, args);
     let done = config.source.feed(&mut ingest);
     let Ingest {
         writer,
@@ -518,21 +545,7 @@ pub fn run(args: &Args) -> Result<Status> {
         missing,
         ..
     } = ingest;
-    let started_writing = writer.started();
-    let finished = done.and_then(|()| writer.finish());
-    let (counts, writer_rejected) = match finished {
-        Ok(r) => r,
-        Err(e) => {
-            let line = seedkit::cli::error_line(&e);
-            if started_writing && !line.contains("unusable") {
-                bail!(
-                    "{line}; the image {} is unusable, rebuild it",
-                    quote(image_path)
-                );
-            }
-            return Err(e);
-        }
-    };
+    let (counts, writer_rejected) = finish(writer, done, image_path)?;
     if !args.no_sync {
         // What was written is on stable storage before anyone is told it is there.
         locked
