@@ -181,10 +181,19 @@ impl<R: Read> TarStream<R> {
     }
 
     /// `path` relative to the directory asked for; `None` when outside it. A name that
-    /// [`member_names`] refuses is kept as it is, to be refused by the caller.
+    /// [`member_names`] refuses is skipped when its leading components already lie
+    /// outside (`etc/../x` or `/etc/x` for `root`), else kept as it is, to be refused by
+    /// the caller.
     fn relative(&self, path: &[u8]) -> Option<Vec<u8>> {
         let Ok(names) = member_names(path) else {
-            return Some(path.to_vec());
+            let mut lead = path
+                .split(|&b| b == b'/')
+                .filter(|p| !p.is_empty() && *p != b".");
+            let outside = self.within.iter().any(|w| match lead.next() {
+                None => false,
+                Some(p) => p != w.as_slice() && invalid_name(p).is_none() && p != b"..",
+            });
+            return (!outside).then(|| path.to_vec());
         };
         let rest = names.strip_prefix(
             self.within

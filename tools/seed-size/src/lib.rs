@@ -193,6 +193,8 @@ pub struct Census {
     pub directory_blocks: u64,
     /// Symlinks of 60 bytes or more take a block each.
     pub long_symlinks: u64,
+    /// The source lacked the directory asked for (`--missing-ok`).
+    pub missing: bool,
 }
 
 /// Walk `root` and count. An unreadable directory, or any error of the walk, is fatal: a
@@ -394,6 +396,17 @@ impl Census {
         size
     }
 
+    /// What a directory the source lacks measures as (`--missing-ok`): an empty one.
+    pub fn missing() -> Census {
+        let mut census = Census {
+            missing: true,
+            ..Census::default()
+        };
+        census.counts.add(EntryKind::Directory, 0);
+        census.close_directory(24);
+        census
+    }
+
     pub fn record(&self, path: Bytes) -> SeedSize {
         let size = self.size();
         SeedSize {
@@ -402,6 +415,7 @@ impl Census {
             allocated_bytes: self.allocated_bytes,
             size_bytes: size,
             inodes: self.inodes_for(size),
+            missing: self.missing,
         }
     }
 }

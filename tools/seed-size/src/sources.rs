@@ -33,10 +33,7 @@ pub fn measure_image(image: &Path, dir: &[u8], missing_ok: bool) -> Result<(Cens
     let shown = quote_bytes(dir);
     let ino = match fs.lookup_nofollow(dir) {
         Err(ext4fs::Error::NotFound { .. }) if missing_ok => {
-            let mut census = Census::default();
-            census.counts.add(EntryKind::Directory, 0);
-            census.close_directory(24);
-            return Ok((census, Status::Success));
+            return Ok((Census::missing(), Status::Success));
         }
         found => found.with_context(|| format!("finding {shown} in {}", quote(image)))?,
     };
@@ -271,12 +268,15 @@ pub fn measure_tar(what: &Path, dir: &[u8], missing_ok: bool) -> Result<(Census,
         let stream = TarStream::file(file).with_context(shown)?;
         count_tar(stream.within(dir).map_err(within)?).with_context(shown)?
     };
-    if !found && !missing_ok {
-        bail!(
-            "reading {}: it holds nothing in {}",
-            quote(what),
-            quote_bytes(dir)
-        );
+    if !found {
+        if !missing_ok {
+            bail!(
+                "reading {}: it holds nothing in {}",
+                quote(what),
+                quote_bytes(dir)
+            );
+        }
+        return Ok((Census::missing(), Status::Success));
     }
     Ok((census, status))
 }

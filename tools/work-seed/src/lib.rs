@@ -60,7 +60,7 @@ pub struct Args {
 
     /// The directory of the rootfs the seed holds.
     #[arg(long, value_name = "DIR", default_value = "/root")]
-    pub dir: String,
+    pub dir: OsString,
 
     /// The record `ext4-rdump --json` printed (the staged route).
     #[arg(long, value_name = "FILE")]
@@ -140,14 +140,14 @@ pub fn summary(args: &Args) -> Result<WorkSeed> {
 }
 
 /// The summary line for people.
-pub fn line(s: &WorkSeed, dir: &str) -> String {
+pub fn line(s: &WorkSeed, dir: &OsString) -> String {
     let c = &s.counts;
     let st = &s.stage_seconds;
     format!(
         "work-seed: built {}{}: {} MiB, {} inodes; {} files, {} directories, {} symlinks, {} special, {} extra hard links; e2fsck -fn: {}; {:.3}s ({}size {:.3}, mkfs {:.3}, ingest {:.3}, {}e2fsck {:.3})",
         quote(s.path.as_path()),
         if s.missing {
-            format!(" (empty: the rootfs has no {dir})")
+            format!(" (empty: the rootfs has no {})", quote(dir))
         } else {
             String::new()
         },
@@ -186,7 +186,7 @@ pub fn run(args: &Args) -> Result<Status> {
         eprintln!(
             "work-seed: {} has no {}: the seed is empty",
             quote(s.rootfs.as_path()),
-            args.dir
+            quote(&args.dir)
         );
     }
     let mut out = io::stdout().lock();

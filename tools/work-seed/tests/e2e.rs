@@ -192,12 +192,12 @@ fn a_rootfs_without_root_gives_an_empty_seed() {
     let out = work_seed(&[&rootfs]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("has no /root: the seed is empty"),
+        stderr(&out).contains("has no '/root': the seed is empty"),
         "{}",
         stderr(&out)
     );
     assert!(
-        stdout(&out).contains("(empty: the rootfs has no /root)"),
+        stdout(&out).contains("(empty: the rootfs has no '/root')"),
         "{}",
         stdout(&out)
     );
@@ -228,8 +228,8 @@ fn a_corrupt_or_foreign_rootfs_fails_with_the_readers_message() {
     fs::write(&rootfs, vec![0x5au8; 4 << 20]).unwrap();
     let out = work_seed(&[&rootfs]);
     assert_failed_cleanly(&out, &t, &t.join("junk.work-seed.ext4"));
-    // The first step that reads it is the reader's listing of its /.
-    assert!(stderr(&out).starts_with("ext4-ls: "), "{}", stderr(&out));
+    // The first step that reads it is seed-size, through the reader.
+    assert!(stderr(&out).starts_with("seed-size: "), "{}", stderr(&out));
 }
 
 #[test]

@@ -241,6 +241,7 @@ fn each_schema_declares_exactly_its_record_types_fields() {
             allocated_bytes: 1,
             size_bytes: 2,
             inodes: 3,
+            missing: false,
         }),
     );
     assert_schema_is_the_type(

@@ -204,3 +204,149 @@ fn a_tar_stream_gives_the_seed_of_its_root_directory() {
     assert!(!t.join("empty.seed").exists());
     assert!(temp_files_in(t.path()).is_empty());
 }
+
+/// Attack: a stream on standard input that never ends filled the host's disk (2.4 GB in
+/// 6 s): it is kept at most --max-size bytes, then the build fails, leaving nothing.
+#[test]
+fn an_endless_stream_on_stdin_stops_at_the_maximum_size() {
+    let t = TempDir::new();
+    let seed = t.join("s.seed");
+    let mut child = common::work_seed_command()
+        .args(["--max-size", "4M", "--from-tar", "-"])
+        .arg(&seed)
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let feeder = std::thread::spawn(move || {
+        use std::io::Write;
+        let block = vec![b'y'; 65536];
+        let mut sent = 0u64;
+        while stdin.write_all(&block).is_ok() {
+            sent += block.len() as u64;
+            assert!(sent < 1 << 30, "the build read 1 GiB of a 4 MiB limit");
+        }
+        sent
+    });
+    let out = child.wait_with_output().unwrap();
+    let sent = feeder.join().unwrap();
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("larger than --max-size 4M"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(sent < 64 << 20, "{sent} bytes read");
+    assert!(!seed.exists());
+    assert!(temp_files_in(t.path()).is_empty());
+}
+
+/// Attack: ROOTFS was opened by name at every step, so whoever could change what the name
+/// leads to while the build ran (here a wrapper of mkfs.ext4 swapping the symlink) got a
+/// seed measured and named after one image and holding another. The build opens it once.
+#[test]
+fn a_rootfs_swapped_during_the_build_is_not_read() {
+    let t = TempDir::new();
+    let rootfs = sample_rootfs(&t);
+    let other = rich_rootfs(&t);
+    let link = t.join("link.ext4");
+    std::os::unix::fs::symlink(&rootfs, &link).unwrap();
+    let want = t.join("want.seed");
+    build(&rootfs, &want, &[]);
+    let wrap = t.join("wrap");
+    fs::create_dir(&wrap).unwrap();
+    script(
+        &wrap,
+        "mkfs.ext4",
+        &format!(
+            "#!/bin/sh\nln -sfn '{}' '{}'\nexec '{}' \"$@\"\n",
+            other.display(),
+            link.display(),
+            common::real_program("mkfs.ext4").display()
+        ),
+    );
+    let mut path = wrap.as_os_str().to_owned();
+    path.push(":");
+    path.push(path_with(&common::bin_dir()));
+    for staged in [false, true] {
+        // The link back to the sample before each build.
+        fs::remove_file(&link).unwrap();
+        std::os::unix::fs::symlink(&rootfs, &link).unwrap();
+        let seed = t.join(format!("swapped-{staged}.seed"));
+        let mut cmd = Command::new(common::SCRIPT);
+        if staged {
+            cmd.arg("--staged");
+        }
+        let out = run(cmd.arg(&link).arg(&seed).env("PATH", &path));
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        assert!(
+            fs::read(&seed).unwrap() == fs::read(&want).unwrap(),
+            "staged {staged}: the seed is not the sample's"
+        );
+    }
+}
+
+/// Attack: whether /root was missing was told by a listing of its parent compared as
+/// text, so `--dir /root/.` or a name the listing escapes made a full build skip its check
+/// and name the seed after nothing. Now `.` and `..` are refused, and seed-size, which
+/// looks the directory up, says whether it is there.
+#[test]
+fn the_directory_asked_for_is_looked_up_not_compared_as_text() {
+    let t = TempDir::new();
+    let tree = t.join("tree");
+    let odd = "we\\ird \u{202e}dir";
+    fs::create_dir_all(tree.join(odd)).unwrap();
+    fs::write(tree.join(odd).join("f"), b"data\n").unwrap();
+    let rootfs = rootfs_from(&t, &tree, "16M");
+    let seed = t.join("s.seed");
+    let out = run(common::work_seed_command()
+        .arg("--json")
+        .arg("--dir")
+        .arg(format!("/{odd}"))
+        .arg(&rootfs)
+        .arg(&seed));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let record = stdout(&out);
+    assert!(
+        record.contains("\"missing\":false") && record.contains("\"files\":1"),
+        "{record}"
+    );
+    for dir in ["/root/.", "/root/sub/..", "/./root"] {
+        let out = run(common::work_seed_command()
+            .args(["--dir", dir])
+            .arg(&rootfs)
+            .arg(&seed));
+        assert_eq!(code(&out), 2, "{dir}");
+        assert!(stderr(&out).contains("without . or .."), "{}", stderr(&out));
+    }
+}
+
+/// Attack: a container export holding, outside root/, a name ext4 cannot hold or one
+/// through `..` failed the whole build; what lies outside the directory asked for is
+/// skipped, whatever its name. And a stream named like an option is a file.
+#[test]
+fn members_outside_the_directory_do_not_matter() {
+    let t = TempDir::new();
+    let long = format!("etc/{}", "x".repeat(300));
+    let stream = testkit::tarstream::Raw(Vec::new())
+        .header(b"root/", b'5', 0, b"")
+        .file("root/a", b"kept\n")
+        .pax(&[("path", long.as_bytes())])
+        .file("etc/long", b"x")
+        .file("etc/../y", b"y")
+        .file("/etc/abs", b"z")
+        .end();
+    let tar = t.join("-export.tar");
+    fs::write(&tar, stream).unwrap();
+    let seed = t.join("s.seed");
+    let out = run(common::work_seed_command()
+        .args(["--json", "--from-tar"])
+        .arg("-export.tar")
+        .arg(&seed)
+        .current_dir(t.path()));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stdout(&out).contains("\"files\":1"), "{}", stdout(&out));
+    testkit::e2fsck_clean(&seed).unwrap();
+    assert!(testkit::debugfs(&seed, "cat /a").contains("kept"));
+}

@@ -216,6 +216,7 @@ mod tests {
             allocated_bytes: 8192,
             size_bytes: 512 << 20,
             inodes: 32768,
+            missing: false,
         }
     }
 

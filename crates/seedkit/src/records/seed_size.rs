@@ -18,6 +18,9 @@ pub struct SeedSize {
     pub size_bytes: u64,
     /// The inode count to give `mkfs.ext4 -N`, headroom included.
     pub inodes: u64,
+    /// The source lacked the directory asked for, and `--missing-ok` measured an empty
+    /// one.
+    pub missing: bool,
 }
 
 impl Record for SeedSize {
