@@ -152,6 +152,17 @@ impl Fs {
         self.meter.used() > self.meter.limit()
     }
 
+    /// [`Error::OverBudget`] once the budget is spent: a walk asks between entries, and
+    /// stops with this one error rather than one per entry left.
+    pub fn check_budget(&self) -> Result<()> {
+        if self.over_budget() {
+            return Err(Error::OverBudget {
+                limit: self.budget(),
+            });
+        }
+        Ok(())
+    }
+
     /// Count `units` of work against the budget.
     pub(crate) fn charge(&self, units: u64) -> Result<()> {
         self.meter.charge(units)

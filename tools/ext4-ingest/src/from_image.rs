@@ -116,14 +116,9 @@ impl Ingest<'_> {
         while let Some(frame) = stack.last_mut() {
             // Past the reader's budget every read fails: stop, rather than refuse the rest
             // one by one.
-            if src.fs.over_budget() {
-                bail!(
-                    "reading {}: it takes more work than its budget of {} bytes \
-                     (8 times its allocated size plus 256 MiB)",
-                    quote(&src.path),
-                    src.fs.budget()
-                );
-            }
+            src.fs
+                .check_budget()
+                .with_context(|| format!("reading {}", quote(&src.path)))?;
             let Some(d) = frame.entries.next() else {
                 stack.pop();
                 continue;

@@ -62,14 +62,8 @@ pub(crate) fn verify(image: &Path, x: &Expected<'_>, config: &Config) -> Result<
         check.entry(key, e);
         // Past the reader's budget every read fails: one fatal line, not a difference per
         // entry.
-        if fs.over_budget() {
-            bail!(
-                "verifying {}: reading it back takes more work than its budget of {} bytes \
-                 (8 times its allocated size plus 256 MiB)",
-                quote(image),
-                fs.budget()
-            );
-        }
+        fs.check_budget()
+            .with_context(|| format!("verifying {}", quote(image)))?;
     }
     let Check {
         mut problems,

@@ -155,15 +155,9 @@ impl Source {
     /// `Err` (fatal) once reading the image has passed its work budget: every read fails
     /// from then on, and what is listed or compared would be incomplete.
     pub fn check_budget(&self) -> Result<()> {
-        if self.fs.over_budget() {
-            bail!(
-                "reading {}: it takes more work than its budget of {} bytes \
-                 (8 times its allocated size plus 256 MiB)",
-                quote(&self.image),
-                self.fs.budget()
-            );
-        }
-        Ok(())
+        self.fs
+            .check_budget()
+            .with_context(|| format!("reading {}", quote(&self.image)))
     }
 }
 

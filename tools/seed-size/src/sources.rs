@@ -55,14 +55,8 @@ pub fn measure_image(image: &Path, dir: &[u8], missing_ok: bool) -> Result<(Cens
     let mut stack = vec![m.listing(b".", &root)];
     while let Some(top) = stack.last_mut() {
         // Past the reader's budget every read fails: the figure would be no floor.
-        if fs.over_budget() {
-            bail!(
-                "measuring {shown} in {}: reading it takes more work than its budget of {} \
-                 bytes (8 times its allocated size plus 256 MiB)",
-                quote(image),
-                fs.budget()
-            );
-        }
+        fs.check_budget()
+            .with_context(|| format!("measuring {shown} in {}", quote(image)))?;
         let Some(e) = top.next() else {
             stack.pop();
             continue;
