@@ -62,6 +62,46 @@ impl Raw {
     }
 }
 
+/// Streams no reader can follow, each with a piece of the one-line error it must give:
+/// cut short in a member's data, its padding and a header; a damaged header checksum; a
+/// size past the end of the stream; gzip; too short to be tar; text.
+pub fn broken_streams() -> Vec<(&'static str, Vec<u8>, &'static str)> {
+    let mut whole = Raw::default();
+    whole.file("a", &[b'a'; 1000]).file("b", b"b");
+    let whole = whole.end();
+    let mut damaged = whole.clone();
+    damaged[1536 + 10] ^= 1;
+    let mut huge = Raw::default();
+    huge.header(b"huge", b'0', 8 << 30, b"").file("after", b"x");
+    vec![
+        ("cut-in-data", whole[..1100].to_vec(), "truncated"),
+        ("cut-in-padding", whole[..1536 - 10].to_vec(), "truncated"),
+        (
+            "cut-in-header",
+            whole[..1536 + 100].to_vec(),
+            "ends inside a block",
+        ),
+        ("damaged", damaged, "a damaged header at byte 1536"),
+        // A size past the end: a seek that skips it is refused as a read would be.
+        ("huge-size", huge.0.clone(), "truncated"),
+        (
+            "gzip",
+            [&[0x1f, 0x8b, 8][..], &[0; 600]].concat(),
+            "a gzip stream, not a tar stream",
+        ),
+        (
+            "tiny",
+            b"abc".to_vec(),
+            "not a tar stream (shorter than one 512-byte header)",
+        ),
+        (
+            "text",
+            b"hello, this is not a tar archive\n".repeat(20),
+            "not a tar stream",
+        ),
+    ]
+}
+
 /// A tree with everything a pax stream carries (as root: devices, owners, trusted xattrs).
 pub fn pax_tree(root: &Path) {
     crate::fill_sample_tree(root, 300);

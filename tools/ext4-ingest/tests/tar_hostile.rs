@@ -153,39 +153,7 @@ fn members_with_lying_headers_are_refused_and_the_rest_written() {
 #[test]
 fn streams_that_cannot_be_followed_are_refused() {
     let t = TempDir::new();
-    let mut whole = Raw::default();
-    whole.file("a", &[b'a'; 1000]).file("b", b"b");
-    let whole = whole.end();
-    let mut damaged = whole.clone();
-    damaged[1536 + 10] ^= 1;
-    let mut huge = Raw::default();
-    huge.header(b"huge", b'0', 8 << 30, b"");
-    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
-        ("cut-in-data", whole[..900].to_vec(), "truncated"),
-        (
-            "cut-in-header",
-            whole[..1536 + 100].to_vec(),
-            "ends inside a block",
-        ),
-        ("damaged", damaged, "a damaged header at byte 1536"),
-        ("huge-size", huge.0.clone(), "truncated"),
-        (
-            "gzip",
-            [&[0x1f, 0x8b, 8][..], &[0; 600]].concat(),
-            "a gzip stream, not a tar stream",
-        ),
-        (
-            "tiny",
-            b"abc".to_vec(),
-            "not a tar stream (shorter than one 512-byte header)",
-        ),
-        (
-            "text",
-            b"hello, this is not a tar archive\n".repeat(20),
-            "not a tar stream",
-        ),
-    ];
-    for (name, stream, needle) in cases {
+    for (name, stream, needle) in testkit::tarstream::broken_streams() {
         let (rc, err, _) = ingest(&t, name, &stream);
         assert_eq!(rc, 2, "{name}: {err}");
         assert!(err.contains(needle), "{name}: {needle} not in {err}");

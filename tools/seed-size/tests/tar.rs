@@ -221,36 +221,7 @@ fn a_stream_on_stdin_is_read_through() {
 #[test]
 fn truncated_and_damaged_streams_are_refused_in_one_line() {
     let t = TempDir::new();
-    let mut whole = Raw::default();
-    whole.file("a", &[b'a'; 1000]).file("b", b"b");
-    let whole = whole.end();
-    let mut damaged = whole.clone();
-    damaged[1536 + 10] ^= 1;
-    let mut huge = Raw::default();
-    huge.header(b"huge", b'0', 8 << 30, b"").file("after", b"x");
-    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
-        ("cut-in-data", whole[..1100].to_vec(), "truncated"),
-        ("cut-in-padding", whole[..1536 - 10].to_vec(), "truncated"),
-        (
-            "cut-in-header",
-            whole[..1536 + 100].to_vec(),
-            "ends inside a block",
-        ),
-        ("damaged", damaged, "a damaged header at byte 1536"),
-        // A size past the end: the seek that skips it is refused as a read would be.
-        ("huge-size", huge.0.clone(), "truncated"),
-        (
-            "gzip",
-            [&[0x1f, 0x8b, 8][..], &[0; 600]].concat(),
-            "a gzip stream",
-        ),
-        (
-            "tiny",
-            b"abc".to_vec(),
-            "not a tar stream (shorter than one 512-byte header)",
-        ),
-    ];
-    for (name, stream, needle) in cases {
+    for (name, stream, needle) in testkit::tarstream::broken_streams() {
         let archive = t.join(format!("{name}.tar"));
         fs::write(&archive, &stream).unwrap();
         let out = from_tar(&archive);
