@@ -56,6 +56,10 @@ pub struct Fs {
     groups: Mutex<HashMap<u32, Group>>,
     meter: Meter,
     claims: Mutex<Claims>,
+    /// The last few extended attribute blocks read, checked: such a block is shared by
+    /// design (refcounted), often by every file of a tree, and is read and charged once
+    /// while it stays here (each attribute delivered is still charged).
+    pub(crate) xattr_blocks: Mutex<std::collections::VecDeque<(u64, std::sync::Arc<[u8]>)>>,
 }
 
 /// The contents of a regular file.
@@ -120,6 +124,7 @@ impl Fs {
             groups: Mutex::new(HashMap::new()),
             meter: Meter::new(default_budget(allocated)),
             claims: Mutex::new(Claims::default()),
+            xattr_blocks: Mutex::new(std::collections::VecDeque::new()),
         })
     }
 

@@ -160,20 +160,7 @@ impl Fs {
                     reason: format!("xattr block {block} outside the file system"),
                 });
             }
-            let mut buf = vec![0u8; self.sb.block_size as usize];
-            self.read_block(block, &mut buf)?;
-            if u32_at(&buf, x::BLOCK_MAGIC) != x::MAGIC {
-                return Err(bad("bad magic".into()));
-            }
-            let blocks = u32_at(&buf, x::BLOCK_BLOCKS);
-            if blocks != 1 {
-                return Err(bad(format!("{blocks} blocks")));
-            }
-            if self.sb.metadata_csum() && !csum::xattr_block_ok(self.sb.csum_seed, block, &buf) {
-                return Err(Error::ChecksumMismatch {
-                    what: Checksummed::XattrBlock { ino, block },
-                });
-            }
+            let buf = self.xattr_block(ino, block)?;
             let list = entries(&buf, x::BLOCK_HEADER).map_err(bad)?;
             for e in list {
                 if let Err(err) = self.deliver(inode, &e, &buf, Some(block), f) {
@@ -182,6 +169,45 @@ impl Fs {
             }
         }
         Ok(())
+    }
+
+    /// The extended attribute block `block` (of inode `ino`), its header and checksum
+    /// checked: from the few kept since they were read, else read (and charged) and kept.
+    fn xattr_block(&self, ino: Ino, block: u64) -> Result<std::sync::Arc<[u8]>> {
+        /// Blocks kept: a tree's files share a handful of distinct sets of attributes.
+        const KEPT: usize = 8;
+        if let Ok(kept) = self.xattr_blocks.lock() {
+            if let Some((_, buf)) = kept.iter().find(|(b, _)| *b == block) {
+                return Ok(buf.clone());
+            }
+        }
+        let bad = |reason: String| Error::BadBlock {
+            ino,
+            block,
+            reason: format!("xattr block: {reason}"),
+        };
+        let mut buf = vec![0u8; self.sb.block_size as usize];
+        self.read_block(block, &mut buf)?;
+        if u32_at(&buf, x::BLOCK_MAGIC) != x::MAGIC {
+            return Err(bad("bad magic".into()));
+        }
+        let blocks = u32_at(&buf, x::BLOCK_BLOCKS);
+        if blocks != 1 {
+            return Err(bad(format!("{blocks} blocks")));
+        }
+        if self.sb.metadata_csum() && !csum::xattr_block_ok(self.sb.csum_seed, block, &buf) {
+            return Err(Error::ChecksumMismatch {
+                what: Checksummed::XattrBlock { ino, block },
+            });
+        }
+        let buf: std::sync::Arc<[u8]> = buf.into();
+        if let Ok(mut kept) = self.xattr_blocks.lock() {
+            if kept.len() == KEPT {
+                kept.pop_front();
+            }
+            kept.push_back((block, buf.clone()));
+        }
+        Ok(buf)
     }
 
     /// Hand one attribute to `f`, its value fetched (and an ACL converted).
@@ -194,8 +220,9 @@ impl Fs {
         f: &mut dyn FnMut(&[u8], &[u8]),
     ) -> Result<()> {
         let ino = inode.ino;
-        // Shared blocks are read again for every inode using them: each entry costs its
-        // name and value (a value in its own inode is charged as it is read).
+        // A shared block is read once while kept, but each entry delivered costs its name
+        // and value for every inode using it (a value in its own inode is charged as it
+        // is read).
         let copied = if e.value_inum == 0 {
             (e.value_size as usize).min(values.len())
         } else {

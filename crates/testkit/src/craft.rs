@@ -303,12 +303,13 @@ pub fn sparse_file_of(dir: &Path, apparent: u64) -> PathBuf {
     image
 }
 
-/// Finding: files sharing one extended attribute block, as a deduplicated set of xattrs is
-/// stored (refcounted, so sharing is sound), in an image of 64 KiB blocks. `/f0000` holds
-/// one attribute too large for its inode, so in a block; `files - 1` more empty files are
-/// given that block. Every reader of the files' xattrs reads the whole 64 KiB block for
-/// each of them: a few hundred MiB of reading from an image holding a few MiB.
-pub fn shared_xattr_block(dir: &Path, files: usize) -> PathBuf {
+/// Files sharing one extended attribute block, as a deduplicated set of xattrs is stored
+/// (refcounted, so sharing is sound), in an image of 64 KiB blocks. `/f0000` holds one
+/// attribute of `value_len` bytes, too large for its inode, so in a block; `files - 1`
+/// more empty files are given that block. With a small value this is an honest image
+/// (a label every file carries); with a value near 64 KiB, every reader that hands each
+/// file its attributes reads a few hundred MiB from an image holding a few MiB.
+pub fn shared_xattr_block(dir: &Path, files: usize, value_len: usize) -> PathBuf {
     let tree = dir.join("src-xattr");
     fs::create_dir(&tree).expect("mkdir");
     for i in 0..files {
@@ -333,7 +334,7 @@ pub fn shared_xattr_block(dir: &Path, files: usize) -> PathBuf {
     );
     let _ = fs::remove_dir_all(&tree);
     let value = dir.join("xattr-value");
-    fs::write(&value, [b'v'; 200]).expect("write");
+    fs::write(&value, vec![b'v'; value_len]).expect("write");
     debugfs_script(
         &image,
         &format!("ea_set -f {} /f0000 user.shared\n", value.display()),
@@ -350,9 +351,10 @@ pub fn shared_xattr_block(dir: &Path, files: usize) -> PathBuf {
     image
 }
 
-/// The sharers of [`shared_xattr_block`] in [`all`]: 6,000 x 64 KiB, past the budget of
-/// its few MiB.
+/// The sharers of [`shared_xattr_block`] in [`all`], and the value they share: 6,000 x
+/// 60,000 bytes delivered, past the budget of its few MiB.
 pub const XATTR_SHARERS: usize = 6000;
+pub const XATTR_SHARED_VALUE: usize = 60_000;
 
 /// The inode number of `path`, as debugfs says.
 pub fn inode_number(image: &Path, path: &str) -> u32 {
@@ -386,7 +388,7 @@ pub fn all(dir: &Path) -> Vec<(&'static str, PathBuf)> {
         ("a 2 TiB sparse file", sparse_file_of(dir, 2 << 40)),
         (
             "files sharing a 64 KiB xattr block",
-            shared_xattr_block(dir, XATTR_SHARERS),
+            shared_xattr_block(dir, XATTR_SHARERS, XATTR_SHARED_VALUE),
         ),
     ]
 }
