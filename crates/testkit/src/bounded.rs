@@ -189,10 +189,13 @@ pub fn run_within(cmd: &mut Command, limits: &Limits) -> Usage {
         })
     };
     let mut raw_status = 0;
-    // SAFETY: a zeroed rusage is a valid value of a plain C struct.
-    let mut ru: nix::libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: pid is our child, not waited for by anything else; both pointers are valid.
-    let waited = unsafe { nix::libc::wait4(pid, &raw mut raw_status, 0, &raw mut ru) };
+    // SAFETY: a zeroed rusage is a valid value of a plain C struct; pid is our child, not
+    // waited for by anything else; both pointers are valid for the call.
+    let (waited, ru) = unsafe {
+        let mut ru: nix::libc::rusage = std::mem::zeroed();
+        let waited = nix::libc::wait4(pid, &raw mut raw_status, 0, &raw mut ru);
+        (waited, ru)
+    };
     assert_eq!(waited, pid, "wait4 on the tool");
     done.store(true, Ordering::SeqCst);
     let _ = watcher.join();

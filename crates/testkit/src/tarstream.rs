@@ -56,6 +56,25 @@ impl Raw {
             .data(&body)
     }
 
+    /// Members a reader must refuse one by one, after a file `ok`: names that leave the
+    /// tree (absolute, `..`), hard links to nothing given before (missing, later, itself,
+    /// a directory), a member below a symlink, a second member of `ok` (and a link to it).
+    pub fn escaping_members(&mut self) -> &mut Raw {
+        self.file("/etc/passwd", b"x")
+            .file("../up", b"x")
+            .file("a/../../x", b"x")
+            .header(b"h-nowhere", b'1', 0, b"nowhere")
+            .header(b"h-forward", b'1', 0, b"later")
+            .file("later", b"later")
+            .header(b"h-self", b'1', 0, b"h-self")
+            .header(b"d/", b'5', 0, b"")
+            .header(b"h-dir", b'1', 0, b"d")
+            .header(b"s", b'2', 0, b"/etc")
+            .file("s/passwd", b"x")
+            .file("ok", b"second")
+            .header(b"h-ok", b'1', 0, b"./ok")
+    }
+
     pub fn end(&mut self) -> Vec<u8> {
         self.0.extend_from_slice(&[0u8; 1024]);
         std::mem::take(&mut self.0)
