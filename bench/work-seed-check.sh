@@ -9,7 +9,8 @@ head -c 300M /dev/urandom > "$wc_work/src/root/big"
 mke2fs -q -F -t ext4 -d "$wc_work/src" "$wc_work/rootfs.ext4" 512M >/dev/null
 rm -rf "$wc_work/src"
 cp "$BIN/ext4-rdump" "$BIN/seed-size" "$BIN/ext4-ingest" "$BIN/ext4-ls" "$BIN/work-seed-summary" \
-    "$here/../tools/work-seed/work-seed" "$wc_work/bin/"
+    "$BIN/work-seed-fs" "$here/../tools/work-seed/work-seed" "$here/../tools/work-seed/work-seed-lib.sh" \
+    "$wc_work/bin/"
 PATH=$wc_work/bin:/usr/sbin:/sbin:$PATH work-seed -q "$wc_work/rootfs.ext4" "$wc_work/seed.ext4"
 debugfs -R "dump /root/big $wc_work/rootfs.big" "$wc_work/rootfs.ext4" 2>/dev/null
 debugfs -R "dump /big $wc_work/seed.big" "$wc_work/seed.ext4" 2>/dev/null
