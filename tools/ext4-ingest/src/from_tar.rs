@@ -292,23 +292,10 @@ fn stamp(t: Time) -> Timestamp {
 fn implied_dir(time: i64) -> Entry {
     let t = Timestamp { sec: time, nsec: 0 };
     Entry {
-        kind: EntryKind::Directory,
         mode: 0o755,
-        uid: 0,
-        gid: 0,
         atime: t,
         mtime: t,
-        ctime: None,
-        crtime: None,
-        size: 0,
-        allocated: 0,
-        rdev: None,
-        target: None,
-        link: None,
-        xattrs: Vec::new(),
-        host: false,
-        host_id: None,
-        host_mode: 0,
+        ..Entry::new(EntryKind::Directory)
     }
 }
 

@@ -196,6 +196,32 @@ pub struct Entry {
     pub host_mode: u32,
 }
 
+impl Entry {
+    /// An entry of `kind` with nothing set yet: no permissions, owner 0:0, times at the
+    /// epoch, no size, target, device, link or xattrs, not from the host.
+    pub fn new(kind: EntryKind) -> Entry {
+        Entry {
+            kind,
+            mode: 0,
+            uid: 0,
+            gid: 0,
+            atime: Timestamp::default(),
+            mtime: Timestamp::default(),
+            ctime: None,
+            crtime: None,
+            size: 0,
+            allocated: 0,
+            rdev: None,
+            target: None,
+            link: None,
+            xattrs: Vec::new(),
+            host: false,
+            host_id: None,
+            host_mode: 0,
+        }
+    }
+}
+
 /// What the walk reports, in writing order (parents first, siblings sorted by bytes).
 #[derive(Debug)]
 #[allow(clippy::large_enum_variant)] // nearly every message is an entry: boxing buys nothing
@@ -608,25 +634,7 @@ pub fn from_manifest(key: &Key, m: &ManifestEntry) -> Result<Result<Entry, Strin
             quote(&shown)
         );
     }
-    let mut e = Entry {
-        kind: m.kind,
-        mode: 0,
-        uid: 0,
-        gid: 0,
-        atime: Timestamp::default(),
-        mtime: Timestamp::default(),
-        ctime: None,
-        crtime: None,
-        size: 0,
-        allocated: 0,
-        rdev: None,
-        target: None,
-        link: None,
-        xattrs: Vec::new(),
-        host: false,
-        host_id: None,
-        host_mode: 0,
-    };
+    let mut e = Entry::new(m.kind);
     apply(&mut e, m);
     Ok(Ok(e))
 }
