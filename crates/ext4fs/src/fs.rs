@@ -157,6 +157,14 @@ impl Fs {
         self.meter.used() > self.meter.limit()
     }
 
+    /// Inode `ino` and its kind: an inode whose mode names no kind is an error, as one that
+    /// cannot be read is.
+    pub fn typed_inode(&self, ino: Ino) -> Result<(Inode, EntryKind)> {
+        let inode = self.inode(ino)?;
+        let kind = inode.checked_kind()?;
+        Ok((inode, kind))
+    }
+
     /// [`Error::OverBudget`] once the budget is spent: a walk asks between entries, and
     /// stops with this one error rather than one per entry left.
     pub fn check_budget(&self) -> Result<()> {

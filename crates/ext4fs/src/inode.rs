@@ -119,6 +119,14 @@ impl Inode {
         EntryKind::from_mode(u32::from(self.mode))
     }
 
+    /// Its kind, or [`Error::BadInode`] when its mode names none (a corrupt inode).
+    pub fn checked_kind(&self) -> crate::Result<EntryKind> {
+        self.kind().ok_or_else(|| crate::Error::BadInode {
+            ino: self.ino,
+            reason: format!("no valid type (mode {:o})", self.mode),
+        })
+    }
+
     /// The 12 permission bits.
     pub fn permissions(&self) -> u32 {
         u32::from(self.mode) & 0o7777

@@ -239,12 +239,7 @@ impl Ingest<'_> {
 
 /// What to write for `inode`.
 fn image_entry(src: &ImageDir, inode: &Inode) -> Result<Entry> {
-    let kind = EntryKind::from_mode(u32::from(inode.mode)).with_context(|| {
-        format!(
-            "inode {} has no valid type (mode {:o})",
-            inode.ino, inode.mode
-        )
-    })?;
+    let kind = inode.checked_kind()?;
     let target = match kind {
         EntryKind::Symlink => Some(
             src.fs

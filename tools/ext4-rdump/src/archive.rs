@@ -205,19 +205,12 @@ impl<'a, W: Write> Archive<'a, W> {
     /// Archive one entry; a directory's inode is returned for the walk to enter.
     fn entry(&mut self, path: &[u8], ino: Ino) -> Result<Option<Inode>> {
         seedkit::interrupt::check()?;
-        let inode = match self.fs.inode(ino) {
-            Ok(i) => i,
+        let (inode, ft) = match self.fs.typed_inode(ino) {
+            Ok(found) => found,
             Err(e) => {
                 self.fail(path, e);
                 return Ok(None);
             }
-        };
-        let Some(ft) = inode.kind() else {
-            self.fail(
-                path,
-                format_args!("inode {ino} has no valid type (mode {:o})", inode.mode),
-            );
-            return Ok(None);
         };
         if ft == EntryKind::Directory {
             if !self.dirs.insert(ino) {

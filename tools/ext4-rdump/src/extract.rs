@@ -451,19 +451,12 @@ impl<'a> Extraction<'a> {
         ino: Ino,
     ) -> Result<Option<(OwnedFd, Inode)>> {
         seedkit::interrupt::check()?;
-        let inode = match self.fs.inode(ino) {
-            Ok(i) => i,
+        let (inode, kind) = match self.fs.typed_inode(ino) {
+            Ok(found) => found,
             Err(e) => {
                 self.fail(rel, e);
                 return Ok(None);
             }
-        };
-        let Some(kind) = inode.kind() else {
-            self.fail(
-                rel,
-                format_args!("inode {ino} has no valid type (mode {:o})", inode.mode),
-            );
-            return Ok(None);
         };
         if kind == EntryKind::Directory {
             return self.directory(parent, rel, name, inode);

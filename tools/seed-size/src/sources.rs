@@ -112,16 +112,12 @@ impl ImageCount<'_> {
 
     /// Count one entry; a directory's inode is returned to be entered.
     fn entry(&mut self, e: &DirEntry) -> Option<Inode> {
-        let inode = match self.fs.inode(e.ino) {
-            Ok(i) => i,
+        let (inode, kind) = match self.fs.typed_inode(e.ino) {
+            Ok(found) => found,
             Err(err) => {
                 self.fail(&e.name, err);
                 return None;
             }
-        };
-        let Some(kind) = EntryKind::from_mode(u32::from(inode.mode)) else {
-            self.fail(&e.name, format_args!("inode {} has no valid type", e.ino));
-            return None;
         };
         self.progress
             .update(|| "seed-size: measuring the image".to_string());
